@@ -1,0 +1,446 @@
+//! The command line: what the user typed, checked without any I/O.
+//!
+//! Values borrow from argv, which lives on the initial stack for the life of
+//! the process; COMMAND and its arguments stay where they are and are handed
+//! to execve as the tail of argv.
+
+use core::ffi::CStr;
+
+use crate::limits::MAX_ENV;
+use crate::num;
+
+/// argv as the kernel laid it out: `len` pointers to NUL-terminated strings,
+/// followed by a null pointer.
+#[derive(Clone, Copy)]
+pub struct Argv<'a> {
+    ptrs: &'a [*const u8],
+}
+
+impl<'a> Argv<'a> {
+    /// # Safety
+    /// `argv` must point to `argc` valid pointers to NUL-terminated strings
+    /// followed by a null pointer, all living and unchanged for `'a`.
+    pub unsafe fn from_raw(argc: usize, argv: *const *const u8) -> Argv<'a> {
+        // SAFETY: the caller guarantees argc readable pointers at argv.
+        Argv { ptrs: unsafe { core::slice::from_raw_parts(argv, argc) } }
+    }
+    pub fn len(&self) -> usize {
+        self.ptrs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ptrs.is_empty()
+    }
+    pub fn get(&self, i: usize) -> &'a CStr {
+        // SAFETY: from_raw's contract: every pointer is a valid C string.
+        unsafe { CStr::from_ptr(self.ptrs[i].cast()) }
+    }
+    /// The null-terminated pointer array from index `i` on, for execve.
+    pub fn tail(&self, i: usize) -> *const *const u8 {
+        self.ptrs[i..].as_ptr()
+    }
+}
+
+/// What to do when COMMAND ends by itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl Restart {
+    pub fn parse(s: &[u8]) -> Option<Restart> {
+        match s {
+            b"always" => Some(Restart::Always),
+            b"on-failure" => Some(Restart::OnFailure),
+            b"never" => Some(Restart::Never),
+            _ => None,
+        }
+    }
+}
+
+/// Where a service's output lines go.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Output<'a> {
+    /// Inherited: tinyd's own stdout/stderr (the terminal in the
+    /// foreground, /dev/null in daemon mode).
+    Inherit,
+    /// Appended to a file, timestamped, rotated.
+    File(&'a CStr),
+    /// Datagrams to the syslog socket, with this tag (empty: the name).
+    Syslog(&'a [u8]),
+}
+
+/// Everything the command line says, validated.
+#[derive(Clone, Copy)]
+pub struct Opts<'a> {
+    pub foreground: bool,
+    pub pidfile: Option<&'a CStr>,
+    pub chdir: &'a CStr,
+    pub umask: u32,
+    pub user: Option<&'a CStr>,
+    pub env: [Option<&'a CStr>; MAX_ENV],
+    pub output: Output<'a>,
+    pub log_size: u64,
+    pub log_keep: u32,
+    pub restart: Restart,
+    pub delay_min: u64,
+    pub delay_max: u64,
+    pub stop_timeout: u64,
+    pub name: &'a [u8],
+    /// Index in argv of COMMAND.
+    pub cmd: usize,
+}
+
+pub enum Parsed<'a> {
+    Run(Opts<'a>),
+    Help,
+    Version,
+}
+
+/// A usage error: a message and the argument it is about.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Usage<'a> {
+    pub msg: &'static str,
+    pub arg: &'a [u8],
+}
+
+fn usage<'a, T>(msg: &'static str, arg: &'a [u8]) -> Result<T, Usage<'a>> {
+    Err(Usage { msg, arg })
+}
+
+/// The option table: long name, short letter, whether it takes a value.
+const OPTIONS: &[(&str, u8, bool)] = &[
+    ("foreground", b'f', false),
+    ("pidfile", b'p', true),
+    ("chdir", b'd', true),
+    ("umask", b'm', true),
+    ("user", b'u', true),
+    ("env", b'e', true),
+    ("log", b'o', true),
+    ("log-size", 0, true),
+    ("log-keep", 0, true),
+    ("syslog", b'S', false),
+    ("restart", b'r', true),
+    ("restart-delay", 0, true),
+    ("stop-timeout", b't', true),
+    ("name", b'n', true),
+    ("help", b'h', false),
+    ("version", b'V', false),
+];
+
+/// The last path component of COMMAND, its default name.
+pub fn basename(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&c| c == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// Parses argv (argv[0] is the program's name and is skipped).
+pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
+    let mut o = Opts {
+        foreground: false,
+        pidfile: None,
+        chdir: c"/",
+        umask: 0o022,
+        user: None,
+        env: [None; MAX_ENV],
+        output: Output::Inherit,
+        log_size: 1024 * 1024,
+        log_keep: 2,
+        restart: Restart::Always,
+        delay_min: 1000,
+        delay_max: 60_000,
+        stop_timeout: 5000,
+        name: b"",
+        cmd: 0,
+    };
+    let mut nenv = 0;
+    let mut name_set = false;
+    let mut i = 1;
+    while i < argv.len() {
+        let arg = argv.get(i).to_bytes();
+        if arg == b"--" {
+            i += 1;
+            break;
+        }
+        if arg.len() < 2 || arg[0] != b'-' {
+            break;
+        }
+        // Find the option and its attached value, if any.
+        let (entry, attached): (&(&str, u8, bool), Option<&'a [u8]>) = if arg[1] == b'-' {
+            let body = &arg[2..];
+            let (key, val) = match body.iter().position(|&c| c == b'=') {
+                Some(eq) => (&body[..eq], Some(&body[eq + 1..])),
+                None => (body, None),
+            };
+            match OPTIONS.iter().find(|(long, _, _)| long.as_bytes() == key) {
+                Some(e) => (e, val),
+                None => return usage("unknown option", arg),
+            }
+        } else {
+            match OPTIONS.iter().find(|(_, short, _)| *short != 0 && *short == arg[1]) {
+                Some(e) => (e, (arg.len() > 2).then(|| &arg[2..])),
+                None => return usage("unknown option", arg),
+            }
+        };
+        let (long, _, takes_value) = *entry;
+        // The value as a C string: attached ones are a suffix of argv[i],
+        // so they are still NUL-terminated.
+        let value: Option<&'a CStr> = if takes_value {
+            match attached {
+                Some(v) => Some(suffix(argv.get(i), v.len())),
+                None => {
+                    i += 1;
+                    if i >= argv.len() {
+                        return usage("missing value for", arg);
+                    }
+                    Some(argv.get(i))
+                }
+            }
+        } else {
+            if attached.is_some() && long != "syslog" {
+                return usage("option takes no value", arg);
+            }
+            None
+        };
+        let v = value.map_or(&b""[..], CStr::to_bytes);
+        let bad = || Usage { msg: "bad value", arg };
+        match long {
+            "foreground" => o.foreground = true,
+            "pidfile" => o.pidfile = Some(nonempty(value, arg)?),
+            "chdir" => o.chdir = nonempty(value, arg)?,
+            "umask" => o.umask = num::octal_mask(v).ok_or_else(bad)?,
+            "user" => o.user = Some(nonempty(value, arg)?),
+            "env" => {
+                let eq = v.iter().position(|&c| c == b'=');
+                if !matches!(eq, Some(p) if p > 0) {
+                    return usage("expected NAME=VALUE", arg);
+                }
+                if nenv == MAX_ENV {
+                    return usage("too many --env options (at most 32)", arg);
+                }
+                o.env[nenv] = value;
+                nenv += 1;
+            }
+            "log" => o.output = Output::File(nonempty(value, arg)?),
+            "log-size" => o.log_size = num::size(v).filter(|&s| s >= 1024).ok_or_else(bad)?,
+            "log-keep" => {
+                o.log_keep = num::decimal(v).filter(|&k| k <= 99).ok_or_else(bad)? as u32
+            }
+            "syslog" => o.output = Output::Syslog(attached.unwrap_or(b"")),
+            "restart" => o.restart = Restart::parse(v).ok_or_else(bad)?,
+            "restart-delay" => {
+                (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?
+            }
+            "stop-timeout" => o.stop_timeout = num::millis(v).ok_or_else(bad)?,
+            "name" => {
+                if v.is_empty() || v.len() > 64 || v.iter().any(|&c| c <= b' ' || c == b'/') {
+                    return usage("bad name (1-64 printable characters, no '/')", arg);
+                }
+                o.name = v;
+                name_set = true;
+            }
+            "help" => return Ok(Parsed::Help),
+            "version" => return Ok(Parsed::Version),
+            _ => unreachable!(),
+        }
+        i += 1;
+    }
+    if i >= argv.len() {
+        return usage("missing COMMAND", b"");
+    }
+    o.cmd = i;
+    let cmd = argv.get(i).to_bytes();
+    if cmd.is_empty() {
+        return usage("empty COMMAND", b"");
+    }
+    if !name_set {
+        let base = basename(cmd);
+        o.name = &base[..base.len().min(64)];
+    }
+    Ok(Parsed::Run(o))
+}
+
+fn nonempty<'a>(value: Option<&'a CStr>, arg: &'a [u8]) -> Result<&'a CStr, Usage<'a>> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => usage("empty value for", arg),
+    }
+}
+
+/// The last `len` bytes of `s`, still NUL-terminated.
+fn suffix(s: &CStr, len: usize) -> &CStr {
+    let all = s.to_bytes_with_nul();
+    match CStr::from_bytes_with_nul(&all[all.len() - 1 - len..]) {
+        Ok(c) => c,
+        Err(_) => c"",
+    }
+}
+
+pub const HELP: &str = "\
+Usage: tinyd [OPTIONS] [--] COMMAND [ARG...]
+Run COMMAND as a supervised daemon: detach, restart it when it dies,
+stop it cleanly on SIGTERM, keep its output.
+
+  -f, --foreground            do not detach; tinyd's own messages go to stderr
+  -p, --pidfile FILE          write tinyd's PID to FILE, locked while it runs
+  -d, --chdir DIR             working directory (default /)
+  -m, --umask OCTAL           file mode creation mask (default 022)
+  -u, --user USER[:GROUP]     run COMMAND as USER (name or number) with its groups
+  -e, --env NAME=VALUE        set a variable for COMMAND (repeatable, up to 32)
+  -o, --log FILE              append COMMAND's stdout and stderr to FILE, one
+                              timestamped line per line of output
+      --log-size BYTES        rotate FILE before it grows past BYTES
+                              (default 1M; suffixes k and M; at least 1k)
+      --log-keep N            keep FILE.1 .. FILE.N (default 2; 0 to 99)
+  -S, --syslog[=TAG]          send COMMAND's output lines to /dev/log instead
+  -r, --restart WHEN          always | on-failure | never (default always)
+      --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60)
+  -t, --stop-timeout SECONDS  SIGTERM, then SIGKILL after this long (default 5)
+  -n, --name NAME             name in log lines (default: COMMAND's basename)
+  -h, --help    -V, --version
+
+Signals: TERM, INT stop COMMAND and exit 0; HUP reopens the log file;
+USR1, USR2 are passed on to COMMAND.
+
+Exit status: 0 started (daemon mode) or stopped by a signal; COMMAND's own
+status (128+N for signal N) when it is not restarted; 1 failed to start
+(pidfile locked or unwritable, chdir failed, ...); 64 usage error; 67 unknown
+user or group; 70 internal error; 126 COMMAND not executable; 127 COMMAND
+not found.
+";
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::ffi::CString;
+    use std::vec::Vec;
+
+    /// Runs `parse` on words, keeping the strings alive.
+    fn with_args<R>(words: &[&str], f: impl FnOnce(Result<Parsed<'_>, Usage<'_>>) -> R) -> R {
+        let owned: Vec<CString> = words.iter().map(|w| CString::new(*w).unwrap()).collect();
+        let mut ptrs: Vec<*const u8> = owned.iter().map(|c| c.as_ptr().cast()).collect();
+        let argc = ptrs.len();
+        ptrs.push(core::ptr::null());
+        // SAFETY: ptrs holds argc C strings from `owned`, then a null.
+        let argv = unsafe { Argv::from_raw(argc, ptrs.as_ptr()) };
+        f(parse(&argv))
+    }
+
+    fn opts(words: &[&str], check: impl FnOnce(&Opts<'_>)) {
+        with_args(words, |r| match r {
+            Ok(Parsed::Run(o)) => check(&o),
+            Ok(_) => panic!("not a run"),
+            Err(e) => panic!("usage error {} {:?}", e.msg, std::str::from_utf8(e.arg)),
+        })
+    }
+
+    fn error(words: &[&str]) -> (&'static str, std::string::String) {
+        with_args(words, |r| match r {
+            Err(e) => (e.msg, std::string::String::from_utf8(e.arg.to_vec()).unwrap()),
+            Ok(_) => panic!("accepted {words:?}"),
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        opts(&["tinyd", "/bin/sleep", "10"], |o| {
+            assert!(!o.foreground);
+            assert_eq!(o.chdir, c"/");
+            assert_eq!(o.umask, 0o022);
+            assert_eq!(o.restart, Restart::Always);
+            assert_eq!((o.delay_min, o.delay_max, o.stop_timeout), (1000, 60000, 5000));
+            assert_eq!((o.log_size, o.log_keep), (1 << 20, 2));
+            assert_eq!(o.name, b"sleep");
+            assert_eq!(o.cmd, 1);
+            assert_eq!(o.output, Output::Inherit);
+        });
+    }
+
+    #[test]
+    fn every_option_long_short_and_attached() {
+        let words = [
+            "tinyd", "-f", "-p", "/run/x.pid", "--chdir=/tmp", "-m027", "-u", "nobody:nogroup",
+            "-e", "A=1", "--env", "B=", "--log", "/tmp/l", "--log-size", "64k", "--log-keep=5",
+            "-r", "on-failure", "--restart-delay", "0.5:30", "-t", "2.5", "-n", "web", "--",
+            "-cmd", "-f",
+        ];
+        opts(&words, |o| {
+            assert!(o.foreground);
+            assert_eq!(o.pidfile, Some(c"/run/x.pid"));
+            assert_eq!(o.chdir, c"/tmp");
+            assert_eq!(o.umask, 0o027);
+            assert_eq!(o.user, Some(c"nobody:nogroup"));
+            assert_eq!(o.env[0], Some(c"A=1"));
+            assert_eq!(o.env[1], Some(c"B="));
+            assert_eq!(o.env[2], None);
+            assert_eq!(o.output, Output::File(c"/tmp/l"));
+            assert_eq!((o.log_size, o.log_keep), (65536, 5));
+            assert_eq!(o.restart, Restart::OnFailure);
+            assert_eq!((o.delay_min, o.delay_max, o.stop_timeout), (500, 30000, 2500));
+            assert_eq!(o.name, b"web");
+            assert_eq!(o.cmd, 26);
+        });
+    }
+
+    #[test]
+    fn syslog_tag_forms() {
+        opts(&["tinyd", "-S", "x"], |o| assert_eq!(o.output, Output::Syslog(b"")));
+        opts(&["tinyd", "--syslog=ntp", "x"], |o| assert_eq!(o.output, Output::Syslog(b"ntp")));
+        opts(&["tinyd", "-Sntp", "x"], |o| assert_eq!(o.output, Output::Syslog(b"ntp")));
+    }
+
+    #[test]
+    fn options_stop_at_command() {
+        opts(&["tinyd", "ls", "-f", "--log", "x"], |o| {
+            assert!(!o.foreground);
+            assert_eq!(o.cmd, 1);
+            assert_eq!(o.output, Output::Inherit);
+        });
+    }
+
+    #[test]
+    fn help_and_version() {
+        with_args(&["tinyd", "-h"], |r| assert!(matches!(r, Ok(Parsed::Help))));
+        with_args(&["tinyd", "--version", "x"], |r| assert!(matches!(r, Ok(Parsed::Version))));
+    }
+
+    #[test]
+    fn usage_errors_name_the_argument() {
+        assert_eq!(error(&["tinyd"]), ("missing COMMAND", "".into()));
+        assert_eq!(error(&["tinyd", "-f"]), ("missing COMMAND", "".into()));
+        assert_eq!(error(&["tinyd", "--bogus", "x"]), ("unknown option", "--bogus".into()));
+        assert_eq!(error(&["tinyd", "-x", "x"]), ("unknown option", "-x".into()));
+        assert_eq!(error(&["tinyd", "--umask", "999", "x"]), ("bad value", "--umask".into()));
+        assert_eq!(error(&["tinyd", "-r", "sometimes", "x"]), ("bad value", "-r".into()));
+        assert_eq!(error(&["tinyd", "--restart-delay", "5:1", "x"]), ("bad value", "--restart-delay".into()));
+        assert_eq!(error(&["tinyd", "-t", "abc", "x"]), ("bad value", "-t".into()));
+        assert_eq!(error(&["tinyd", "--log-size", "10", "x"]), ("bad value", "--log-size".into()));
+        assert_eq!(error(&["tinyd", "-e", "NOEQUALS", "x"]), ("expected NAME=VALUE", "-e".into()));
+        assert_eq!(error(&["tinyd", "-e", "=v", "x"]), ("expected NAME=VALUE", "-e".into()));
+        assert_eq!(error(&["tinyd", "-p"]), ("missing value for", "-p".into()));
+        assert_eq!(error(&["tinyd", "-p", "", "x"]), ("empty value for", "-p".into()));
+        assert_eq!(error(&["tinyd", "--foreground=1", "x"]), ("option takes no value", "--foreground=1".into()));
+        assert_eq!(error(&["tinyd", "-n", "a/b", "x"]).0, "bad name (1-64 printable characters, no '/')");
+        assert_eq!(error(&["tinyd", "--", ""]), ("empty COMMAND", "".into()));
+    }
+
+    #[test]
+    fn env_limit() {
+        let mut words = std::vec!["tinyd"];
+        for _ in 0..=MAX_ENV {
+            words.extend(["-e", "A=1"]);
+        }
+        words.push("x");
+        assert_eq!(error(&words).0, "too many --env options (at most 32)");
+    }
+
+    #[test]
+    fn default_name_is_basename() {
+        opts(&["tinyd", "/usr/sbin/httpd"], |o| assert_eq!(o.name, b"httpd"));
+        opts(&["tinyd", "httpd"], |o| assert_eq!(o.name, b"httpd"));
+    }
+}

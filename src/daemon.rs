@@ -1,0 +1,125 @@
+//! Detaching, daemon(7) style: fork, setsid, fork again, with a readiness
+//! pipe back to the launching process.
+//!
+//! The launcher waits on the pipe and exits only when the daemon says
+//! COMMAND has been exec'd (exit 0), or relays the daemon's error line and
+//! its exit code. EOF without a message is a failure, never a success.
+
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::process::{WaitOptions, waitpid};
+
+use crate::buf::Buf;
+use crate::pidfile::Pidfile;
+use crate::sink;
+use crate::sys::{self, Forked};
+
+/// The daemon's end of the readiness pipe; none in the foreground.
+pub struct Ready {
+    fd: Option<OwnedFd>,
+}
+
+impl Ready {
+    pub fn foreground() -> Ready {
+        Ready { fd: None }
+    }
+
+    /// Whether a launcher is still waiting.
+    pub fn pending(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// COMMAND runs: the launcher exits 0.
+    pub fn ok(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            let _ = rustix::io::write(&fd, &[0]);
+        }
+    }
+
+    /// Reports a fatal error line (`tinyd: ...`, no newline) to the
+    /// launcher, or to stderr when there is none; the launcher exits `code`.
+    pub fn fail(&mut self, code: u8, line: &[u8]) {
+        let mut msg = Buf::<600>::new();
+        match self.fd.take() {
+            Some(fd) => {
+                msg.s(&[code.max(1)]).s(line).s(b"\n");
+                let _ = rustix::io::write(&fd, msg.as_bytes());
+            }
+            None => {
+                msg.s(line).s(b"\n");
+                sink::stderr(msg.as_bytes());
+            }
+        }
+    }
+}
+
+/// Detaches. Returns in the daemon (a grandchild, not a session leader);
+/// the launcher never returns from here: it relays the outcome and exits.
+pub fn daemonize(pidfile: Option<&Pidfile<'_>>, base: rustix::fd::BorrowedFd<'_>) -> Result<Ready, Errno> {
+    let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
+    match sys::fork()? {
+        Forked::Parent(middle) => {
+            drop(w);
+            launcher(r, middle, pidfile, base)
+        }
+        Forked::Child => {}
+    }
+    drop(r);
+    let mut ready = Ready { fd: Some(w) };
+    let mut step = |what: &[u8], r: Result<(), Errno>| {
+        if let Err(e) = r {
+            let mut m = Buf::<128>::new();
+            m.s(b"tinyd: cannot detach: ").s(what).s(b": ").err(e);
+            ready.fail(1, m.as_bytes());
+            sys::exit(1);
+        }
+    };
+    step(b"setsid", rustix::process::setsid().map(drop));
+    match sys::fork() {
+        Ok(Forked::Parent(_)) => sys::exit(0),
+        Ok(Forked::Child) => {}
+        Err(e) => step(b"fork", Err(e)),
+    }
+    Ok(ready)
+}
+
+/// The launching process: waits for the daemon's word and exits with it.
+fn launcher(r: OwnedFd, middle: rustix::process::Pid, pidfile: Option<&Pidfile<'_>>, base: rustix::fd::BorrowedFd<'_>) -> ! {
+    let mut msg = [0u8; 600];
+    let mut len = 0;
+    while len < msg.len() {
+        match rustix::io::read(&r, &mut msg[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(_) => break,
+        }
+    }
+    // The middle process exits right after its fork: reap it.
+    while let Err(Errno::INTR) = waitpid(Some(middle), WaitOptions::empty()) {}
+    match msg[..len].split_first() {
+        Some((0, _)) => sys::exit(0),
+        Some((&code, line)) => {
+            sink::stderr(line);
+            sys::exit(code as i32)
+        }
+        None => {
+            // The daemon died without a word: nothing of it may remain.
+            if let Some(p) = pidfile {
+                let _ = rustix::fs::unlinkat(base, p.path(), rustix::fs::AtFlags::empty());
+            }
+            sink::stderr(b"tinyd: the daemon exited before starting COMMAND\n");
+            sys::exit(1)
+        }
+    }
+}
+
+/// Points 0, 1 and 2 at /dev/null (daemon(7) step 4).
+pub fn null_stdio() -> Result<(), Errno> {
+    let null = rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+    rustix::stdio::dup2_stdin(&null)?;
+    rustix::stdio::dup2_stdout(&null)?;
+    rustix::stdio::dup2_stderr(&null)?;
+    Ok(())
+}

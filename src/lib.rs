@@ -1,0 +1,44 @@
+//! tinyd: a tiny libc-free daemon and supervisor for embedded Linux.
+//!
+//! The library holds every part of the daemon; `src/main.rs` is only the
+//! entry point. Unsafe code lives in `arch`, `sys`, `sig` and the entry
+//! point, each block with its reason; everything else is safe Rust on top.
+//! Pure parts (argument and passwd parsing, line splitting, the supervision
+//! state machine, time formatting) are unit-tested on the host.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod arch;
+pub mod args;
+pub mod buf;
+pub mod daemon;
+pub mod limits;
+pub mod lines;
+pub mod num;
+pub mod passwd;
+pub mod pidfile;
+pub mod run;
+pub mod sig;
+pub mod sink;
+pub mod spawn;
+pub mod svc;
+pub mod sys;
+pub mod timefmt;
+
+/// Exit codes (sysexits.h and the shell's conventions).
+pub mod code {
+    /// Failed to start: pidfile locked or unwritable, chdir failed, ...
+    pub const FAIL: u8 = 1;
+    /// Usage error (EX_USAGE).
+    pub const USAGE: u8 = 64;
+    /// Unknown user or group (EX_NOUSER).
+    pub const NOUSER: u8 = 67;
+    /// Internal error: tinyd panicked (EX_SOFTWARE).
+    pub const SOFTWARE: u8 = 70;
+    /// Configuration error (EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+    /// COMMAND found but not executable.
+    pub const CANNOT_EXEC: u8 = 126;
+    /// COMMAND not found.
+    pub const NOT_FOUND: u8 = 127;
+}

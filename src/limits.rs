@@ -1,0 +1,16 @@
+//! Every fixed capacity of tinyd, in one place. Each is documented in the
+//! README; exceeding one is an error that names it, never a silent cut
+//! (except log lines, which are split at `LINE_MAX`).
+
+/// `--env` options.
+pub const MAX_ENV: usize = 32;
+/// Variables inherited from tinyd's own environment and passed to COMMAND.
+pub const MAX_INHERITED_ENV: usize = 256;
+/// Supplementary groups of `--user`.
+pub const MAX_GROUPS: usize = 64;
+/// Bytes of one line of output; a longer line is split.
+pub const LINE_MAX: usize = 1024;
+/// Bytes of a path tinyd builds (PATH search, log rotation names).
+pub const PATH_MAX: usize = 512;
+/// Bytes of one line of /etc/passwd or /etc/group; longer lines are skipped.
+pub const PASSWD_LINE_MAX: usize = 1024;

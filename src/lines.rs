@@ -1,0 +1,140 @@
+//! Splitting a byte stream into lines in a fixed buffer.
+//!
+//! Bytes are read straight into [`LineBuf::spare`]; [`LineBuf::commit`]
+//! hands out each complete line, and a line longer than the buffer is handed
+//! out in pieces of the buffer's size. Used for COMMAND's output and for
+//! reading /etc/passwd and /etc/group.
+
+/// One piece of the stream: a line without its newline, and whether it is a
+/// whole line (started at a line start and ended by a newline or the end).
+pub struct Piece<'a> {
+    pub text: &'a [u8],
+    pub whole: bool,
+}
+
+pub struct LineBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    /// The bytes in `buf` continue a line already partly handed out.
+    continued: bool,
+}
+
+impl<const N: usize> Default for LineBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> LineBuf<N> {
+    pub const fn new() -> Self {
+        LineBuf { buf: [0; N], len: 0, continued: false }
+    }
+
+    /// Where to read the next bytes into (never empty).
+    pub fn spare(&mut self) -> &mut [u8] {
+        &mut self.buf[self.len..]
+    }
+
+    /// Takes `n` bytes just read into `spare()` and hands out every complete
+    /// line, and the whole buffer if it is full without a newline.
+    pub fn commit(&mut self, n: usize, mut emit: impl FnMut(Piece<'_>)) {
+        let scan_from = self.len;
+        self.len += n.min(N - self.len);
+        let mut start = 0;
+        let mut i = scan_from;
+        while i < self.len {
+            if self.buf[i] == b'\n' {
+                emit(Piece { text: &self.buf[start..i], whole: !self.continued });
+                self.continued = false;
+                start = i + 1;
+            }
+            i += 1;
+        }
+        if start == 0 && self.len == N {
+            emit(Piece { text: &self.buf[..N], whole: false });
+            self.continued = true;
+            self.len = 0;
+            return;
+        }
+        self.buf.copy_within(start..self.len, 0);
+        self.len -= start;
+    }
+
+    /// Hands out the partial line left at the end of the stream, if any.
+    pub fn flush(&mut self, mut emit: impl FnMut(Piece<'_>)) {
+        if self.len > 0 {
+            emit(Piece { text: &self.buf[..self.len], whole: !self.continued });
+        }
+        self.len = 0;
+        self.continued = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// Feeds `chunks` through a LineBuf<N>, collecting (text, whole).
+    fn feed<const N: usize>(chunks: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
+        let mut lb = LineBuf::<N>::new();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut rest = *chunk;
+            while !rest.is_empty() {
+                let spare = lb.spare();
+                let n = spare.len().min(rest.len());
+                spare[..n].copy_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                lb.commit(n, |p| out.push((p.text.to_vec(), p.whole)));
+            }
+        }
+        lb.flush(|p| out.push((p.text.to_vec(), p.whole)));
+        out
+    }
+
+    #[test]
+    fn lines_across_chunks() {
+        let out = feed::<16>(&[b"ab", b"c\nde", b"\n\nf"]);
+        let want: Vec<(Vec<u8>, bool)> = std::vec![
+            (b"abc".to_vec(), true),
+            (b"de".to_vec(), true),
+            (b"".to_vec(), true),
+            (b"f".to_vec(), true),
+        ];
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn long_lines_are_split_and_nothing_is_lost() {
+        let out = feed::<4>(&[b"0123456789\nxy\n"]);
+        let texts: Vec<&[u8]> = out.iter().map(|(t, _)| t.as_slice()).collect();
+        assert_eq!(texts, [&b"0123"[..], b"4567", b"89", b"xy"]);
+        assert_eq!(out.iter().map(|(_, w)| *w).collect::<Vec<_>>(), [false, false, false, true]);
+    }
+
+    #[test]
+    fn exact_fit_line() {
+        let out = feed::<4>(&[b"abcd", b"\n", b"e\n"]);
+        let texts: Vec<&[u8]> = out.iter().map(|(t, _)| t.as_slice()).collect();
+        // "abcd" fills the buffer and goes out as a piece; the newline then
+        // ends that line with an empty remainder.
+        assert_eq!(texts, [&b"abcd"[..], b"", b"e"]);
+        assert_eq!(out[2].1, true);
+    }
+
+    #[test]
+    fn every_byte_comes_out_once() {
+        // Random-ish stream, split at every chunk size: the concatenation
+        // of pieces plus newlines for whole-line ends equals the input.
+        let input: Vec<u8> = (0..500u32).map(|i| if i % 37 == 0 { b'\n' } else { b'a' + (i % 26) as u8 }).collect();
+        for size in 1..40 {
+            let chunks: Vec<&[u8]> = input.chunks(size).collect();
+            let out = feed::<8>(&chunks);
+            let total: usize = out.iter().map(|(t, _)| t.len()).sum();
+            let newlines = input.iter().filter(|&&c| c == b'\n').count();
+            assert_eq!(total + newlines, input.len(), "chunk size {size}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Signals through a self-pipe.
+//!
+//! The handler does one thing: write the signal number, one byte, to a
+//! non-blocking pipe. It never blocks, never allocates, and ignores a full
+//! pipe (a full pipe already means "signals pending"). The event loop polls
+//! the read end and drains it into a [`Pending`] set.
+
+use core::sync::atomic::{AtomicI32, Ordering};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, pipe_with};
+
+use crate::sys::{self, Disposition, Signo};
+
+pub const SIGHUP: Signo = 1;
+pub const SIGINT: Signo = 2;
+pub const SIGKILL: Signo = 9;
+pub const SIGUSR1: Signo = 10;
+pub const SIGUSR2: Signo = 12;
+pub const SIGPIPE: Signo = 13;
+pub const SIGTERM: Signo = 15;
+pub const SIGCHLD: Signo = 17;
+pub const SIGCONT: Signo = 18;
+pub const SIGSTOP: Signo = 19;
+
+/// The signals tinyd catches.
+pub const CAUGHT: [Signo; 6] = [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD];
+
+/// The write end of the self-pipe, for the handler; -1 before `install`.
+static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: Signo) {
+    let fd = WRITE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: WRITE_FD holds the write end of the self-pipe, which stays
+        // open for the life of the process once installed.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // A full pipe (EAGAIN) already wakes the loop: nothing to do.
+        let _ = rustix::io::write(fd, &[sig as u8]);
+    }
+}
+
+/// A set of pending signals, bit `n` for signal `n`.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Pending(pub u64);
+
+impl Pending {
+    pub fn add(&mut self, sig: Signo) {
+        if (1..64).contains(&sig) {
+            self.0 |= 1 << sig;
+        }
+    }
+    /// Returns whether `sig` was pending, and clears it.
+    pub fn take(&mut self, sig: Signo) -> bool {
+        let bit = 1u64 << sig;
+        let was = self.0 & bit != 0;
+        self.0 &= !bit;
+        was
+    }
+}
+
+/// The self-pipe: read end for the loop, write end for the handler.
+pub struct SelfPipe {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl SelfPipe {
+    /// Creates the pipe (non-blocking, close-on-exec) and installs the
+    /// handler for [`CAUGHT`]; SIGPIPE is ignored (a closed log reader or
+    /// syslog socket must not kill tinyd).
+    pub fn install() -> Result<SelfPipe, Errno> {
+        let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+        WRITE_FD.store(rustix::fd::AsRawFd::as_raw_fd(&write), Ordering::Relaxed);
+        for sig in CAUGHT {
+            let extra = if sig == SIGCHLD { sys::SA_NOCLDSTOP } else { 0 };
+            sys::sigaction(sig, Disposition::Catch(on_signal), sys::SA_RESTART | extra)?;
+        }
+        sys::sigaction(SIGPIPE, Disposition::Ignore, 0)?;
+        Ok(SelfPipe { read, _write: write })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// Reads every byte in the pipe into `pending`, until EAGAIN.
+    pub fn drain(&self, pending: &mut Pending) {
+        let mut buf = [0u8; 64];
+        loop {
+            match rustix::io::read(&self.read, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => buf[..n].iter().for_each(|&s| pending.add(s as Signo)),
+                Err(Errno::INTR) => continue,
+                Err(_) => return, // EAGAIN: drained
+            }
+        }
+    }
+}
+
+/// Resets every signal tinyd may have changed to its default, then empties
+/// the mask. Used in a new child before exec: handlers would write into
+/// tinyd's pipe, and an ignored SIGPIPE would survive exec.
+pub fn reset_for_exec() -> Result<(), Errno> {
+    for sig in CAUGHT {
+        sys::sigaction(sig, Disposition::Default, 0)?;
+    }
+    sys::sigaction(SIGPIPE, Disposition::Default, 0)?;
+    sys::sigprocmask(sys::SIG_SETMASK, 0).map(drop)
+}
+
+/// Resets every signal's disposition to default and unblocks them all
+/// (daemon(7) step 1). SIGKILL and SIGSTOP cannot be changed; others that
+/// the kernel refuses are left as they are.
+pub fn reset_all() -> Result<(), Errno> {
+    for sig in 1..=64 {
+        if sig != SIGKILL && sig != SIGSTOP {
+            let _ = sys::sigaction(sig, Disposition::Default, 0);
+        }
+    }
+    sys::sigprocmask(sys::SIG_SETMASK, 0).map(drop)
+}
+
+/// Blocks every signal, returning the previous mask (around fork, so that a
+/// signal cannot run tinyd's handler in the child).
+pub fn block_all() -> Result<u64, Errno> {
+    sys::sigprocmask(sys::SIG_BLOCK, !0)
+}
+
+/// Restores a mask returned by [`block_all`].
+pub fn restore(mask: u64) -> Result<(), Errno> {
+    sys::sigprocmask(sys::SIG_SETMASK, mask).map(drop)
+}
+
+impl AsFd for SelfPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}

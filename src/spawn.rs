@@ -1,0 +1,241 @@
+//! Starting COMMAND: fork, set up the child, exec.
+//!
+//! Between fork and exec the child runs a short, allocation-free path: own
+//! session, stdin on /dev/null, stdout and stderr on the output pipe, the
+//! user's groups, gid and uid, a parent-death signal, default signals and an
+//! empty mask, then execve with a PATH search. A failure is written to a
+//! close-on-exec pipe as (step, errno), so EOF on it means exec succeeded.
+
+use core::convert::Infallible;
+use core::ffi::CStr;
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::process::{Pid, Signal};
+
+use crate::args::Argv;
+use crate::buf::Buf;
+use crate::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, PATH_MAX};
+use crate::passwd::Creds;
+use crate::sig;
+use crate::sys::{self, Forked};
+
+/// The default search path when PATH is unset (busybox's).
+pub const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to run and how.
+pub struct Spec<'a> {
+    /// COMMAND and its arguments: `argv` from index `cmd` to its end.
+    pub argv: Argv<'a>,
+    pub cmd: usize,
+    /// tinyd's own environment.
+    pub envp: Argv<'a>,
+    /// NAME=VALUE overrides.
+    pub env: &'a [Option<&'a CStr>; MAX_ENV],
+    pub creds: Option<&'a Creds>,
+    /// Where stdout and stderr go; inherited when `None`.
+    pub out: Option<BorrowedFd<'a>>,
+}
+
+/// The child's step that failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Step {
+    Setsid = 1,
+    Stdio,
+    Groups,
+    Gid,
+    Uid,
+    Signals,
+    Environment,
+    Exec,
+}
+
+impl Step {
+    fn from(b: u8) -> Step {
+        [Step::Setsid, Step::Stdio, Step::Groups, Step::Gid, Step::Uid, Step::Signals, Step::Environment]
+            .into_iter()
+            .find(|s| *s as u8 == b)
+            .unwrap_or(Step::Exec)
+    }
+    pub fn name(self) -> &'static [u8] {
+        match self {
+            Step::Setsid => b"setsid",
+            Step::Stdio => b"/dev/null",
+            Step::Groups => b"setgroups",
+            Step::Gid => b"setgid",
+            Step::Uid => b"setuid",
+            Step::Signals => b"signals",
+            Step::Environment => b"environment",
+            Step::Exec => b"exec",
+        }
+    }
+}
+
+pub enum Spawned {
+    /// COMMAND was exec'd.
+    Running(Pid),
+    /// The child failed before or at exec and exits 127.
+    Failed(Pid, Step, Errno),
+}
+
+/// Forks and execs COMMAND; `Err` when no child could be made.
+pub fn spawn(spec: &Spec<'_>) -> Result<Spawned, Errno> {
+    let parent = rustix::process::getpid();
+    let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
+    // No signal may run tinyd's handler in the child.
+    let mask = sig::block_all()?;
+    let forked = sys::fork();
+    if let Ok(Forked::Child) = forked {
+        let (step, e) = match child(spec, parent) {
+            Err(failure) => failure,
+        };
+        let mut report = [step as u8, 0, 0, 0, 0];
+        report[1..].copy_from_slice(&e.raw_os_error().to_le_bytes());
+        let _ = rustix::io::write(&w, &report);
+        sys::exit(127);
+    }
+    let _ = sig::restore(mask);
+    let pid = match forked? {
+        Forked::Parent(pid) => pid,
+        Forked::Child => unreachable!(),
+    };
+    drop(w);
+    let mut report = [0u8; 5];
+    let mut got = 0;
+    while got < report.len() {
+        match rustix::io::read(&r, &mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::INTR) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(if got == 5 {
+        let e = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
+        Spawned::Failed(pid, Step::from(report[0]), Errno::from_raw_os_error(e))
+    } else {
+        Spawned::Running(pid)
+    })
+}
+
+/// The child's side; returns only with what failed.
+fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
+    let at = |step| move |e| (step, e);
+    rustix::process::setsid().map_err(at(Step::Setsid))?;
+    let null: OwnedFd = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(at(Step::Stdio))?;
+    rustix::stdio::dup2_stdin(&null).map_err(at(Step::Stdio))?;
+    if let Some(out) = spec.out {
+        rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
+        rustix::stdio::dup2_stderr(out).map_err(at(Step::Stdio))?;
+    }
+    if let Some(c) = spec.creds {
+        let mut gids = [rustix::process::Gid::ROOT; MAX_GROUPS];
+        for (g, &raw) in gids.iter_mut().zip(c.groups()) {
+            *g = rustix::process::Gid::from_raw(raw);
+        }
+        rustix::thread::set_thread_groups(&gids[..c.ngroups]).map_err(at(Step::Groups))?;
+        rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(c.gid)).map_err(at(Step::Gid))?;
+        rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(c.uid)).map_err(at(Step::Uid))?;
+    }
+    // After the change of user, which clears it. If tinyd died before this,
+    // the signal will never come: go now.
+    rustix::process::set_parent_process_death_signal(Some(Signal::TERM)).map_err(at(Step::Signals))?;
+    if rustix::process::getppid() != Some(parent) {
+        sys::exit(0);
+    }
+    sig::reset_for_exec().map_err(at(Step::Signals))?;
+
+    // The environment: tinyd's, less the names overridden, plus overrides.
+    let mut envv = [core::ptr::null::<u8>(); MAX_INHERITED_ENV + MAX_ENV + 1];
+    let mut n = 0;
+    let name = |v: &[u8]| -> usize { v.iter().position(|&c| c == b'=').unwrap_or(v.len()) };
+    let overridden = |v: &[u8]| {
+        spec.env.iter().flatten().any(|o| {
+            let o = o.to_bytes();
+            o[..name(o)] == v[..name(v)]
+        })
+    };
+    let mut path = DEFAULT_PATH;
+    for i in 0..spec.envp.len() {
+        let v = spec.envp.get(i);
+        if overridden(v.to_bytes()) {
+            continue;
+        }
+        if n == MAX_INHERITED_ENV {
+            return Err((Step::Environment, Errno::TOOBIG));
+        }
+        if let Some(p) = v.to_bytes().strip_prefix(b"PATH=") {
+            path = p;
+        }
+        envv[n] = v.as_ptr().cast();
+        n += 1;
+    }
+    for o in spec.env.iter().flatten() {
+        if let Some(p) = o.to_bytes().strip_prefix(b"PATH=") {
+            path = p;
+        }
+        envv[n] = o.as_ptr().cast();
+        n += 1;
+    }
+    Err((Step::Exec, exec(spec, path, envv.as_ptr())))
+}
+
+/// execvp: a name without '/' is looked up in `path`; ENOENT and ENOTDIR
+/// go on to the next directory, EACCES is remembered, anything else stops.
+fn exec(spec: &Spec<'_>, path: &[u8], envp: *const *const u8) -> Errno {
+    let file = spec.argv.get(spec.cmd);
+    if file.to_bytes().contains(&b'/') {
+        return exec_file(spec, file, envp);
+    }
+    let mut denied = false;
+    for dir in path.split(|&c| c == b':') {
+        let mut full = Buf::<PATH_MAX>::new();
+        full.s(if dir.is_empty() { b"." } else { dir }).s(b"/").s(file.to_bytes());
+        if full.room() == 0 {
+            continue;
+        }
+        let Some(full) = full.cstr() else { continue };
+        match exec_file(spec, full, envp) {
+            Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => {}
+            Errno::ACCESS => denied = true,
+            e => return e,
+        }
+    }
+    if denied { Errno::ACCESS } else { Errno::NOENT }
+}
+
+/// execve, and a file without a `#!` line (ENOEXEC) through /bin/sh.
+fn exec_file(spec: &Spec<'_>, file: &CStr, envp: *const *const u8) -> Errno {
+    let argv = spec.argv.tail(spec.cmd);
+    // SAFETY: argv's tail is a null-terminated array of C strings (Argv's
+    // invariant); envp was built above from C strings and ends in a null.
+    let e = unsafe { sys::execve(file, argv, envp) };
+    if e != Errno::NOEXEC {
+        return e;
+    }
+    const MAX: usize = 256;
+    let mut shv = [core::ptr::null::<u8>(); MAX + 2];
+    shv[0] = c"/bin/sh".as_ptr().cast();
+    shv[1] = file.as_ptr().cast();
+    let args = spec.argv.len() - spec.cmd - 1;
+    if args > MAX - 1 {
+        return Errno::TOOBIG;
+    }
+    for i in 0..args {
+        shv[2 + i] = spec.argv.get(spec.cmd + 1 + i).as_ptr().cast();
+    }
+    // SAFETY: shv holds C strings from argv and literals, then nulls.
+    unsafe { sys::execve(c"/bin/sh", shv.as_ptr(), envp) }
+}
+
+/// The exit code for a COMMAND that cannot be executed: 127 when it does
+/// not exist, 126 otherwise, as a shell says.
+pub fn exec_code(step: Step, e: Errno) -> u8 {
+    match (step, e) {
+        (Step::Exec, Errno::NOENT | Errno::NOTDIR) => crate::code::NOT_FOUND,
+        (Step::Exec, _) => crate::code::CANNOT_EXEC,
+        _ => crate::code::FAIL,
+    }
+}

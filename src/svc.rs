@@ -1,0 +1,454 @@
+//! The supervision policy of one service, as a pure state machine.
+//!
+//! It never reads a clock or makes a syscall: the event loop passes `now`
+//! (milliseconds of CLOCK_MONOTONIC) and whether COMMAND's process group
+//! still has members, and carries out the returned [`Do`]. The loop sleeps
+//! until [`Svc::deadline`].
+
+use crate::args::Restart;
+
+/// How a process ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Exited(u8),
+    Signaled(u8),
+}
+
+impl Status {
+    /// The shell's view: the exit code, or 128+N for signal N.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Exited(c) => c,
+            Status::Signaled(s) => 128u8.saturating_add(s),
+        }
+    }
+    pub fn failed(self) -> bool {
+        self != Status::Exited(0)
+    }
+}
+
+/// Where a service is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    /// COMMAND runs.
+    Running,
+    /// Waiting for the restart delay to pass.
+    Backoff,
+    /// SIGTERM sent (by request, or to leftovers of an exited COMMAND);
+    /// SIGKILL follows at the deadline.
+    Stopping,
+    /// Stopped on request; not restarted until started again.
+    Stopped,
+    /// Ended by itself and the policy says no restart.
+    Exited,
+}
+
+/// The settings that drive the machine.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub restart: Restart,
+    pub delay_min: u64,
+    pub delay_max: u64,
+    pub stop_timeout: u64,
+}
+
+/// What the loop must do now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Do {
+    Nothing,
+    /// Start COMMAND, then call [`Svc::spawned`] or [`Svc::spawn_failed`].
+    Spawn,
+    /// SIGTERM and SIGCONT to the process group.
+    Term,
+    /// SIGKILL to the process group.
+    Kill,
+    /// Give up on leftovers that survived SIGKILL (should not happen).
+    GiveUp,
+    /// The service is over (stopped on request, or not restarted).
+    Done,
+}
+
+/// After SIGKILL, how often to look whether the group is gone.
+const RECHECK: u64 = 20;
+/// The smallest doubled delay when MIN is 0, so a crash loop never spins.
+const DELAY_FLOOR: u64 = 100;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Svc {
+    pub state: State,
+    /// COMMAND's pid until it is reaped.
+    pub pid: Option<i32>,
+    /// COMMAND's process group (its pid), 0 before the first start.
+    pub pgid: i32,
+    /// When COMMAND was started.
+    pub started: u64,
+    /// The next restart delay.
+    pub delay: u64,
+    /// When the next timed step is due.
+    pub deadline: Option<u64>,
+    /// Starts after the first.
+    pub restarts: u32,
+    pub last: Option<Status>,
+    /// Whether tinyd still wants the service up (false once stopped).
+    pub want_up: bool,
+    /// How long the last run lasted, for the delay.
+    ran: u64,
+    /// SIGKILL already sent in this stop.
+    killed: bool,
+    /// When to stop waiting for the group after SIGKILL.
+    give_up: u64,
+    spawned_once: bool,
+}
+
+impl Svc {
+    pub fn new(p: &Policy) -> Svc {
+        Svc {
+            state: State::Backoff,
+            pid: None,
+            pgid: 0,
+            started: 0,
+            delay: p.delay_min,
+            deadline: Some(0),
+            restarts: 0,
+            last: None,
+            want_up: true,
+            ran: 0,
+            killed: false,
+            give_up: 0,
+            spawned_once: false,
+        }
+    }
+
+    /// COMMAND was started as `pid` (its own process group).
+    pub fn spawned(&mut self, pid: i32, now: u64) {
+        if self.spawned_once {
+            self.restarts = self.restarts.saturating_add(1);
+        }
+        self.spawned_once = true;
+        self.state = State::Running;
+        self.pid = Some(pid);
+        self.pgid = pid;
+        self.started = now;
+        self.deadline = None;
+        self.killed = false;
+    }
+
+    /// fork failed (out of processes or memory): try again after the delay.
+    pub fn spawn_failed(&mut self, now: u64, p: &Policy) {
+        self.ran = 0;
+        self.backoff(now, p);
+    }
+
+    /// COMMAND was reaped with `status`; `group_alive` tells whether other
+    /// members of its process group remain.
+    pub fn exited(&mut self, status: Status, now: u64, group_alive: bool, p: &Policy) -> Do {
+        self.pid = None;
+        self.last = Some(status);
+        match self.state {
+            State::Stopping if group_alive => Do::Nothing,
+            State::Stopping => self.finish(now, p),
+            _ => {
+                self.ran = now.saturating_sub(self.started);
+                if group_alive {
+                    // Leftovers of a COMMAND that ended by itself: clean up
+                    // before deciding about a restart.
+                    self.begin_stop(now, p)
+                } else {
+                    self.after_exit(now, p)
+                }
+            }
+        }
+    }
+
+    /// Stop on request: SIGTERM now, SIGKILL after the stop timeout.
+    pub fn stop(&mut self, now: u64, p: &Policy) -> Do {
+        self.want_up = false;
+        match self.state {
+            State::Running => self.begin_stop(now, p),
+            State::Stopping => Do::Nothing,
+            State::Backoff | State::Stopped | State::Exited => {
+                self.state = State::Stopped;
+                self.deadline = None;
+                Do::Done
+            }
+        }
+    }
+
+    /// Start on request (after a stop): at once, with the delay reset.
+    pub fn start(&mut self, p: &Policy) -> Do {
+        self.want_up = true;
+        match self.state {
+            State::Stopped | State::Exited => {
+                self.delay = p.delay_min;
+                self.state = State::Backoff;
+                self.deadline = None;
+                Do::Spawn
+            }
+            _ => Do::Nothing,
+        }
+    }
+
+    /// The deadline may have passed; `group_alive` as in [`Svc::exited`].
+    pub fn tick(&mut self, now: u64, group_alive: bool, p: &Policy) -> Do {
+        if self.state == State::Stopping && self.pid.is_none() && !group_alive {
+            return self.finish(now, p);
+        }
+        match self.deadline {
+            Some(d) if d <= now => {}
+            _ => return Do::Nothing,
+        }
+        match self.state {
+            State::Backoff => {
+                self.deadline = None;
+                Do::Spawn
+            }
+            State::Stopping if !self.killed => {
+                self.killed = true;
+                self.give_up = now + p.stop_timeout.max(1000);
+                self.deadline = Some(now + RECHECK);
+                Do::Kill
+            }
+            State::Stopping if now >= self.give_up => {
+                self.deadline = None;
+                let d = self.finish(now, p);
+                if d == Do::Done { Do::GiveUp } else { d }
+            }
+            State::Stopping => {
+                self.deadline = Some(now + RECHECK);
+                Do::Nothing
+            }
+            _ => {
+                self.deadline = None;
+                Do::Nothing
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, now: u64, p: &Policy) -> Do {
+        self.state = State::Stopping;
+        self.killed = false;
+        self.deadline = Some(now + p.stop_timeout);
+        Do::Term
+    }
+
+    /// The process group is gone after a stop.
+    fn finish(&mut self, now: u64, p: &Policy) -> Do {
+        self.deadline = None;
+        if self.want_up {
+            self.after_exit(now, p)
+        } else {
+            self.state = State::Stopped;
+            Do::Done
+        }
+    }
+
+    /// COMMAND ended by itself and nothing of it is left: restart or not.
+    fn after_exit(&mut self, now: u64, p: &Policy) -> Do {
+        let again = match p.restart {
+            Restart::Always => true,
+            Restart::OnFailure => self.last.is_some_and(Status::failed),
+            Restart::Never => false,
+        };
+        if again {
+            self.backoff(now, p);
+            Do::Nothing
+        } else {
+            self.state = State::Exited;
+            self.deadline = None;
+            Do::Done
+        }
+    }
+
+    /// Waits `delay`, then doubles it for next time; a run of at least MAX
+    /// first resets it to MIN.
+    fn backoff(&mut self, now: u64, p: &Policy) {
+        if self.ran >= p.delay_max {
+            self.delay = p.delay_min;
+        }
+        let wait = self.delay;
+        self.delay = self.delay.saturating_mul(2).max(DELAY_FLOOR).min(p.delay_max);
+        self.state = State::Backoff;
+        self.deadline = Some(now + wait);
+    }
+
+    /// The delay before the pending restart, for the log.
+    pub fn wait(&self, now: u64) -> u64 {
+        self.deadline.map_or(0, |d| d.saturating_sub(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(restart: Restart, min: u64, max: u64) -> Policy {
+        Policy { restart, delay_min: min, delay_max: max, stop_timeout: 5000 }
+    }
+
+    /// Runs COMMAND for `run` ms, lets it exit with `status`, and returns
+    /// the restart delay chosen (None: not restarted).
+    fn cycle(s: &mut Svc, p: &Policy, now: &mut u64, run: u64, status: Status) -> Option<u64> {
+        assert_eq!(s.tick(*now, false, p), Do::Spawn);
+        s.spawned(42, *now);
+        *now += run;
+        match s.exited(status, *now, false, p) {
+            Do::Nothing => {
+                assert_eq!(s.state, State::Backoff);
+                let wait = s.wait(*now);
+                assert_eq!(s.tick(*now + wait - 1.min(wait), false, p), if wait > 0 { Do::Nothing } else { Do::Spawn });
+                if wait == 0 {
+                    // tick already spawned; put it back for the next cycle.
+                    s.deadline = Some(*now);
+                    s.state = State::Backoff;
+                }
+                *now += wait;
+                Some(wait)
+            }
+            Do::Done => None,
+            d => panic!("unexpected {d:?}"),
+        }
+    }
+
+    #[test]
+    fn delay_doubles_up_to_max_and_resets_after_a_long_run() {
+        let p = policy(Restart::Always, 1000, 8000);
+        let mut s = Svc::new(&p);
+        let mut now = 0;
+        let quick = Status::Exited(1);
+        let waits: Vec<_> = (0..6).map(|_| cycle(&mut s, &p, &mut now, 10, quick).unwrap()).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(cycle(&mut s, &p, &mut now, 8000, quick), Some(1000));
+        assert_eq!(cycle(&mut s, &p, &mut now, 7999, quick), Some(2000));
+        assert_eq!(s.restarts, 7);
+    }
+
+    #[test]
+    fn zero_minimum_never_spins() {
+        let p = policy(Restart::Always, 0, 400);
+        let mut s = Svc::new(&p);
+        let mut now = 0;
+        let waits: Vec<_> =
+            (0..5).map(|_| cycle(&mut s, &p, &mut now, 1, Status::Exited(0)).unwrap()).collect();
+        assert_eq!(waits, [0, 100, 200, 400, 400]);
+    }
+
+    #[test]
+    fn restart_policies() {
+        for (restart, status, again) in [
+            (Restart::Always, Status::Exited(0), true),
+            (Restart::Always, Status::Signaled(9), true),
+            (Restart::OnFailure, Status::Exited(0), false),
+            (Restart::OnFailure, Status::Exited(3), true),
+            (Restart::OnFailure, Status::Signaled(15), true),
+            (Restart::Never, Status::Exited(3), false),
+            (Restart::Never, Status::Exited(0), false),
+        ] {
+            let p = policy(restart, 100, 1000);
+            let mut s = Svc::new(&p);
+            let mut now = 5;
+            let r = cycle(&mut s, &p, &mut now, 10, status);
+            assert_eq!(r.is_some(), again, "{restart:?} {status:?}");
+            if !again {
+                assert_eq!(s.state, State::Exited);
+                assert_eq!(s.last, Some(status));
+            }
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Status::Exited(3).code(), 3);
+        assert_eq!(Status::Signaled(9).code(), 137);
+        assert!(!Status::Exited(0).failed());
+        assert!(Status::Signaled(15).failed());
+    }
+
+    #[test]
+    fn stop_terms_then_kills_at_the_timeout() {
+        let p = policy(Restart::Always, 100, 1000);
+        let mut s = Svc::new(&p);
+        assert_eq!(s.tick(0, false, &p), Do::Spawn);
+        s.spawned(7, 0);
+        assert_eq!(s.deadline, None, "no timer while running");
+        assert_eq!(s.stop(100, &p), Do::Term);
+        assert_eq!(s.state, State::Stopping);
+        assert_eq!(s.deadline, Some(5100));
+        assert_eq!(s.tick(5099, true, &p), Do::Nothing);
+        assert_eq!(s.tick(5100, true, &p), Do::Kill);
+        assert_eq!(s.exited(Status::Signaled(9), 5101, false, &p), Do::Done);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.deadline, None);
+    }
+
+    #[test]
+    fn stop_waits_for_the_whole_group() {
+        let p = policy(Restart::Always, 100, 1000);
+        let mut s = Svc::new(&p);
+        s.tick(0, false, &p);
+        s.spawned(7, 0);
+        s.stop(10, &p);
+        // The leader goes, a grandchild stays: keep waiting.
+        assert_eq!(s.exited(Status::Signaled(15), 20, true, &p), Do::Nothing);
+        assert_eq!(s.tick(30, true, &p), Do::Nothing);
+        // It goes without a SIGCHLD to us: the next tick notices.
+        assert_eq!(s.tick(40, false, &p), Do::Done);
+    }
+
+    #[test]
+    fn gives_up_on_a_group_that_survives_sigkill() {
+        let p = policy(Restart::Always, 100, 1000);
+        let mut s = Svc::new(&p);
+        s.tick(0, false, &p);
+        s.spawned(7, 0);
+        s.stop(0, &p);
+        assert_eq!(s.exited(Status::Signaled(15), 1, true, &p), Do::Nothing);
+        assert_eq!(s.tick(5000, true, &p), Do::Kill);
+        let mut now = 5000;
+        let mut last = Do::Nothing;
+        while now < 20_000 && last == Do::Nothing {
+            now = s.deadline.expect("rechecks while waiting");
+            last = s.tick(now, true, &p);
+        }
+        assert_eq!(last, Do::GiveUp);
+        assert!(now >= 10_000, "waited the stop timeout after SIGKILL, gave up at {now}");
+    }
+
+    #[test]
+    fn leftovers_of_an_exited_command_are_stopped_before_the_restart() {
+        let p = policy(Restart::Always, 100, 1000);
+        let mut s = Svc::new(&p);
+        s.tick(0, false, &p);
+        s.spawned(7, 0);
+        assert_eq!(s.exited(Status::Exited(0), 50, true, &p), Do::Term);
+        assert_eq!(s.state, State::Stopping);
+        assert_eq!(s.tick(60, false, &p), Do::Nothing);
+        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.deadline, Some(160));
+    }
+
+    #[test]
+    fn stop_during_backoff_and_start_again() {
+        let p = policy(Restart::Always, 100, 1000);
+        let mut s = Svc::new(&p);
+        s.tick(0, false, &p);
+        s.spawned(7, 0);
+        s.exited(Status::Exited(1), 10, false, &p);
+        assert_eq!(s.stop(20, &p), Do::Done);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.tick(10_000, false, &p), Do::Nothing, "stopped stays stopped");
+        assert_eq!(s.start(&p), Do::Spawn);
+        s.spawned(8, 30);
+        assert_eq!(s.restarts, 1);
+    }
+
+    #[test]
+    fn fork_failure_retries_after_the_delay() {
+        let p = policy(Restart::Never, 500, 1000);
+        let mut s = Svc::new(&p);
+        assert_eq!(s.tick(0, false, &p), Do::Spawn);
+        s.spawn_failed(0, &p);
+        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.tick(499, false, &p), Do::Nothing);
+        assert_eq!(s.tick(500, false, &p), Do::Spawn);
+    }
+}

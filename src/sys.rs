@@ -1,0 +1,175 @@
+//! Raw system calls that rustix has no stable API for: fork (as `clone`),
+//! `rt_sigaction` with a restorer, `rt_sigprocmask`, `execve`, `exit_group`
+//! and `close_range`. Everything else goes through rustix.
+//!
+//! tinyd is single-threaded and has no allocator, which is what makes a bare
+//! fork sound here: the child owns a full copy of a one-thread address space.
+
+use core::ffi::CStr;
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+use crate::arch;
+
+/// A signal number as the kernel sees it (1..=64).
+pub type Signo = i32;
+
+/// Turns a raw syscall return into a result: -4095..-1 are errnos.
+fn check(ret: usize) -> Result<usize, Errno> {
+    let r = ret as isize;
+    if (-4095..0).contains(&r) {
+        Err(Errno::from_raw_os_error(-r as i32))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    Child,
+    Parent(Pid),
+}
+
+/// `clone(SIGCHLD, 0, 0, 0, 0)`—fork: works on every architecture, including
+/// those without a `fork` syscall (aarch64, riscv64).
+pub fn fork() -> Result<Forked, Errno> {
+    const SIGCHLD: usize = 17;
+    // SAFETY: clone without CLONE_VM and with no new stack is fork: the child
+    // gets a copy of this single-threaded address space and resumes here
+    // with a return value of 0. No pointers are passed.
+    let ret = check(unsafe { sc::syscall!(CLONE, SIGCHLD, 0, 0, 0, 0) })?;
+    Ok(match Pid::from_raw(ret as i32) {
+        None => Forked::Child,
+        Some(pid) => Forked::Parent(pid),
+    })
+}
+
+/// What a signal should do.
+#[derive(Clone, Copy)]
+pub enum Disposition {
+    Default,
+    Ignore,
+    Catch(extern "C" fn(Signo)),
+}
+
+/// `SA_RESTART`: restart syscalls interrupted by the handler (poll still
+/// returns EINTR).
+pub const SA_RESTART: u64 = 0x1000_0000;
+/// `SA_NOCLDSTOP`: no SIGCHLD when a child merely stops.
+pub const SA_NOCLDSTOP: u64 = 1;
+
+/// `rt_sigaction(sig, &act, NULL, 8)`—sets a signal's disposition, with the
+/// architecture's restorer.
+pub fn sigaction(sig: Signo, disposition: Disposition, flags: u64) -> Result<(), Errno> {
+    let handler = match disposition {
+        Disposition::Default => 0,
+        Disposition::Ignore => 1,
+        Disposition::Catch(f) => f as usize,
+    };
+    let act = arch::KernelSigaction {
+        handler,
+        flags: flags | arch::SA_RESTORER,
+        restorer: arch::restorer_addr(),
+        mask: 0,
+    };
+    // SAFETY: `act` is a valid kernel sigaction for this architecture that
+    // lives across the call; the old action is not requested (null); the
+    // sigset size is 8 bytes as the kernel expects.
+    check(unsafe {
+        sc::syscall!(RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8)
+    })
+    .map(drop)
+}
+
+/// `how` values for [`sigprocmask`].
+pub const SIG_BLOCK: usize = 0;
+pub const SIG_SETMASK: usize = 2;
+
+/// `rt_sigprocmask(how, &set, &old, 8)`—changes the blocked set, returning
+/// the old one. Bit `n - 1` stands for signal `n`.
+pub fn sigprocmask(how: usize, set: u64) -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: both pointers are to live u64s, the size the kernel expects.
+    check(unsafe {
+        sc::syscall!(
+            RT_SIGPROCMASK,
+            how,
+            &set as *const u64 as usize,
+            &mut old as *mut u64 as usize,
+            8
+        )
+    })?;
+    Ok(old)
+}
+
+/// `execve(path, argv, envp)`—returns only on failure, with the error.
+///
+/// # Safety
+/// `argv` and `envp` must point to null-terminated arrays of pointers to
+/// NUL-terminated strings, all valid until the call returns.
+pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8) -> Errno {
+    // SAFETY: path is NUL-terminated; the caller vouches for argv and envp.
+    let ret = unsafe {
+        sc::syscall!(EXECVE, path.as_ptr() as usize, argv as usize, envp as usize)
+    };
+    match check(ret) {
+        Err(e) => e,
+        Ok(_) => Errno::INVAL, // execve does not return on success
+    }
+}
+
+/// `exit_group(code)`—ends the process.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: exit_group takes an int and never returns.
+    unsafe {
+        sc::syscall!(EXIT_GROUP, code as usize);
+    }
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// `close_range(first, ~0, 0)`—closes every descriptor from `first` up.
+/// ENOSYS before Linux 5.9.
+pub fn close_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes plain integers; descriptors closed here are
+    // not owned by any Rust object (called once, at startup).
+    check(unsafe { sc::syscall!(CLOSE_RANGE, first as usize, u32::MAX as usize, 0) }).map(drop)
+}
+
+/// `close(fd)` for a descriptor that no Rust object owns (the fallback of
+/// [`close_from`] when close_range is missing).
+pub fn close_unowned(fd: i32) {
+    // SAFETY: only called at startup, on descriptors inherited from the
+    // parent process, which no `OwnedFd` of ours refers to.
+    unsafe { rustix::io::close(fd) }
+}
+
+/// Descriptor 2. tinyd makes sure at startup that 0, 1 and 2 are open
+/// (on /dev/null if they were closed), and only ever replaces them with
+/// dup2, so fd 2 is valid for the life of the process.
+pub fn stderr() -> rustix::fd::BorrowedFd<'static> {
+    // SAFETY: see above: fd 2 is never closed, only replaced atomically.
+    unsafe { rustix::fd::BorrowedFd::borrow_raw(2) }
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open, on /dev/null if closed, so
+/// that no file tinyd opens later lands on them.
+pub fn ensure_std_fds() -> Result<(), Errno> {
+    for fd in 0..3 {
+        // SAFETY: fcntl(F_GETFD) on a possibly closed descriptor only asks;
+        // the borrow does not outlive the call.
+        let probe = unsafe { rustix::io::fcntl_getfd(rustix::fd::BorrowedFd::borrow_raw(fd)) };
+        if probe == Err(Errno::BADF) {
+            // The lowest free descriptor is `fd`: keep it open for good.
+            let null = rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty())?;
+            core::mem::forget(null);
+        }
+    }
+    Ok(())
+}
+
+/// Descriptor 1; see [`stderr`] for why it is always open.
+pub fn stdout() -> rustix::fd::BorrowedFd<'static> {
+    // SAFETY: as for stderr: fd 1 is never closed, only replaced.
+    unsafe { rustix::fd::BorrowedFd::borrow_raw(1) }
+}

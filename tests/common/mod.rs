@@ -1,0 +1,295 @@
+//! Shared helpers for the integration tests: launch the built binary, wait
+//! for conditions with deadlines, read what the kernel says in /proc.
+//!
+//! No dependencies beyond std: the few syscalls the tests need (kill) are
+//! declared from the C library std already links.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn getpid() -> i32;
+}
+
+pub const SIGHUP: i32 = 1;
+pub const SIGINT: i32 = 2;
+pub const SIGKILL: i32 = 9;
+pub const SIGUSR1: i32 = 10;
+pub const SIGUSR2: i32 = 12;
+pub const SIGTERM: i32 = 15;
+pub const SIGCHLD: i32 = 17;
+pub const SIGCONT: i32 = 18;
+
+/// The tinyd binary under test: $TINYD_BIN, else the one cargo built.
+pub fn bin() -> PathBuf {
+    std::env::var_os("TINYD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tinyd")))
+}
+
+/// `kill(pid, sig)`; true on success.
+pub fn signal(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill takes plain integers.
+    unsafe { kill(pid, sig) == 0 }
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match stat(pid) {
+        Some(s) => s.state != 'Z',
+        None => false,
+    }
+}
+
+/// A fresh, empty directory for one test, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { getpid() };
+        let p = std::env::temp_dir().join(format!("tinyd-test-{tag}-{me}-{n}"));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    /// Writes an executable shell script and returns its path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `secs` pass; panics with
+/// `what` on timeout.
+pub fn wait_until(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while !cond() {
+        if Instant::now() > end {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Like `wait_until`, but returns the value `f` produced.
+pub fn wait_for<T>(secs: f64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A command for the binary under test.
+pub fn tinyd() -> Command {
+    let mut c = Command::new(bin());
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs tinyd to completion with a deadline, capturing its output.
+pub fn run(args: &[&str]) -> Output {
+    run_cmd(tinyd().args(args))
+}
+
+/// Runs a prepared command to completion (30 s at most).
+pub fn run_cmd(c: &mut Command) -> Output {
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let guard = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+            if !alive(pid) {
+                return;
+            }
+        }
+        signal(pid, SIGKILL);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = guard.join();
+    out
+}
+
+/// Fields of /proc/PID/stat that the tests look at.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub tty_nr: i32,
+    pub utime: u64,
+    pub stime: u64,
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: f[0].chars().next()?,
+        ppid: f[1].parse().ok()?,
+        pgrp: f[2].parse().ok()?,
+        session: f[3].parse().ok()?,
+        tty_nr: f[4].parse().ok()?,
+        utime: f[11].parse().ok()?,
+        stime: f[12].parse().ok()?,
+    })
+}
+
+/// A field of /proc/PID/status ("Umask", "SigBlk", "SigIgn", "Uid", ...).
+pub fn status_field(pid: i32, key: &str) -> Option<String> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// A field of /proc/PID/smaps_rollup in kB ("Rss", "Private_Dirty").
+pub fn smaps_kb(pid: i32, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .strip_prefix(':')?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// The descriptors open in a process, with what they point to.
+pub fn fds(pid: i32) -> Vec<(i32, String)> {
+    let mut v: Vec<(i32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let n = e.file_name().to_str()?.parse().ok()?;
+                let t = fs::read_link(e.path()).ok()?.to_string_lossy().into_owned();
+                Some((n, t))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The children of a process (from /proc/PID/task/PID/children).
+pub fn children(pid: i32) -> Vec<i32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Every process whose parent is `pid`, found by scanning /proc (works for
+/// zombies too).
+pub fn all_children(pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            if stat(p).map(|s| s.ppid) == Some(pid) {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// Every live process in process group `pgrp`.
+pub fn group_members(pgrp: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            if stat(p).map(|s| s.pgrp) == Some(pgrp) {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// Reads a pidfile's PID, if the file holds one.
+pub fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Starts tinyd in daemon mode with a pidfile and returns the daemon's pid
+/// once the launcher has exited 0.
+pub fn start_daemon(args: &[&str], pidfile: &Path) -> i32 {
+    let mut all = vec!["-p", pidfile.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert!(
+        out.status.success(),
+        "launcher failed: {:?} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    read_pid(pidfile).expect("pidfile holds a pid after a successful start")
+}
+
+/// Sends SIGTERM to a daemon and waits until it is gone.
+pub fn stop_daemon(pid: i32) {
+    signal(pid, SIGTERM);
+    wait_until(15.0, "daemon exits after SIGTERM", || !alive(pid));
+}
+
+/// A process that the test spawned and must not leave behind: killed on drop.
+pub struct Guard(pub std::process::Child);
+
+impl Guard {
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
