@@ -27,7 +27,7 @@ use crate::svc::{Do, Policy, State, Status, Svc};
 use crate::sys;
 
 /// A message line, `tinyd: ...`.
-type Msg = Buf<512>;
+type Msg = Buf<256>;
 
 /// Milliseconds of CLOCK_MONOTONIC.
 fn now() -> u64 {
@@ -36,6 +36,8 @@ fn now() -> u64 {
 }
 
 /// Prints a usage error and exits 64.
+#[cold]
+#[inline(never)]
 fn usage_error(u: args::Usage<'_>) -> ! {
     let mut m = Msg::new();
     m.s(b"tinyd: ").s(u.msg.as_bytes());
@@ -53,6 +55,7 @@ fn stdout(bytes: &[u8]) {
 
 /// Closes every descriptor above 2: close_range, else /proc/self/fd, else
 /// one by one up to a bound (before /proc is mounted on an old kernel).
+#[inline(never)]
 fn close_inherited() {
     if sys::close_from(3).is_ok() {
         return;
@@ -100,6 +103,48 @@ fn base_dir(o: &Opts<'_>) -> Option<OwnedFd> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn unknown_user(u: &CStr, e: Unknown<'_>) -> ! {
+    let mut m = Msg::new();
+    let exit = match e {
+        Unknown::User(n) => {
+            m.s(b"tinyd: unknown user: ").s(n);
+            code::NOUSER
+        }
+        Unknown::Group(n) => {
+            m.s(b"tinyd: unknown group: ").s(n);
+            code::NOUSER
+        }
+        Unknown::TooManyGroups => {
+            m.s(b"tinyd: user ").s(u.to_bytes()).s(b" is in too many groups (at most 64)");
+            code::NOUSER
+        }
+        Unknown::Io(file, e) => {
+            m.s(b"tinyd: cannot read ").s(file.as_bytes()).s(b": ").err(e);
+            code::FAIL
+        }
+    };
+    m.s(b"\n");
+    sink::stderr(m.as_bytes());
+    sys::exit(exit as i32)
+}
+
+#[cold]
+#[inline(never)]
+fn refused(p: &CStr, r: Refused) -> ! {
+    let mut m = Msg::new();
+    m.s(b"tinyd: ").s(p.to_bytes());
+    match r {
+        Refused::Locked(Some(pid)) => m.s(b": already running (pid ").u(pid).s(b")"),
+        Refused::Locked(None) => m.s(b": already running"),
+        Refused::Io(e) => m.s(b": cannot create pidfile: ").err(e),
+    };
+    m.s(b"\n");
+    sink::stderr(m.as_bytes());
+    sys::exit(code::FAIL as i32)
+}
+
 pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
     let _ = sys::ensure_std_fds();
     let o = match args::parse(&argv) {
@@ -114,53 +159,15 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
         }
         Err(u) => usage_error(u),
     };
-    let creds = o.user.map(|u| match passwd::resolve(u.to_bytes(), c"/etc/passwd", c"/etc/group") {
-        Ok(c) => c,
-        Err(e) => {
-            let mut m = Msg::new();
-            let exit = match e {
-                Unknown::User(n) => {
-                    m.s(b"tinyd: unknown user: ").s(n);
-                    code::NOUSER
-                }
-                Unknown::Group(n) => {
-                    m.s(b"tinyd: unknown group: ").s(n);
-                    code::NOUSER
-                }
-                Unknown::TooManyGroups => {
-                    m.s(b"tinyd: user ").s(u.to_bytes()).s(b" is in too many groups (at most 64)");
-                    code::NOUSER
-                }
-                Unknown::Io(file, e) => {
-                    m.s(b"tinyd: cannot read ").s(file.as_bytes()).s(b": ").err(e);
-                    code::FAIL
-                }
-            };
-            m.s(b"\n");
-            sink::stderr(m.as_bytes());
-            sys::exit(exit as i32)
-        }
+    let creds = o.user.map(|u| {
+        passwd::resolve(u.to_bytes(), c"/etc/passwd", c"/etc/group").unwrap_or_else(|e| unknown_user(u, e))
     });
     close_inherited();
     let _ = sig::reset_all();
     let base_fd = base_dir(&o);
     let base = base_fd.as_ref().map_or(rustix::fs::CWD, |f| f.as_fd());
 
-    let pidfile = o.pidfile.map(|p| match Pidfile::acquire(base, p) {
-        Ok(pf) => pf,
-        Err(r) => {
-            let mut m = Msg::new();
-            m.s(b"tinyd: ").s(p.to_bytes());
-            match r {
-                Refused::Locked(Some(pid)) => m.s(b": already running (pid ").u(pid).s(b")"),
-                Refused::Locked(None) => m.s(b": already running"),
-                Refused::Io(e) => m.s(b": cannot create pidfile: ").err(e),
-            };
-            m.s(b"\n");
-            sink::stderr(m.as_bytes());
-            sys::exit(code::FAIL as i32)
-        }
-    });
+    let pidfile = o.pidfile.map(|p| Pidfile::acquire(base, p).unwrap_or_else(|r| refused(p, r)));
 
     let ready = if o.foreground {
         Ready::foreground()
@@ -178,6 +185,12 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
             }
         }
     };
+    let policy = Policy {
+        restart: o.restart,
+        delay_min: o.delay_min,
+        delay_max: o.delay_max,
+        stop_timeout: o.stop_timeout,
+    };
     let mut d = Daemon {
         o,
         argv,
@@ -186,18 +199,8 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
         base,
         pidfile,
         ready,
-        policy: Policy {
-            restart: o.restart,
-            delay_min: o.delay_min,
-            delay_max: o.delay_max,
-            stop_timeout: o.stop_timeout,
-        },
-        svc: Svc::new(&Policy {
-            restart: o.restart,
-            delay_min: o.delay_min,
-            delay_max: o.delay_max,
-            stop_timeout: o.stop_timeout,
-        }),
+        policy,
+        svc: Svc::new(&policy),
         sink: Sink::none(),
         out: None,
         line: LineBuf::new(),
@@ -230,6 +233,8 @@ struct Daemon<'a> {
 impl<'a> Daemon<'a> {
     /// Ends tinyd before COMMAND runs: the error goes to the launcher (or
     /// stderr), nothing is left behind.
+    #[cold]
+    #[inline(never)]
     fn fatal(&mut self, exit: u8, m: &Msg) -> ! {
         if let Some(p) = self.pidfile.take() {
             p.remove(self.base);
@@ -238,6 +243,8 @@ impl<'a> Daemon<'a> {
         sys::exit(exit as i32)
     }
 
+    #[cold]
+    #[inline(never)]
     fn fatal_errno(&mut self, what: &[u8], thing: &[u8], e: Errno) -> ! {
         let mut m = Msg::new();
         m.s(b"tinyd: ").s(what).s(thing).s(b": ").err(e);

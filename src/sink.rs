@@ -7,15 +7,16 @@ use core::ffi::CStr;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::io::IoSlice;
+use rustix::net::{AddressFamily, SendAncillaryBuffer, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
 use rustix::time::{ClockId, clock_gettime};
 
 use crate::buf::Buf;
-use crate::limits::{LINE_MAX, PATH_MAX};
+use crate::limits::PATH_MAX;
 use crate::timefmt;
 
-/// A formatted line: prefix, up to LINE_MAX bytes of text, newline.
-pub type LineOut = Buf<{ LINE_MAX + 160 }>;
+/// The prefix of a line: timestamp or syslog header, and the tag.
+type Prefix = Buf<192>;
 
 /// syslog priorities: facility daemon (3).
 pub const PRI_INFO: u8 = 3 * 8 + 6;
@@ -91,105 +92,95 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Writes one line of COMMAND's output: `text` from `tag[pid]`.
+    /// Writes one line of COMMAND's output: `text` from `tag[pid]`. The
+    /// prefix is built here and the text goes out as it is, in one writev
+    /// or one datagram.
     pub fn line(&mut self, base: BorrowedFd<'_>, tag: &[u8], pid: i32, pri: u8, text: &[u8]) {
-        let mut out = LineOut::new();
+        let mut pre = Prefix::new();
         let (secs, ms) = wall();
-        match self.kind {
+        let end: &[u8] = match self.kind {
             Kind::None => return,
             Kind::File { .. } => {
-                timefmt::rfc3339(&mut out, secs, ms);
-                out.s(b" ").s(tag).s(b": ").s(text).s(b"\n");
+                timefmt::rfc3339(&mut pre, secs, ms);
+                pre.s(b" ").s(tag).s(b": ");
+                b"\n"
             }
             Kind::Syslog { .. } => {
-                out.s(b"<").u(pri as u64).s(b">");
-                timefmt::rfc3164(&mut out, secs);
-                out.s(b" ").s(tag).s(b"[").u(pid as u64).s(b"]: ").s(text);
+                pre.s(b"<").u(pri as u64).s(b">");
+                timefmt::rfc3164(&mut pre, secs);
+                pre.s(b" ").s(tag).s(b"[").u(pid as u64).s(b"]: ");
+                b""
             }
-        }
-        self.emit(base, out.as_bytes());
-    }
-
-    /// Writes a formatted line, first reporting lines lost before it.
-    fn emit(&mut self, base: BorrowedFd<'_>, bytes: &[u8]) {
+        };
         if self.lost > 0 {
-            let mut note = Buf::<96>::new();
-            note.u(self.lost).s(b" lines lost: ").err(self.lost_why);
-            let lost = self.lost;
-            self.lost = 0;
-            let mut out = LineOut::new();
-            let (secs, ms) = wall();
-            let ok = match self.kind {
-                Kind::Syslog { .. } => {
-                    out.s(b"<").u(PRI_ERR as u64).s(b">");
-                    timefmt::rfc3164(&mut out, secs);
-                    out.s(b" tinyd: ").s(note.as_bytes());
-                    self.write(base, out.as_bytes())
-                }
-                _ => {
-                    timefmt::rfc3339(&mut out, secs, ms);
-                    out.s(b" tinyd: ").s(note.as_bytes()).s(b"\n");
-                    self.write(base, out.as_bytes())
-                }
-            };
-            if let Err(e) = ok {
-                self.lost = lost + 1;
-                self.lost_why = e;
-                return;
-            }
+            self.report_lost(base);
         }
-        if let Err(e) = self.write(base, bytes) {
+        if let Err(e) = self.write(base, &[pre.as_bytes(), text, end]) {
             self.lost += 1;
             self.lost_why = e;
         }
     }
 
-    fn write(&mut self, base: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), Errno> {
+    /// Writes "N lines lost: REASON" before the next line that gets through.
+    #[cold]
+    #[inline(never)]
+    fn report_lost(&mut self, base: BorrowedFd<'_>) {
+        let mut note = Prefix::new();
+        let (secs, ms) = wall();
+        let end: &[u8] = match self.kind {
+            Kind::Syslog { .. } => {
+                note.s(b"<").u(PRI_ERR as u64).s(b">");
+                timefmt::rfc3164(&mut note, secs);
+                b""
+            }
+            _ => {
+                timefmt::rfc3339(&mut note, secs, ms);
+                b"\n"
+            }
+        };
+        note.s(b" tinyd: ").u(self.lost).s(b" lines lost: ").err(self.lost_why);
+        if self.write(base, &[note.as_bytes(), end]).is_ok() {
+            self.lost = 0;
+        }
+    }
+
+    /// Writes the parts as one record: all of it, or an error.
+    fn write(&mut self, base: BorrowedFd<'_>, parts: &[&[u8]]) -> Result<(), Errno> {
         if matches!(&self.kind, Kind::File { fd: None, .. } | Kind::Syslog { fd: None, .. }) {
             self.open(base)?;
         }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         match &mut self.kind {
             Kind::None => Ok(()),
             Kind::File { max, size, .. } => {
-                if *size > 0 && *size + bytes.len() as u64 > *max {
+                if *size > 0 && *size + total as u64 > *max {
                     self.rotate(base);
                 }
                 let Kind::File { fd: Some(fd), size, .. } = &mut self.kind else {
                     return Err(Errno::BADF);
                 };
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    match rustix::io::write(&*fd, rest) {
-                        Ok(n) => {
-                            *size += n as u64;
-                            rest = &rest[n..];
-                        }
-                        Err(Errno::INTR) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                write_all(fd, parts)?;
+                *size += total as u64;
                 Ok(())
             }
-            Kind::Syslog { fd: Some(fd), .. } => {
-                match rustix::net::send(&*fd, bytes, SendFlags::DONTWAIT) {
-                    Ok(_) => Ok(()),
-                    // syslogd restarted: reconnect once and resend.
-                    Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::NOENT) => {
-                        self.open(base)?;
-                        let Kind::Syslog { fd: Some(fd), .. } = &self.kind else {
-                            return Err(Errno::BADF);
-                        };
-                        rustix::net::send(fd, bytes, SendFlags::DONTWAIT).map(drop)
-                    }
-                    Err(e) => Err(e),
+            Kind::Syslog { fd: Some(fd), .. } => match send(fd, parts) {
+                // syslogd restarted: reconnect once and resend.
+                Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::NOENT) => {
+                    self.open(base)?;
+                    let Kind::Syslog { fd: Some(fd), .. } = &self.kind else {
+                        return Err(Errno::BADF);
+                    };
+                    send(fd, parts)
                 }
-            }
+                r => r,
+            },
             Kind::Syslog { fd: None, .. } => Err(Errno::BADF),
         }
     }
 
     /// FILE.(keep-1) -> FILE.keep, ..., FILE -> FILE.1, then a new FILE;
     /// with keep 0, FILE is emptied instead.
+    #[inline(never)]
     fn rotate(&mut self, base: BorrowedFd<'_>) {
         let Kind::File { path, keep, fd, size, .. } = &mut self.kind else { return };
         if *keep == 0 {
@@ -200,27 +191,29 @@ impl<'a> Sink<'a> {
             }
             return;
         }
-        let name = |n: u32| {
-            let mut b = Buf::<PATH_MAX>::new();
-            b.s(path.to_bytes());
+        // "FILE.n\0FILE.n+1\0" in one buffer: two C strings for renameat.
+        let mut names = Buf::<PATH_MAX>::new();
+        let mut moved = true;
+        for n in (0..*keep).rev() {
+            names.clear();
+            names.s(path.to_bytes());
             if n > 0 {
-                b.s(b".").u(n as u64);
+                names.s(b".").u(n as u64);
             }
-            b
-        };
-        for n in (1..*keep).rev() {
-            let (mut from, mut to) = (name(n), name(n + 1));
-            if let (Some(f), Some(t)) = (from.cstr(), to.cstr()) {
-                let _ = rustix::fs::renameat(base, f, base, t);
-            }
+            let split = names.len() + 1;
+            names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1);
+            let Some(both) = names.cstr() else { break };
+            let both = both.to_bytes_with_nul();
+            let (Ok(from), Ok(to)) = (CStr::from_bytes_with_nul(&both[..split]), CStr::from_bytes_with_nul(&both[split..]))
+            else {
+                break;
+            };
+            moved = rustix::fs::renameat(base, from, base, to).is_ok();
         }
-        let mut first = name(1);
-        if let Some(t) = first.cstr() {
-            if rustix::fs::renameat(base, *path, base, t).is_err() {
-                // Could not move it aside: empty it so the size stays bounded.
-                if let Some(f) = fd {
-                    let _ = rustix::fs::ftruncate(&*f, 0);
-                }
+        if !moved {
+            // Could not move FILE aside: empty it so the size stays bounded.
+            if let Some(f) = fd {
+                let _ = rustix::fs::ftruncate(&*f, 0);
             }
         }
         *size = 0;
@@ -247,4 +240,57 @@ pub fn stderr(bytes: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// Up to three parts as I/O vectors (prefix, text, end).
+fn slices<'b>(parts: &[&'b [u8]]) -> ([IoSlice<'b>; 3], usize) {
+    let mut v = [IoSlice::new(&[]), IoSlice::new(&[]), IoSlice::new(&[])];
+    let n = parts.len().min(3);
+    for (slot, p) in v.iter_mut().zip(parts) {
+        *slot = IoSlice::new(p);
+    }
+    (v, n)
+}
+
+/// writev until every part is written (a file: short only when full).
+fn write_all(fd: &OwnedFd, parts: &[&[u8]]) -> Result<(), Errno> {
+    let (v, n) = slices(parts);
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut done = loop {
+        match rustix::io::writev(fd, &v[..n]) {
+            Ok(w) => break w,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    };
+    // Rare: a short write. Finish part by part.
+    let mut skip = done;
+    for p in parts {
+        if skip >= p.len() {
+            skip -= p.len();
+            continue;
+        }
+        let mut rest = &p[skip..];
+        skip = 0;
+        while !rest.is_empty() {
+            match rustix::io::write(fd, rest) {
+                Ok(0) => return Err(Errno::NOSPC),
+                Ok(w) => {
+                    rest = &rest[w..];
+                    done += w;
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    debug_assert!(done >= total);
+    Ok(())
+}
+
+/// One datagram made of the parts, without blocking.
+fn send(fd: &OwnedFd, parts: &[&[u8]]) -> Result<(), Errno> {
+    let (v, n) = slices(parts);
+    let mut anc = SendAncillaryBuffer::default();
+    rustix::net::sendmsg(fd, &v[..n], &mut anc, SendFlags::DONTWAIT).map(drop)
 }

@@ -119,7 +119,9 @@ pub fn spawn(spec: &Spec<'_>) -> Result<Spawned, Errno> {
     })
 }
 
-/// The child's side; returns only with what failed.
+/// The child's side; returns only with what failed. Never inlined: its
+/// arrays (about 5 KiB) must not grow the parent's stack.
+#[inline(never)]
 fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
     let at = |step| move |e| (step, e);
     rustix::process::setsid().map_err(at(Step::Setsid))?;
