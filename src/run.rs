@@ -206,6 +206,7 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
         line: LineBuf::new(),
         stopping: false,
         me: rustix::process::getpid(),
+        pipe: None,
     };
     d.setup();
     d.run()
@@ -228,6 +229,8 @@ struct Daemon<'a> {
     /// SIGTERM or SIGINT received.
     stopping: bool,
     me: Pid,
+    /// The self-pipe, installed before COMMAND is first started.
+    pipe: Option<SelfPipe>,
 }
 
 impl<'a> Daemon<'a> {
@@ -269,6 +272,10 @@ impl<'a> Daemon<'a> {
             }
         }
         let _ = rustix::process::set_child_subreaper(Some(self.me));
+        match SelfPipe::install() {
+            Ok(p) => self.pipe = Some(p),
+            Err(e) => self.fatal_errno(b"cannot install ", b"signal handlers", e),
+        }
         self.sink = match self.o.output {
             Output::Inherit => Sink::none(),
             Output::File(path) => Sink::file(path, self.o.log_size, self.o.log_keep),
@@ -497,13 +504,7 @@ impl<'a> Daemon<'a> {
     }
 
     fn run(&mut self) -> ! {
-        let pipe = match SelfPipe::install() {
-            Ok(p) => p,
-            Err(e) => self.fatal_errno(b"cannot install ", b"signal handlers", e),
-        };
-        // Signals that came before the handlers: a child may already have
-        // exited, so reap once now.
-        self.reap(now());
+        let Some(pipe) = self.pipe.take() else { self.exit(code::SOFTWARE) };
         let mut pending = Pending::default();
         loop {
             let now = now();
