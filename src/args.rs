@@ -22,7 +22,9 @@ impl<'a> Argv<'a> {
     /// followed by a null pointer, all living and unchanged for `'a`.
     pub unsafe fn from_raw(argc: usize, argv: *const *const u8) -> Argv<'a> {
         // SAFETY: the caller guarantees argc readable pointers at argv.
-        Argv { ptrs: unsafe { core::slice::from_raw_parts(argv, argc) } }
+        Argv {
+            ptrs: unsafe { core::slice::from_raw_parts(argv, argc) },
+        }
     }
     pub fn len(&self) -> usize {
         self.ptrs.len()
@@ -92,6 +94,9 @@ pub struct Opts<'a> {
     pub cmd: usize,
 }
 
+// One value, once, on the stack: the size difference does not matter here
+// (and there is no heap to box it in).
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     Run(Opts<'a>),
     Help,
@@ -180,7 +185,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
                 None => return usage("unknown option", arg),
             }
         } else {
-            match OPTIONS.iter().find(|(_, short, _)| *short != 0 && *short == arg[1]) {
+            match OPTIONS
+                .iter()
+                .find(|(_, short, _)| *short != 0 && *short == arg[1])
+            {
                 Some(e) => (e, (arg.len() > 2).then(|| &arg[2..])),
                 None => return usage("unknown option", arg),
             }
@@ -206,7 +214,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             None
         };
         let v = value.map_or(&b""[..], CStr::to_bytes);
-        let bad = || Usage { msg: "bad value", arg };
+        let bad = || Usage {
+            msg: "bad value",
+            arg,
+        };
         match long {
             "foreground" => o.foreground = true,
             "pidfile" => o.pidfile = Some(nonempty(value, arg)?),
@@ -226,14 +237,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             }
             "log" => o.output = Output::File(nonempty(value, arg)?),
             "log-size" => o.log_size = num::size(v).filter(|&s| s >= 1024).ok_or_else(bad)?,
-            "log-keep" => {
-                o.log_keep = num::decimal(v).filter(|&k| k <= 99).ok_or_else(bad)? as u32
-            }
+            "log-keep" => o.log_keep = num::decimal(v).filter(|&k| k <= 99).ok_or_else(bad)? as u32,
             "syslog" => o.output = Output::Syslog(attached.unwrap_or(b"")),
             "restart" => o.restart = Restart::parse(v).ok_or_else(bad)?,
-            "restart-delay" => {
-                (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?
-            }
+            "restart-delay" => (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?,
             "stop-timeout" => o.stop_timeout = num::millis(v).ok_or_else(bad)?,
             "name" => {
                 if v.is_empty() || v.len() > 64 || v.iter().any(|&c| c <= b' ' || c == b'/') {
@@ -340,7 +347,10 @@ mod tests {
 
     fn error(words: &[&str]) -> (&'static str, std::string::String) {
         with_args(words, |r| match r {
-            Err(e) => (e.msg, std::string::String::from_utf8(e.arg.to_vec()).unwrap()),
+            Err(e) => (
+                e.msg,
+                std::string::String::from_utf8(e.arg.to_vec()).unwrap(),
+            ),
             Ok(_) => panic!("accepted {words:?}"),
         })
     }
@@ -352,7 +362,10 @@ mod tests {
             assert_eq!(o.chdir, c"/");
             assert_eq!(o.umask, 0o022);
             assert_eq!(o.restart, Restart::Always);
-            assert_eq!((o.delay_min, o.delay_max, o.stop_timeout), (1000, 60000, 5000));
+            assert_eq!(
+                (o.delay_min, o.delay_max, o.stop_timeout),
+                (1000, 60000, 5000)
+            );
             assert_eq!((o.log_size, o.log_keep), (1 << 20, 2));
             assert_eq!(o.name, b"sleep");
             assert_eq!(o.cmd, 1);
@@ -363,10 +376,34 @@ mod tests {
     #[test]
     fn every_option_long_short_and_attached() {
         let words = [
-            "tinyd", "-f", "-p", "/run/x.pid", "--chdir=/tmp", "-m027", "-u", "nobody:nogroup",
-            "-e", "A=1", "--env", "B=", "--log", "/tmp/l", "--log-size", "64k", "--log-keep=5",
-            "-r", "on-failure", "--restart-delay", "0.5:30", "-t", "2.5", "-n", "web", "--",
-            "-cmd", "-f",
+            "tinyd",
+            "-f",
+            "-p",
+            "/run/x.pid",
+            "--chdir=/tmp",
+            "-m027",
+            "-u",
+            "nobody:nogroup",
+            "-e",
+            "A=1",
+            "--env",
+            "B=",
+            "--log",
+            "/tmp/l",
+            "--log-size",
+            "64k",
+            "--log-keep=5",
+            "-r",
+            "on-failure",
+            "--restart-delay",
+            "0.5:30",
+            "-t",
+            "2.5",
+            "-n",
+            "web",
+            "--",
+            "-cmd",
+            "-f",
         ];
         opts(&words, |o| {
             assert!(o.foreground);
@@ -380,7 +417,10 @@ mod tests {
             assert_eq!(o.output, Output::File(c"/tmp/l"));
             assert_eq!((o.log_size, o.log_keep), (65536, 5));
             assert_eq!(o.restart, Restart::OnFailure);
-            assert_eq!((o.delay_min, o.delay_max, o.stop_timeout), (500, 30000, 2500));
+            assert_eq!(
+                (o.delay_min, o.delay_max, o.stop_timeout),
+                (500, 30000, 2500)
+            );
             assert_eq!(o.name, b"web");
             assert_eq!(o.cmd, 26);
         });
@@ -388,9 +428,15 @@ mod tests {
 
     #[test]
     fn syslog_tag_forms() {
-        opts(&["tinyd", "-S", "x"], |o| assert_eq!(o.output, Output::Syslog(b"")));
-        opts(&["tinyd", "--syslog=ntp", "x"], |o| assert_eq!(o.output, Output::Syslog(b"ntp")));
-        opts(&["tinyd", "-Sntp", "x"], |o| assert_eq!(o.output, Output::Syslog(b"ntp")));
+        opts(&["tinyd", "-S", "x"], |o| {
+            assert_eq!(o.output, Output::Syslog(b""))
+        });
+        opts(&["tinyd", "--syslog=ntp", "x"], |o| {
+            assert_eq!(o.output, Output::Syslog(b"ntp"))
+        });
+        opts(&["tinyd", "-Sntp", "x"], |o| {
+            assert_eq!(o.output, Output::Syslog(b"ntp"))
+        });
     }
 
     #[test]
@@ -405,26 +451,64 @@ mod tests {
     #[test]
     fn help_and_version() {
         with_args(&["tinyd", "-h"], |r| assert!(matches!(r, Ok(Parsed::Help))));
-        with_args(&["tinyd", "--version", "x"], |r| assert!(matches!(r, Ok(Parsed::Version))));
+        with_args(&["tinyd", "--version", "x"], |r| {
+            assert!(matches!(r, Ok(Parsed::Version)))
+        });
     }
 
     #[test]
     fn usage_errors_name_the_argument() {
         assert_eq!(error(&["tinyd"]), ("missing COMMAND", "".into()));
         assert_eq!(error(&["tinyd", "-f"]), ("missing COMMAND", "".into()));
-        assert_eq!(error(&["tinyd", "--bogus", "x"]), ("unknown option", "--bogus".into()));
-        assert_eq!(error(&["tinyd", "-x", "x"]), ("unknown option", "-x".into()));
-        assert_eq!(error(&["tinyd", "--umask", "999", "x"]), ("bad value", "--umask".into()));
-        assert_eq!(error(&["tinyd", "-r", "sometimes", "x"]), ("bad value", "-r".into()));
-        assert_eq!(error(&["tinyd", "--restart-delay", "5:1", "x"]), ("bad value", "--restart-delay".into()));
-        assert_eq!(error(&["tinyd", "-t", "abc", "x"]), ("bad value", "-t".into()));
-        assert_eq!(error(&["tinyd", "--log-size", "10", "x"]), ("bad value", "--log-size".into()));
-        assert_eq!(error(&["tinyd", "-e", "NOEQUALS", "x"]), ("expected NAME=VALUE", "-e".into()));
-        assert_eq!(error(&["tinyd", "-e", "=v", "x"]), ("expected NAME=VALUE", "-e".into()));
+        assert_eq!(
+            error(&["tinyd", "--bogus", "x"]),
+            ("unknown option", "--bogus".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-x", "x"]),
+            ("unknown option", "-x".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "--umask", "999", "x"]),
+            ("bad value", "--umask".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-r", "sometimes", "x"]),
+            ("bad value", "-r".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "--restart-delay", "5:1", "x"]),
+            ("bad value", "--restart-delay".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-t", "abc", "x"]),
+            ("bad value", "-t".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "--log-size", "10", "x"]),
+            ("bad value", "--log-size".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-e", "NOEQUALS", "x"]),
+            ("expected NAME=VALUE", "-e".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-e", "=v", "x"]),
+            ("expected NAME=VALUE", "-e".into())
+        );
         assert_eq!(error(&["tinyd", "-p"]), ("missing value for", "-p".into()));
-        assert_eq!(error(&["tinyd", "-p", "", "x"]), ("empty value for", "-p".into()));
-        assert_eq!(error(&["tinyd", "--foreground=1", "x"]), ("option takes no value", "--foreground=1".into()));
-        assert_eq!(error(&["tinyd", "-n", "a/b", "x"]).0, "bad name (1-64 printable characters, no '/')");
+        assert_eq!(
+            error(&["tinyd", "-p", "", "x"]),
+            ("empty value for", "-p".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "--foreground=1", "x"]),
+            ("option takes no value", "--foreground=1".into())
+        );
+        assert_eq!(
+            error(&["tinyd", "-n", "a/b", "x"]).0,
+            "bad name (1-64 printable characters, no '/')"
+        );
         assert_eq!(error(&["tinyd", "--", ""]), ("empty COMMAND", "".into()));
     }
 
@@ -440,7 +524,9 @@ mod tests {
 
     #[test]
     fn default_name_is_basename() {
-        opts(&["tinyd", "/usr/sbin/httpd"], |o| assert_eq!(o.name, b"httpd"));
+        opts(&["tinyd", "/usr/sbin/httpd"], |o| {
+            assert_eq!(o.name, b"httpd")
+        });
         opts(&["tinyd", "httpd"], |o| assert_eq!(o.name, b"httpd"));
     }
 }

@@ -16,7 +16,10 @@ impl<const N: usize> Default for Buf<N> {
 
 impl<const N: usize> Buf<N> {
     pub const fn new() -> Self {
-        Buf { bytes: [0; N], len: 0 }
+        Buf {
+            bytes: [0; N],
+            len: 0,
+        }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
@@ -129,6 +132,18 @@ pub fn reason(e: Errno) -> Option<&'static str> {
     })
 }
 
+impl<const N: usize> Buf<N> {
+    /// The contents as a C string (a NUL is appended); `None` if it does
+    /// not fit or the contents hold a NUL.
+    pub fn cstr(&mut self) -> Option<&core::ffi::CStr> {
+        if self.len == N {
+            return None;
+        }
+        self.bytes[self.len] = 0;
+        core::ffi::CStr::from_bytes_with_nul(&self.bytes[..=self.len]).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,26 +162,24 @@ mod tests {
     #[test]
     fn padding_and_seconds() {
         let mut b = Buf::<32>::new();
-        b.pad(7, 3).s(b" ").secs(1500).s(b" ").secs(2000).s(b" ").secs(125).s(b" ").secs(0);
+        b.pad(7, 3)
+            .s(b" ")
+            .secs(1500)
+            .s(b" ")
+            .secs(2000)
+            .s(b" ")
+            .secs(125)
+            .s(b" ")
+            .secs(0);
         assert_eq!(b.as_bytes(), b"007 1.5 2 0.125 0");
     }
 
     #[test]
     fn errno_text() {
         let mut b = Buf::<64>::new();
-        b.err(Errno::NOENT).s(b"; ").err(Errno::from_raw_os_error(4000));
+        b.err(Errno::NOENT)
+            .s(b"; ")
+            .err(Errno::from_raw_os_error(4000));
         assert_eq!(b.as_bytes(), b"no such file or directory; error 4000");
-    }
-}
-
-impl<const N: usize> Buf<N> {
-    /// The contents as a C string (a NUL is appended); `None` if it does
-    /// not fit or the contents hold a NUL.
-    pub fn cstr(&mut self) -> Option<&core::ffi::CStr> {
-        if self.len == N {
-            return None;
-        }
-        self.bytes[self.len] = 0;
-        core::ffi::CStr::from_bytes_with_nul(&self.bytes[..=self.len]).ok()
     }
 }

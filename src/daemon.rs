@@ -56,7 +56,10 @@ impl Ready {
 
 /// Detaches. Returns in the daemon (a grandchild, not a session leader);
 /// the launcher never returns from here: it relays the outcome and exits.
-pub fn daemonize(pidfile: Option<&Pidfile<'_>>, base: rustix::fd::BorrowedFd<'_>) -> Result<Ready, Errno> {
+pub fn daemonize(
+    pidfile: Option<&Pidfile<'_>>,
+    base: rustix::fd::BorrowedFd<'_>,
+) -> Result<Ready, Errno> {
     let (r, w) = pipe_with(PipeFlags::CLOEXEC)?;
     match sys::fork()? {
         Forked::Parent(middle) => {
@@ -85,7 +88,12 @@ pub fn daemonize(pidfile: Option<&Pidfile<'_>>, base: rustix::fd::BorrowedFd<'_>
 }
 
 /// The launching process: waits for the daemon's word and exits with it.
-fn launcher(r: OwnedFd, middle: rustix::process::Pid, pidfile: Option<&Pidfile<'_>>, base: rustix::fd::BorrowedFd<'_>) -> ! {
+fn launcher(
+    r: OwnedFd,
+    middle: rustix::process::Pid,
+    pidfile: Option<&Pidfile<'_>>,
+    base: rustix::fd::BorrowedFd<'_>,
+) -> ! {
     let mut msg = [0u8; 600];
     let mut len = 0;
     while len < msg.len() {
@@ -117,7 +125,11 @@ fn launcher(r: OwnedFd, middle: rustix::process::Pid, pidfile: Option<&Pidfile<'
 
 /// Points 0, 1 and 2 at /dev/null (daemon(7) step 4).
 pub fn null_stdio() -> Result<(), Errno> {
-    let null = rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+    let null = rustix::fs::open(
+        c"/dev/null",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
     rustix::stdio::dup2_stdin(&null)?;
     rustix::stdio::dup2_stdout(&null)?;
     rustix::stdio::dup2_stderr(&null)?;

@@ -27,7 +27,11 @@ impl<const N: usize> Default for LineBuf<N> {
 
 impl<const N: usize> LineBuf<N> {
     pub const fn new() -> Self {
-        LineBuf { buf: [0; N], len: 0, continued: false }
+        LineBuf {
+            buf: [0; N],
+            len: 0,
+            continued: false,
+        }
     }
 
     /// Where to read the next bytes into (never empty).
@@ -44,14 +48,20 @@ impl<const N: usize> LineBuf<N> {
         let mut i = scan_from;
         while i < self.len {
             if self.buf[i] == b'\n' {
-                emit(Piece { text: &self.buf[start..i], whole: !self.continued });
+                emit(Piece {
+                    text: &self.buf[start..i],
+                    whole: !self.continued,
+                });
                 self.continued = false;
                 start = i + 1;
             }
             i += 1;
         }
         if start == 0 && self.len == N {
-            emit(Piece { text: &self.buf[..N], whole: false });
+            emit(Piece {
+                text: &self.buf[..N],
+                whole: false,
+            });
             self.continued = true;
             self.len = 0;
             return;
@@ -63,7 +73,10 @@ impl<const N: usize> LineBuf<N> {
     /// Hands out the partial line left at the end of the stream, if any.
     pub fn flush(&mut self, mut emit: impl FnMut(Piece<'_>)) {
         if self.len > 0 {
-            emit(Piece { text: &self.buf[..self.len], whole: !self.continued });
+            emit(Piece {
+                text: &self.buf[..self.len],
+                whole: !self.continued,
+            });
         }
         self.len = 0;
         self.continued = false;
@@ -111,7 +124,10 @@ mod tests {
         let out = feed::<4>(&[b"0123456789\nxy\n"]);
         let texts: Vec<&[u8]> = out.iter().map(|(t, _)| t.as_slice()).collect();
         assert_eq!(texts, [&b"0123"[..], b"4567", b"89", b"xy"]);
-        assert_eq!(out.iter().map(|(_, w)| *w).collect::<Vec<_>>(), [false, false, false, true]);
+        assert_eq!(
+            out.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
     }
 
     #[test]
@@ -121,14 +137,22 @@ mod tests {
         // "abcd" fills the buffer and goes out as a piece; the newline then
         // ends that line with an empty remainder.
         assert_eq!(texts, [&b"abcd"[..], b"", b"e"]);
-        assert_eq!(out[2].1, true);
+        assert!(out[2].1);
     }
 
     #[test]
     fn every_byte_comes_out_once() {
         // Random-ish stream, split at every chunk size: the concatenation
         // of pieces plus newlines for whole-line ends equals the input.
-        let input: Vec<u8> = (0..500u32).map(|i| if i % 37 == 0 { b'\n' } else { b'a' + (i % 26) as u8 }).collect();
+        let input: Vec<u8> = (0..500u32)
+            .map(|i| {
+                if i % 37 == 0 {
+                    b'\n'
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect();
         for size in 1..40 {
             let chunks: Vec<&[u8]> = input.chunks(size).collect();
             let out = feed::<8>(&chunks);

@@ -41,7 +41,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut m = tinyd::buf::Buf::<256>::new();
     m.s(b"tinyd: internal error");
     if let Some(l) = info.location() {
-        m.s(b" at ").s(l.file().as_bytes()).s(b":").u(l.line() as u64);
+        m.s(b" at ")
+            .s(l.file().as_bytes())
+            .s(b":")
+            .u(l.line() as u64);
     }
     m.s(b"\n");
     tinyd::sink::stderr(m.as_bytes());

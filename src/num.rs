@@ -18,7 +18,9 @@ pub fn octal_mask(s: &[u8]) -> Option<u32> {
         return None;
     }
     let v = s.iter().try_fold(0u32, |acc, &c| {
-        (b'0'..=b'7').contains(&c).then(|| acc * 8 + (c - b'0') as u32)
+        (b'0'..=b'7')
+            .contains(&c)
+            .then(|| acc * 8 + (c - b'0') as u32)
     })?;
     (v <= 0o777).then_some(v)
 }

@@ -29,7 +29,9 @@ pub struct Group<'a> {
 }
 
 fn id(s: &[u8]) -> Option<u32> {
-    num::decimal(s).and_then(|v| u32::try_from(v).ok()).filter(|&v| v != u32::MAX)
+    num::decimal(s)
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|&v| v != u32::MAX)
 }
 
 fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -56,7 +58,11 @@ pub fn parse_group(line: &[u8]) -> Option<Group<'_>> {
 
 impl Group<'_> {
     pub fn has_member(&self, user: &[u8]) -> bool {
-        !user.is_empty() && self.members.split(|&c| c == b',').any(|m| m.trim_ascii() == user)
+        !user.is_empty()
+            && self
+                .members
+                .split(|&c| c == b',')
+                .any(|m| m.trim_ascii() == user)
     }
 }
 
@@ -156,20 +162,26 @@ pub fn resolve<'a>(spec: &'a [u8], passwd: &CStr, group: &CStr) -> Result<Creds,
             None => return Err(Unknown::Group(g)),
         };
     }
-    let mut creds = Creds { uid, gid, groups: [0; MAX_GROUPS], ngroups: 1 };
+    let mut creds = Creds {
+        uid,
+        gid,
+        groups: [0; MAX_GROUPS],
+        ngroups: 1,
+    };
     creds.groups[0] = gid;
     let mut overflow = false;
     if !name.is_empty() {
         let r = scan(group, |line| {
-            if let Some(e) = parse_group(line) {
-                if e.has_member(name) && !creds.groups().contains(&e.gid) {
-                    if creds.ngroups == MAX_GROUPS {
-                        overflow = true;
-                        return true;
-                    }
-                    creds.groups[creds.ngroups] = e.gid;
-                    creds.ngroups += 1;
+            if let Some(e) = parse_group(line)
+                && e.has_member(name)
+                && !creds.groups().contains(&e.gid)
+            {
+                if creds.ngroups == MAX_GROUPS {
+                    overflow = true;
+                    return true;
                 }
+                creds.groups[creds.ngroups] = e.gid;
+                creds.ngroups += 1;
             }
             false
         });
@@ -194,9 +206,16 @@ mod tests {
     fn passwd_lines() {
         assert_eq!(
             parse_user(b"www:x:33:34:www-data:/var/www:/usr/sbin/nologin"),
-            Some(User { name: b"www", uid: 33, gid: 34 })
+            Some(User {
+                name: b"www",
+                uid: 33,
+                gid: 34
+            })
         );
-        assert_eq!(parse_user(b"root::0:0::/root:/bin/sh").map(|u| u.uid), Some(0));
+        assert_eq!(
+            parse_user(b"root::0:0::/root:/bin/sh").map(|u| u.uid),
+            Some(0)
+        );
         assert_eq!(parse_user(b"short:x:1"), None);
         assert_eq!(parse_user(b"bad:x:one:1:::"), None);
         assert_eq!(parse_user(b"# comment:x:1:1"), None);
@@ -215,13 +234,17 @@ mod tests {
         let g = parse_group(b"nogroup:x:65534:").unwrap();
         assert!(!g.has_member(b"nobody"));
         assert_eq!(parse_group(b"x:x:").map(|g| g.gid), None);
-        assert_eq!(parse_group(b"wheel:x:10").map(|g| g.members), Some(&b""[..]));
+        assert_eq!(
+            parse_group(b"wheel:x:10").map(|g| g.members),
+            Some(&b""[..])
+        );
     }
 
     struct Files(std::path::PathBuf);
     impl Files {
         fn new(tag: &str, passwd: &str, group: &str) -> Files {
-            let d = std::env::temp_dir().join(std::format!("tinyd-pw-{tag}-{}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(std::format!("tinyd-pw-{tag}-{}", std::process::id()));
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("passwd"), passwd).unwrap();
             std::fs::write(d.join("group"), group).unwrap();
@@ -241,7 +264,8 @@ mod tests {
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34::/var/www:/bin/false\n\
         # a comment\nnobody:x:65534:65534::/:/bin/false";
-    const GROUP: &str = "root:x:0:\nwww:x:34:\naudio:x:29:pulse,www\nvideo:x:44:www\nnogroup:x:65534:\n";
+    const GROUP: &str =
+        "root:x:0:\nwww:x:34:\naudio:x:29:pulse,www\nvideo:x:44:www\nnogroup:x:65534:\n";
 
     #[test]
     fn resolve_names_numbers_and_groups() {

@@ -60,7 +60,11 @@ fn close_inherited() {
     if sys::close_from(3).is_ok() {
         return;
     }
-    if let Ok(dir) = rustix::fs::open(c"/proc/self/fd", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+    if let Ok(dir) = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
         let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
         let mut high = [0i32; 128];
@@ -81,7 +85,9 @@ fn close_inherited() {
             return;
         }
     }
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
     for fd in 3..limit.min(65536) as i32 {
         sys::close_unowned(fd);
     }
@@ -97,7 +103,12 @@ fn base_dir(o: &Opts<'_>) -> Option<OwnedFd> {
         _ => None,
     };
     if relative(o.pidfile) || relative(log) {
-        rustix::fs::open(c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+        rustix::fs::open(
+            c".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
     } else {
         None
     }
@@ -117,11 +128,16 @@ fn unknown_user(u: &CStr, e: Unknown<'_>) -> ! {
             code::NOUSER
         }
         Unknown::TooManyGroups => {
-            m.s(b"tinyd: user ").s(u.to_bytes()).s(b" is in too many groups (at most 64)");
+            m.s(b"tinyd: user ")
+                .s(u.to_bytes())
+                .s(b" is in too many groups (at most 64)");
             code::NOUSER
         }
         Unknown::Io(file, e) => {
-            m.s(b"tinyd: cannot read ").s(file.as_bytes()).s(b": ").err(e);
+            m.s(b"tinyd: cannot read ")
+                .s(file.as_bytes())
+                .s(b": ")
+                .err(e);
             code::FAIL
         }
     };
@@ -160,14 +176,17 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
         Err(u) => usage_error(u),
     };
     let creds = o.user.map(|u| {
-        passwd::resolve(u.to_bytes(), c"/etc/passwd", c"/etc/group").unwrap_or_else(|e| unknown_user(u, e))
+        passwd::resolve(u.to_bytes(), c"/etc/passwd", c"/etc/group")
+            .unwrap_or_else(|e| unknown_user(u, e))
     });
     close_inherited();
     let _ = sig::reset_all();
     let base_fd = base_dir(&o);
     let base = base_fd.as_ref().map_or(rustix::fs::CWD, |f| f.as_fd());
 
-    let pidfile = o.pidfile.map(|p| Pidfile::acquire(base, p).unwrap_or_else(|r| refused(p, r)));
+    let pidfile = o
+        .pidfile
+        .map(|p| Pidfile::acquire(base, p).unwrap_or_else(|r| refused(p, r)));
 
     let ready = if o.foreground {
         Ready::foreground()
@@ -260,16 +279,16 @@ impl<'a> Daemon<'a> {
         if let Err(e) = rustix::process::chdir(self.o.chdir) {
             self.fatal_errno(b"cannot change directory to ", self.o.chdir.to_bytes(), e);
         }
-        if !self.o.foreground {
-            if let Err(e) = daemon::null_stdio() {
-                self.fatal_errno(b"cannot open ", b"/dev/null", e);
-            }
+        if !self.o.foreground
+            && let Err(e) = daemon::null_stdio()
+        {
+            self.fatal_errno(b"cannot open ", b"/dev/null", e);
         }
-        if let Some(p) = &self.pidfile {
-            if let Err(e) = p.write(self.me.as_raw_nonzero().get()) {
-                let path = p.path().to_bytes();
-                self.fatal_errno(b"cannot write pidfile ", path, e);
-            }
+        if let Some(p) = &self.pidfile
+            && let Err(e) = p.write(self.me.as_raw_nonzero().get())
+        {
+            let path = p.path().to_bytes();
+            self.fatal_errno(b"cannot write pidfile ", path, e);
         }
         let _ = rustix::process::set_child_subreaper(Some(self.me));
         match SelfPipe::install() {
@@ -328,11 +347,19 @@ impl<'a> Daemon<'a> {
                 if step == spawn::Step::Exec {
                     m.s(b"cannot execute ").s(cmd).s(b": ").err(e);
                 } else {
-                    m.s(b"cannot start ").s(cmd).s(b": ").s(step.name()).s(b": ").err(e);
+                    m.s(b"cannot start ")
+                        .s(cmd)
+                        .s(b": ")
+                        .s(step.name())
+                        .s(b": ")
+                        .err(e);
                 }
                 if first {
                     // Reap the child (it exits at once), then report.
-                    while let Err(Errno::INTR) = rustix::process::waitpid(Some(pid), WaitOptions::empty()) {}
+                    while let Err(Errno::INTR) =
+                        rustix::process::waitpid(Some(pid), WaitOptions::empty())
+                    {
+                    }
                     let mut line = Msg::new();
                     line.s(b"tinyd: ").s(m.as_bytes());
                     self.fatal(spawn::exec_code(step, e), &line);
@@ -368,13 +395,16 @@ impl<'a> Daemon<'a> {
             sink::stderr(line.as_bytes());
         }
         let me = self.me.as_raw_nonzero().get();
-        self.sink.line(self.base, b"tinyd", me, pri, text.as_bytes());
+        self.sink
+            .line(self.base, b"tinyd", me, pri, text.as_bytes());
     }
 
     fn note_backoff(&mut self, now: u64) {
         if self.svc.state == State::Backoff {
             let mut m = Msg::new();
-            m.s(b"restarting in ").secs(self.svc.wait(now)).s(b" seconds");
+            m.s(b"restarting in ")
+                .secs(self.svc.wait(now))
+                .s(b" seconds");
             self.event(PRI_NOTICE, &m);
         }
     }
@@ -400,7 +430,8 @@ impl<'a> Daemon<'a> {
                 Err(_) => return,
             };
             let (sink, base) = (&mut self.sink, self.base);
-            self.line.commit(n, |p| sink.line(base, tag, pid, PRI_INFO, p.text));
+            self.line
+                .commit(n, |p| sink.line(base, tag, pid, PRI_INFO, p.text));
         }
     }
 
@@ -409,12 +440,16 @@ impl<'a> Daemon<'a> {
         let tag = self.tag();
         let pid = self.svc.pgid;
         let (sink, base) = (&mut self.sink, self.base);
-        self.line.flush(|p| sink.line(base, tag, pid, PRI_INFO, p.text));
+        self.line
+            .flush(|p| sink.line(base, tag, pid, PRI_INFO, p.text));
     }
 
     fn group_alive(&self) -> bool {
         match Pid::from_raw(self.svc.pgid) {
-            Some(g) => !matches!(rustix::process::test_kill_process_group(g), Err(Errno::SRCH)),
+            Some(g) => !matches!(
+                rustix::process::test_kill_process_group(g),
+                Err(Errno::SRCH)
+            ),
             None => false,
         }
     }
@@ -434,24 +469,32 @@ impl<'a> Daemon<'a> {
             Do::Spawn => self.spawn(now),
             Do::Term => {
                 if !self.stopping {
-                    m.s(b"stopping leftover processes of group ").u(self.svc.pgid as u64);
+                    m.s(b"stopping leftover processes of group ")
+                        .u(self.svc.pgid as u64);
                     self.event(PRI_NOTICE, &m);
                 }
                 self.signal_group(Signal::TERM);
                 self.signal_group(Signal::CONT);
             }
             Do::Kill => {
-                m.s(b"sending SIGKILL to process group ").u(self.svc.pgid as u64);
+                m.s(b"sending SIGKILL to process group ")
+                    .u(self.svc.pgid as u64);
                 self.event(PRI_NOTICE, &m);
                 self.signal_group(Signal::KILL);
             }
             Do::GiveUp | Do::Done => {
                 if what == Do::GiveUp {
-                    m.s(b"process group ").u(self.svc.pgid as u64).s(b" survived SIGKILL; giving up");
+                    m.s(b"process group ")
+                        .u(self.svc.pgid as u64)
+                        .s(b" survived SIGKILL; giving up");
                     self.event(sink::PRI_ERR, &m);
                     m.clear();
                 }
-                let exit = if self.stopping { 0 } else { self.svc.last.map_or(0, Status::code) };
+                let exit = if self.stopping {
+                    0
+                } else {
+                    self.svc.last.map_or(0, Status::code)
+                };
                 if self.stopping {
                     m.s(b"stopped");
                     self.event(PRI_NOTICE, &m);
@@ -504,7 +547,9 @@ impl<'a> Daemon<'a> {
     }
 
     fn run(&mut self) -> ! {
-        let Some(pipe) = self.pipe.take() else { self.exit(code::SOFTWARE) };
+        let Some(pipe) = self.pipe.take() else {
+            self.exit(code::SOFTWARE)
+        };
         let mut pending = Pending::default();
         loop {
             let now = now();
@@ -516,7 +561,10 @@ impl<'a> Daemon<'a> {
             }
             let timeout = self.svc.deadline.map(|d| {
                 let ms = d - now;
-                Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: (ms % 1000 * 1_000_000) as i64 }
+                Timespec {
+                    tv_sec: (ms / 1000) as i64,
+                    tv_nsec: (ms % 1000 * 1_000_000) as i64,
+                }
             });
             let mut fds = [
                 PollFd::new(&pipe, PollFlags::IN),
@@ -529,7 +577,8 @@ impl<'a> Daemon<'a> {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => self.fatal_errno(b"poll", b"", e),
             }
-            let (sig_ready, out_ready) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+            let (sig_ready, out_ready) =
+                (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
             if out_ready && self.out.is_some() {
                 // At most 64 reads (one full pipe) before signals get a turn.
                 self.read_output(64);
@@ -556,10 +605,13 @@ impl<'a> Daemon<'a> {
                 let _ = self.sink.open(self.base);
             }
             for s in [sig::SIGUSR1, sig::SIGUSR2] {
-                if pending.take(s) {
-                    if let Some(pid) = self.svc.pid.and_then(Pid::from_raw) {
-                        let _ = rustix::process::kill_process(pid, Signal::from_named_raw(s).unwrap_or(Signal::USR1));
-                    }
+                if pending.take(s)
+                    && let Some(pid) = self.svc.pid.and_then(Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(
+                        pid,
+                        Signal::from_named_raw(s).unwrap_or(Signal::USR1),
+                    );
                 }
             }
         }
@@ -570,12 +622,11 @@ impl<'a> Daemon<'a> {
 fn syslog_path<'b>(envp: &Argv<'b>) -> &'b CStr {
     for i in 0..envp.len() {
         let v = envp.get(i);
-        if let Some(rest) = v.to_bytes_with_nul().strip_prefix(b"TINYD_SYSLOG=") {
-            if let Ok(p) = CStr::from_bytes_with_nul(rest) {
-                if !p.is_empty() {
-                    return p;
-                }
-            }
+        if let Some(rest) = v.to_bytes_with_nul().strip_prefix(b"TINYD_SYSLOG=")
+            && let Ok(p) = CStr::from_bytes_with_nul(rest)
+            && !p.is_empty()
+        {
+            return p;
         }
     }
     c"/dev/log"

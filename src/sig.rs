@@ -77,7 +77,10 @@ impl SelfPipe {
             sys::sigaction(sig, Disposition::Catch(on_signal), sys::SA_RESTART | extra)?;
         }
         sys::sigaction(SIGPIPE, Disposition::Ignore, 0)?;
-        Ok(SelfPipe { read, _write: write })
+        Ok(SelfPipe {
+            read,
+            _write: write,
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {

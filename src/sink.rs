@@ -8,7 +8,9 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::io::IoSlice;
-use rustix::net::{AddressFamily, SendAncillaryBuffer, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{
+    AddressFamily, SendAncillaryBuffer, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
 use rustix::time::{ClockId, clock_gettime};
 
 use crate::buf::Buf;
@@ -25,8 +27,17 @@ pub const PRI_ERR: u8 = 3 * 8 + 3;
 
 pub enum Kind<'a> {
     None,
-    File { path: &'a CStr, max: u64, keep: u32, fd: Option<OwnedFd>, size: u64 },
-    Syslog { path: &'a CStr, fd: Option<OwnedFd> },
+    File {
+        path: &'a CStr,
+        max: u64,
+        keep: u32,
+        fd: Option<OwnedFd>,
+        size: u64,
+    },
+    Syslog {
+        path: &'a CStr,
+        fd: Option<OwnedFd>,
+    },
 }
 
 pub struct Sink<'a> {
@@ -44,15 +55,31 @@ fn wall() -> (i64, u32) {
 
 impl<'a> Sink<'a> {
     pub fn none() -> Sink<'a> {
-        Sink { kind: Kind::None, lost: 0, lost_why: Errno::IO }
+        Sink {
+            kind: Kind::None,
+            lost: 0,
+            lost_why: Errno::IO,
+        }
     }
 
     pub fn file(path: &'a CStr, max: u64, keep: u32) -> Sink<'a> {
-        Sink { kind: Kind::File { path, max, keep, fd: None, size: 0 }, ..Sink::none() }
+        Sink {
+            kind: Kind::File {
+                path,
+                max,
+                keep,
+                fd: None,
+                size: 0,
+            },
+            ..Sink::none()
+        }
     }
 
     pub fn syslog(path: &'a CStr) -> Sink<'a> {
-        Sink { kind: Kind::Syslog { path, fd: None }, ..Sink::none() }
+        Sink {
+            kind: Kind::Syslog { path, fd: None },
+            ..Sink::none()
+        }
     }
 
     pub fn is_none(&self) -> bool {
@@ -69,7 +96,11 @@ impl<'a> Sink<'a> {
                 let f = rustix::fs::openat(
                     base,
                     *path,
-                    OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY,
+                    OFlags::WRONLY
+                        | OFlags::APPEND
+                        | OFlags::CREATE
+                        | OFlags::CLOEXEC
+                        | OFlags::NOCTTY,
                     Mode::from_raw_mode(0o644),
                 )?;
                 *size = rustix::fs::fstat(&f)?.st_size as u64;
@@ -138,7 +169,10 @@ impl<'a> Sink<'a> {
                 b"\n"
             }
         };
-        note.s(b" tinyd: ").u(self.lost).s(b" lines lost: ").err(self.lost_why);
+        note.s(b" tinyd: ")
+            .u(self.lost)
+            .s(b" lines lost: ")
+            .err(self.lost_why);
         if self.write(base, &[note.as_bytes(), end]).is_ok() {
             self.lost = 0;
         }
@@ -146,7 +180,10 @@ impl<'a> Sink<'a> {
 
     /// Writes the parts as one record: all of it, or an error.
     fn write(&mut self, base: BorrowedFd<'_>, parts: &[&[u8]]) -> Result<(), Errno> {
-        if matches!(&self.kind, Kind::File { fd: None, .. } | Kind::Syslog { fd: None, .. }) {
+        if matches!(
+            &self.kind,
+            Kind::File { fd: None, .. } | Kind::Syslog { fd: None, .. }
+        ) {
             self.open(base)?;
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
@@ -156,7 +193,10 @@ impl<'a> Sink<'a> {
                 if *size > 0 && *size + total as u64 > *max {
                     self.rotate(base);
                 }
-                let Kind::File { fd: Some(fd), size, .. } = &mut self.kind else {
+                let Kind::File {
+                    fd: Some(fd), size, ..
+                } = &mut self.kind
+                else {
                     return Err(Errno::BADF);
                 };
                 write_all(fd, parts)?;
@@ -182,12 +222,21 @@ impl<'a> Sink<'a> {
     /// with keep 0, FILE is emptied instead.
     #[inline(never)]
     fn rotate(&mut self, base: BorrowedFd<'_>) {
-        let Kind::File { path, keep, fd, size, .. } = &mut self.kind else { return };
+        let Kind::File {
+            path,
+            keep,
+            fd,
+            size,
+            ..
+        } = &mut self.kind
+        else {
+            return;
+        };
         if *keep == 0 {
-            if let Some(f) = fd {
-                if rustix::fs::ftruncate(&*f, 0).is_ok() {
-                    *size = 0;
-                }
+            if let Some(f) = fd
+                && rustix::fs::ftruncate(&*f, 0).is_ok()
+            {
+                *size = 0;
             }
             return;
         }
@@ -204,8 +253,10 @@ impl<'a> Sink<'a> {
             names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1);
             let Some(both) = names.cstr() else { break };
             let both = both.to_bytes_with_nul();
-            let (Ok(from), Ok(to)) = (CStr::from_bytes_with_nul(&both[..split]), CStr::from_bytes_with_nul(&both[split..]))
-            else {
+            let (Ok(from), Ok(to)) = (
+                CStr::from_bytes_with_nul(&both[..split]),
+                CStr::from_bytes_with_nul(&both[split..]),
+            ) else {
                 break;
             };
             moved = rustix::fs::renameat(base, from, base, to).is_ok();

@@ -53,10 +53,18 @@ pub enum Step {
 
 impl Step {
     fn from(b: u8) -> Step {
-        [Step::Setsid, Step::Stdio, Step::Groups, Step::Gid, Step::Uid, Step::Signals, Step::Environment]
-            .into_iter()
-            .find(|s| *s as u8 == b)
-            .unwrap_or(Step::Exec)
+        [
+            Step::Setsid,
+            Step::Stdio,
+            Step::Groups,
+            Step::Gid,
+            Step::Uid,
+            Step::Signals,
+            Step::Environment,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == b)
+        .unwrap_or(Step::Exec)
     }
     pub fn name(self) -> &'static [u8] {
         match self {
@@ -87,9 +95,7 @@ pub fn spawn(spec: &Spec<'_>) -> Result<Spawned, Errno> {
     let mask = sig::block_all()?;
     let forked = sys::fork();
     if let Ok(Forked::Child) = forked {
-        let (step, e) = match child(spec, parent) {
-            Err(failure) => failure,
-        };
+        let Err((step, e)) = child(spec, parent);
         let mut report = [step as u8, 0, 0, 0, 0];
         report[1..].copy_from_slice(&e.raw_os_error().to_le_bytes());
         let _ = rustix::io::write(&w, &report);
@@ -125,8 +131,9 @@ pub fn spawn(spec: &Spec<'_>) -> Result<Spawned, Errno> {
 fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
     let at = |step| move |e| (step, e);
     rustix::process::setsid().map_err(at(Step::Setsid))?;
-    let null: OwnedFd = rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(at(Step::Stdio))?;
+    let null: OwnedFd =
+        rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .map_err(at(Step::Stdio))?;
     rustix::stdio::dup2_stdin(&null).map_err(at(Step::Stdio))?;
     if let Some(out) = spec.out {
         rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
@@ -138,12 +145,15 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
             *g = rustix::process::Gid::from_raw(raw);
         }
         rustix::thread::set_thread_groups(&gids[..c.ngroups]).map_err(at(Step::Groups))?;
-        rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(c.gid)).map_err(at(Step::Gid))?;
-        rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(c.uid)).map_err(at(Step::Uid))?;
+        rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(c.gid))
+            .map_err(at(Step::Gid))?;
+        rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(c.uid))
+            .map_err(at(Step::Uid))?;
     }
     // After the change of user, which clears it. If tinyd died before this,
     // the signal will never come: go now.
-    rustix::process::set_parent_process_death_signal(Some(Signal::TERM)).map_err(at(Step::Signals))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::TERM))
+        .map_err(at(Step::Signals))?;
     if rustix::process::getppid() != Some(parent) {
         sys::exit(0);
     }
@@ -194,7 +204,9 @@ fn exec(spec: &Spec<'_>, path: &[u8], envp: *const *const u8) -> Errno {
     let mut denied = false;
     for dir in path.split(|&c| c == b':') {
         let mut full = Buf::<PATH_MAX>::new();
-        full.s(if dir.is_empty() { b"." } else { dir }).s(b"/").s(file.to_bytes());
+        full.s(if dir.is_empty() { b"." } else { dir })
+            .s(b"/")
+            .s(file.to_bytes());
         if full.room() == 0 {
             continue;
         }

@@ -266,7 +266,11 @@ impl Svc {
             self.delay = p.delay_min;
         }
         let wait = self.delay;
-        self.delay = self.delay.saturating_mul(2).max(DELAY_FLOOR).min(p.delay_max);
+        self.delay = self
+            .delay
+            .saturating_mul(2)
+            .max(DELAY_FLOOR)
+            .min(p.delay_max);
         self.state = State::Backoff;
         self.deadline = Some(now + wait);
     }
@@ -282,7 +286,12 @@ mod tests {
     use super::*;
 
     fn policy(restart: Restart, min: u64, max: u64) -> Policy {
-        Policy { restart, delay_min: min, delay_max: max, stop_timeout: 5000 }
+        Policy {
+            restart,
+            delay_min: min,
+            delay_max: max,
+            stop_timeout: 5000,
+        }
     }
 
     /// Runs COMMAND for `run` ms, lets it exit with `status`, and returns
@@ -295,7 +304,10 @@ mod tests {
             Do::Nothing => {
                 assert_eq!(s.state, State::Backoff);
                 let wait = s.wait(*now);
-                assert_eq!(s.tick(*now + wait - 1.min(wait), false, p), if wait > 0 { Do::Nothing } else { Do::Spawn });
+                assert_eq!(
+                    s.tick(*now + wait - 1.min(wait), false, p),
+                    if wait > 0 { Do::Nothing } else { Do::Spawn }
+                );
                 if wait == 0 {
                     // tick already spawned; put it back for the next cycle.
                     s.deadline = Some(*now);
@@ -315,7 +327,9 @@ mod tests {
         let mut s = Svc::new(&p);
         let mut now = 0;
         let quick = Status::Exited(1);
-        let waits: Vec<_> = (0..6).map(|_| cycle(&mut s, &p, &mut now, 10, quick).unwrap()).collect();
+        let waits: Vec<_> = (0..6)
+            .map(|_| cycle(&mut s, &p, &mut now, 10, quick).unwrap())
+            .collect();
         assert_eq!(waits, [1000, 2000, 4000, 8000, 8000, 8000]);
         assert_eq!(cycle(&mut s, &p, &mut now, 8000, quick), Some(1000));
         assert_eq!(cycle(&mut s, &p, &mut now, 7999, quick), Some(2000));
@@ -327,8 +341,9 @@ mod tests {
         let p = policy(Restart::Always, 0, 400);
         let mut s = Svc::new(&p);
         let mut now = 0;
-        let waits: Vec<_> =
-            (0..5).map(|_| cycle(&mut s, &p, &mut now, 1, Status::Exited(0)).unwrap()).collect();
+        let waits: Vec<_> = (0..5)
+            .map(|_| cycle(&mut s, &p, &mut now, 1, Status::Exited(0)).unwrap())
+            .collect();
         assert_eq!(waits, [0, 100, 200, 400, 400]);
     }
 
@@ -410,7 +425,10 @@ mod tests {
             last = s.tick(now, true, &p);
         }
         assert_eq!(last, Do::GiveUp);
-        assert!(now >= 10_000, "waited the stop timeout after SIGKILL, gave up at {now}");
+        assert!(
+            now >= 10_000,
+            "waited the stop timeout after SIGKILL, gave up at {now}"
+        );
     }
 
     #[test]
@@ -435,7 +453,11 @@ mod tests {
         s.exited(Status::Exited(1), 10, false, &p);
         assert_eq!(s.stop(20, &p), Do::Done);
         assert_eq!(s.state, State::Stopped);
-        assert_eq!(s.tick(10_000, false, &p), Do::Nothing, "stopped stays stopped");
+        assert_eq!(
+            s.tick(10_000, false, &p),
+            Do::Nothing,
+            "stopped stays stopped"
+        );
         assert_eq!(s.start(&p), Do::Spawn);
         s.spawned(8, 30);
         assert_eq!(s.restarts, 1);

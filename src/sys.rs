@@ -75,10 +75,8 @@ pub fn sigaction(sig: Signo, disposition: Disposition, flags: u64) -> Result<(),
     // SAFETY: `act` is a valid kernel sigaction for this architecture that
     // lives across the call; the old action is not requested (null); the
     // sigset size is 8 bytes as the kernel expects.
-    check(unsafe {
-        sc::syscall!(RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8)
-    })
-    .map(drop)
+    check(unsafe { sc::syscall!(RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) })
+        .map(drop)
 }
 
 /// `how` values for [`sigprocmask`].
@@ -109,9 +107,7 @@ pub fn sigprocmask(how: usize, set: u64) -> Result<u64, Errno> {
 /// NUL-terminated strings, all valid until the call returns.
 pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8) -> Errno {
     // SAFETY: path is NUL-terminated; the caller vouches for argv and envp.
-    let ret = unsafe {
-        sc::syscall!(EXECVE, path.as_ptr() as usize, argv as usize, envp as usize)
-    };
+    let ret = unsafe { sc::syscall!(EXECVE, path.as_ptr() as usize, argv as usize, envp as usize) };
     match check(ret) {
         Err(e) => e,
         Ok(_) => Errno::INVAL, // execve does not return on success
@@ -161,7 +157,11 @@ pub fn ensure_std_fds() -> Result<(), Errno> {
         let probe = unsafe { rustix::io::fcntl_getfd(rustix::fd::BorrowedFd::borrow_raw(fd)) };
         if probe == Err(Errno::BADF) {
             // The lowest free descriptor is `fd`: keep it open for good.
-            let null = rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty())?;
+            let null = rustix::fs::open(
+                c"/dev/null",
+                rustix::fs::OFlags::RDWR,
+                rustix::fs::Mode::empty(),
+            )?;
             core::mem::forget(null);
         }
     }

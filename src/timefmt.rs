@@ -28,16 +28,32 @@ pub fn civil(secs: i64) -> Civil {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    Civil { year, month, day, hour: rem / 3600, min: rem / 60 % 60, sec: rem % 60 }
+    Civil {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        min: rem / 60 % 60,
+        sec: rem % 60,
+    }
 }
 
 /// Appends an RFC 3339 UTC timestamp with milliseconds:
 /// `2026-11-25T11:23:34.123Z`.
 pub fn rfc3339<const N: usize>(out: &mut Buf<N>, secs: i64, millis: u32) {
     let c = civil(secs);
-    out.pad(c.year.max(0) as u64, 4).s(b"-").pad(c.month as u64, 2).s(b"-");
-    out.pad(c.day as u64, 2).s(b"T").pad(c.hour as u64, 2).s(b":");
-    out.pad(c.min as u64, 2).s(b":").pad(c.sec as u64, 2).s(b".");
+    out.pad(c.year.max(0) as u64, 4)
+        .s(b"-")
+        .pad(c.month as u64, 2)
+        .s(b"-");
+    out.pad(c.day as u64, 2)
+        .s(b"T")
+        .pad(c.hour as u64, 2)
+        .s(b":");
+    out.pad(c.min as u64, 2)
+        .s(b":")
+        .pad(c.sec as u64, 2)
+        .s(b".");
     out.pad(millis as u64, 3).s(b"Z");
 }
 
@@ -80,9 +96,25 @@ mod tests {
         for d in 1..146_097 {
             let c = civil(d * 86400);
             let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let mdays = [31, if leap(prev.year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let mdays = [
+                31,
+                if leap(prev.year) { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
             if prev.day < mdays[prev.month as usize - 1] {
-                assert_eq!((c.year, c.month, c.day), (prev.year, prev.month, prev.day + 1));
+                assert_eq!(
+                    (c.year, c.month, c.day),
+                    (prev.year, prev.month, prev.day + 1)
+                );
             } else if prev.month < 12 {
                 assert_eq!((c.year, c.month, c.day), (prev.year, prev.month + 1, 1));
             } else {
