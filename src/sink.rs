@@ -242,7 +242,8 @@ impl<'a> Sink<'a> {
         }
         // "FILE.n\0FILE.n+1\0" in one buffer: two C strings for renameat.
         let mut names = Buf::<PATH_MAX>::new();
-        let mut moved = true;
+        // Whether FILE itself was moved aside (the last rename).
+        let mut moved = false;
         for n in (0..*keep).rev() {
             names.clear();
             names.s(path.to_bytes());
@@ -250,16 +251,16 @@ impl<'a> Sink<'a> {
                 names.s(b".").u(n as u64);
             }
             let split = names.len() + 1;
-            names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1);
-            let Some(both) = names.cstr() else { break };
-            let both = both.to_bytes_with_nul();
+            names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1).s(b"\0");
+            let both = names.as_bytes();
             let (Ok(from), Ok(to)) = (
                 CStr::from_bytes_with_nul(&both[..split]),
                 CStr::from_bytes_with_nul(&both[split..]),
             ) else {
-                break;
+                break; // a path too long for the buffer
             };
-            moved = rustix::fs::renameat(base, from, base, to).is_ok();
+            let ok = rustix::fs::renameat(base, from, base, to).is_ok();
+            moved = n == 0 && ok;
         }
         if !moved {
             // Could not move FILE aside: empty it so the size stays bounded.
