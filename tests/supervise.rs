@@ -1,0 +1,806 @@
+//! Supervision: restart policies and delays, stopping (process groups,
+//! stop timeout), leftovers, forwarded signals, signal storms, idle
+//! wake-ups and a crash loop.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+use support::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The seconds in every `restarting in X seconds` event, as printed.
+fn delays(log: &Path, name: &str) -> Vec<String> {
+    events(log, name)
+        .into_iter()
+        .filter_map(|(_, e)| {
+            Some(e.strip_prefix("restarting in ")?.strip_suffix(" seconds")?.to_string())
+        })
+        .collect()
+}
+
+fn gaps(st: &[(i64, i32)]) -> Vec<i64> {
+    st.windows(2).map(|w| w[1].0 - w[0].0).collect()
+}
+
+/// Sends SIGTERM to tinyd and checks it exits 0 within a generous deadline.
+fn stop(t: &mut Tinyd) {
+    assert!(signal(t.pid, SIGTERM));
+    let st = t.wait_exit(20.0);
+    assert_eq!(st.code(), Some(0), "tinyd exits 0 after SIGTERM; stderr: {}", t.stderr());
+}
+
+#[test]
+fn restart_always_delay_doubles_from_min() {
+    let d = TempDir::new("sup-grow");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "exit 0");
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "always", "--restart-delay", "0.1:0.4", "-n", "grow", "-o", s(&log), s(&cmd)],
+    );
+    let st = wait_starts(&log, "grow", 5, 30.0);
+    let g = gaps(&st);
+    let dl = delays(&log, "grow");
+    assert_eq!(&dl[..4], &["0.1", "0.2", "0.4", "0.4"], "printed delays: {dl:?}");
+    for (i, want) in [100, 200, 400, 400].iter().enumerate() {
+        assert!(g[i] >= want - 5, "gap {} is {} ms < delay {want} ms; gaps {g:?}", i + 1, g[i]);
+    }
+    assert!(g[2] as f64 >= g[0] as f64 * 1.5, "3rd gap not >= 1.5x the 1st: {g:?}");
+    assert!(g[3] < 1500, "4th gap capped near MAX: {g:?}");
+    let pids: Vec<i32> = st.iter().map(|x| x.1).collect();
+    for w in pids.windows(2) {
+        assert_ne!(w[0], w[1], "each start is a new process: {pids:?}");
+    }
+    let ev = events(&log, "grow");
+    assert!(ev.iter().filter(|(_, e)| e == "exited with status 0").count() >= 4, "{ev:?}");
+    stop(&mut t);
+}
+
+#[test]
+fn restart_delay_is_capped_at_max() {
+    let d = TempDir::new("sup-cap");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "exit 0");
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "--restart=always", "--restart-delay=0.1:0.2", "-n", "cap", "-o", s(&log), s(&cmd)],
+    );
+    let st = wait_starts(&log, "cap", 7, 30.0);
+    let g = gaps(&st);
+    assert!(g[0] >= 95, "first gap >= MIN: {g:?}");
+    for (i, &x) in g.iter().enumerate().skip(1) {
+        assert!((190..1500).contains(&x), "gap {} = {x} ms not in [0.19 s, 1.5 s): {g:?}", i + 1);
+    }
+    let dl = delays(&log, "cap");
+    assert_eq!(dl[0], "0.1", "{dl:?}");
+    assert!(dl[1..6].iter().all(|x| x == "0.2"), "delays stay at MAX: {dl:?}");
+    stop(&mut t);
+}
+
+#[test]
+fn restart_delay_resets_after_run_longer_than_max() {
+    let d = TempDir::new("sup-reset");
+    let log = d.join("out.log");
+    let count = d.join("count");
+    let cmd = d.script(
+        "cmd.sh",
+        &format!(
+            "n=$(cat '{c}' 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > '{c}'\necho \"run $n\"\nif [ $n -eq 4 ]; then sleep 1; fi\nexit 0",
+            c = s(&count)
+        ),
+    );
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "always", "--restart-delay", "0.2:0.5", "-n", "rst", "-o", s(&log), s(&cmd)],
+    );
+    let st = wait_starts(&log, "rst", 6, 30.0);
+    let out = output(&log, "rst");
+    let run4 = out.iter().find(|(_, t)| t == "run 4").expect("run 4 logged").0;
+    let exits: Vec<i64> = events(&log, "rst")
+        .into_iter()
+        .filter(|(_, e)| e.starts_with("exited"))
+        .map(|(ms, _)| ms)
+        .collect();
+    assert!(exits[3] - run4 >= 900, "run 4 lasted about 1 s (>= MAX): {exits:?} {run4}");
+    let dl = delays(&log, "rst");
+    assert_eq!(&dl[..3], &["0.2", "0.4", "0.5"], "delays before the long run: {dl:?}");
+    assert_eq!(dl[3], "0.2", "after the long run the delay is back to MIN: {dl:?}");
+    assert_eq!(dl[4], "0.4", "and doubles again: {dl:?}");
+    assert!(st[4].0 - exits[3] >= 195, "restart after the long run waited MIN");
+    stop(&mut t);
+}
+
+#[test]
+fn on_failure_exit_0_ends_tinyd_with_0() {
+    let d = TempDir::new("sup-of0");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "echo once\nexit 0");
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "on-failure", "--restart-delay", "0.1", "-n", "of0", "-o", s(&log), s(&cmd)],
+    );
+    assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
+    assert_eq!(starts(&log, "of0").len(), 1);
+    assert!(delays(&log, "of0").is_empty());
+    assert!(events(&log, "of0").iter().any(|(_, e)| e == "exited with status 0"));
+}
+
+#[test]
+fn on_failure_nonzero_exit_is_restarted() {
+    let d = TempDir::new("sup-of3");
+    let log = d.join("out.log");
+    let count = d.join("count");
+    // First run fails with 3, the second succeeds: tinyd then exits 0.
+    let cmd = d.script(
+        "cmd.sh",
+        &format!("if [ -e '{c}' ]; then exit 0; fi\n: > '{c}'\nexit 3", c = s(&count)),
+    );
+    let mut t = Tinyd::spawn(
+        &d,
+        &[
+            "-f",
+            "-r",
+            "on-failure",
+            "--restart-delay",
+            "0.1:0.1",
+            "-n",
+            "of3",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
+    );
+    assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
+    assert_eq!(starts(&log, "of3").len(), 2, "restarted once after exit 3");
+    let ev: Vec<String> = events(&log, "of3").into_iter().map(|(_, e)| e).collect();
+    let i3 = ev.iter().position(|e| e == "exited with status 3").expect("exit 3 logged");
+    assert_eq!(ev.get(i3 + 1).map(String::as_str), Some("restarting in 0.1 seconds"), "{ev:?}");
+    assert!(ev.contains(&"exited with status 0".to_string()), "{ev:?}");
+}
+
+#[test]
+fn never_exits_with_command_status() {
+    let d = TempDir::new("sup-never");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "exit 5");
+    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "nv", "-o", s(&log), s(&cmd)]);
+    assert_eq!(t.wait_exit(20.0).code(), Some(5), "stderr: {}", t.stderr());
+    assert_eq!(starts(&log, "nv").len(), 1);
+    assert!(events(&log, "nv").iter().any(|(_, e)| e == "exited with status 5"));
+}
+
+#[test]
+fn never_killed_by_signal_exits_128_plus_n() {
+    let d = TempDir::new("sup-never-sig");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "kill -KILL $$");
+    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "ns", "-o", s(&log), s(&cmd)]);
+    assert_eq!(t.wait_exit(20.0).code(), Some(137), "stderr: {}", t.stderr());
+    assert!(
+        events(&log, "ns").iter().any(|(_, e)| e == "killed by signal 9"),
+        "{:?}",
+        events(&log, "ns")
+    );
+}
+
+/// Pids of live `sleep ARG` processes in process group `pgrp`.
+fn sleeps_in(pgrp: i32, arg: &str) -> Vec<i32> {
+    procs_matching(&format!("sleep {arg}"))
+        .into_iter()
+        .filter(|&p| is_sleep(p, arg) && stat(p).map(|s| s.pgrp) == Some(pgrp))
+        .collect()
+}
+
+#[test]
+fn stop_timeout_kills_group_that_ignores_sigterm() {
+    let d = TempDir::new("sup-kill");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "trap '' TERM\necho ready\nwhile :; do sleep 100811; done");
+    let mut t = Tinyd::spawn(&d, &["-f", "-t", "1", "-n", "ign", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 100811");
+    let pid = wait_starts(&log, "ign", 1, 20.0)[0].1;
+    t.group(pid);
+    wait_output(&log, "ign", "ready", 20.0);
+    let sl = wait_for(20.0, "sleep 100811 in COMMAND's group", || {
+        let v = sleeps_in(pid, "100811");
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(stat(pid).map(|s| s.pgrp), Some(pid), "COMMAND leads its group");
+
+    stop(&mut t);
+    assert!(
+        group_members(pid).is_empty(),
+        "group {pid} empty (no zombie either): {:?}",
+        group_members(pid)
+    );
+    for p in sl.iter().chain([&pid]) {
+        assert!(stat(*p).is_none_or(|s| s.pgrp != pid), "{p} left behind");
+    }
+    let ev = events(&log, "ign");
+    let at = |txt: &str| ev.iter().find(|(_, e)| e == txt).map(|x| x.0);
+    let stopping =
+        at(&format!("stopping pid {pid}")).unwrap_or_else(|| panic!("stopping event: {ev:?}"));
+    let kill = at(&format!("sending SIGKILL to process group {pid}"))
+        .unwrap_or_else(|| panic!("SIGKILL event: {ev:?}"));
+    assert!(kill - stopping >= 950, "SIGKILL only after the 1 s stop timeout: {ev:?}");
+    assert!(at("stopped").is_some_and(|s| s >= kill), "stopped after the kill: {ev:?}");
+    assert!(all_children(t.pid).is_empty());
+}
+
+#[test]
+fn daemon_stop_kills_group_removes_pidfile() {
+    let d = TempDir::new("sup-daemon");
+    let log = d.join("out.log");
+    let pidfile = d.join("tinyd.pid");
+    let cmd = d.script(
+        "cmd.sh",
+        "trap '' TERM\nsleep 100821 &\necho ready\nwhile :; do sleep 100822; done",
+    );
+    let mut t = Tinyd::daemon(&d, &["-t", "1", "-n", "dm", "-o", s(&log), s(&cmd)], &pidfile);
+    t.marker("sleep 10082");
+    let pid = wait_starts(&log, "dm", 1, 20.0)[0].1;
+    t.group(pid);
+    assert_eq!(stat(pid).map(|s| s.ppid), Some(t.pid), "COMMAND is the daemon's child");
+    wait_output(&log, "dm", "ready", 20.0);
+    let kids = wait_for(20.0, "both sleeps in COMMAND's group", || {
+        Some(vec![*sleeps_in(pid, "100821").first()?, *sleeps_in(pid, "100822").first()?])
+    });
+    stop_daemon(t.pid);
+    assert!(!pidfile.exists(), "pidfile removed on SIGTERM");
+    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+    for k in kids {
+        assert!(stat(k).is_none_or(|s| s.pgrp != pid), "{k} left behind");
+    }
+    let ev = events(&log, "dm");
+    assert!(
+        ev.iter().any(|(_, e)| e == &format!("sending SIGKILL to process group {pid}")),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|(_, e)| e == "stopped"), "{ev:?}");
+}
+
+#[test]
+fn stop_kills_grandchildren() {
+    let d = TempDir::new("sup-grand");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "sleep 100501 &\nsleep 100502 &\necho ready\nwait");
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "gc", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 10050");
+    let pid = wait_starts(&log, "gc", 1, 20.0)[0].1;
+    t.group(pid);
+    let (a, b) = wait_for(20.0, "both grandchildren running", || {
+        Some((*sleeps_in(pid, "100501").first()?, *sleeps_in(pid, "100502").first()?))
+    });
+    stop(&mut t);
+    for (p, arg) in [(a, "100501"), (b, "100502"), (pid, "")] {
+        assert!(!alive(p) || (!arg.is_empty() && !is_sleep(p, arg)), "{p} ({arg}) still running");
+    }
+    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+    assert!(events(&log, "gc").iter().any(|(_, e)| e == "stopped"));
+}
+
+#[test]
+fn leftover_child_is_killed_when_command_exits() {
+    let d = TempDir::new("sup-left");
+    let log = d.join("out.log");
+    let bg = d.join("bgpid");
+    let cmd = d.script("cmd.sh", &format!("sleep 100601 &\necho $! > '{}'\nexit 0", s(&bg)));
+    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "lo", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 100601");
+    assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
+    let pid = starts(&log, "lo")[0].1;
+    let b = read_pid(&bg).expect("background pid written");
+    assert!(!is_sleep(b, "100601"), "background child {b} left behind after tinyd exited");
+    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+}
+
+#[test]
+fn leftover_children_are_killed_before_restart() {
+    let d = TempDir::new("sup-left2");
+    let log = d.join("out.log");
+    let bg = d.join("bgpids");
+    let cmd = d.script("cmd.sh", &format!("sleep 100602 &\necho $! >> '{}'\nexit 0", s(&bg)));
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "always", "--restart-delay", "0.2:0.2", "-n", "lo2", "-o", s(&log), s(&cmd)],
+    );
+    t.marker("sleep 100602");
+    let st = wait_starts(&log, "lo2", 3, 30.0);
+    let bgs: Vec<i32> = std::fs::read_to_string(&bg)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(bgs.len() >= 2, "{bgs:?}");
+    // The third start happened, so the leftovers of runs 1 and 2 are gone.
+    for &b in &bgs[..2] {
+        assert!(!is_sleep(b, "100602"), "leftover {b} still running after restart");
+    }
+    for &(_, p) in &st[..2] {
+        assert!(group_members(p).is_empty(), "old group {p}: {:?}", group_members(p));
+    }
+    stop(&mut t);
+    assert!(sleeps_any("100602").is_empty(), "left after stop: {:?}", sleeps_any("100602"));
+}
+
+fn sleeps_any(arg: &str) -> Vec<i32> {
+    procs_matching(&format!("sleep {arg}")).into_iter().filter(|&p| is_sleep(p, arg)).collect()
+}
+
+#[test]
+fn usr1_usr2_are_forwarded_to_command() {
+    let d = TempDir::new("sup-usr");
+    let log = d.join("out.log");
+    let cmd = d.script(
+        "cmd.sh",
+        "trap 'echo got-usr1' USR1\ntrap 'echo got-usr2' USR2\necho ready\nwhile :; do sleep 100711 & wait $!; done",
+    );
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "usr", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 100711");
+    let pid = wait_starts(&log, "usr", 1, 20.0)[0].1;
+    t.group(pid);
+    wait_output(&log, "usr", "ready", 20.0);
+    assert!(signal(t.pid, SIGUSR1));
+    wait_output(&log, "usr", "got-usr1", 20.0);
+    assert!(!output(&log, "usr").iter().any(|(_, t)| t == "got-usr2"), "USR2 not sent yet");
+    assert!(signal(t.pid, SIGUSR2));
+    wait_output(&log, "usr", "got-usr2", 20.0);
+    assert!(alive(t.pid) && alive(pid));
+    assert_eq!(starts(&log, "usr").len(), 1, "COMMAND kept running");
+    stop(&mut t);
+    assert!(sleeps_any("100711").is_empty(), "left: {:?}", sleeps_any("100711"));
+}
+
+#[test]
+fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
+    let d = TempDir::new("sup-storm");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "trap '' USR1 USR2\necho ready\nexec sleep 100701");
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "storm", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 100701");
+    let pid = wait_starts(&log, "storm", 1, 20.0)[0].1;
+    t.group(pid);
+    wait_until(20.0, "COMMAND exec'd sleep 100701", || is_sleep(pid, "100701"));
+    let sigs = [SIGUSR1, SIGHUP, SIGUSR2, SIGCHLD];
+    // Warm-up: every handler path once.
+    for &sg in &sigs {
+        assert!(signal(t.pid, sg));
+        wait_quiet(t.pid, 20.0);
+    }
+    let rss0 = smaps_kb(t.pid, "Rss").unwrap();
+    // 10,000 signals, as fast as possible, from two threads at once.
+    let tp = t.pid;
+    let senders: Vec<_> = (0..2)
+        .map(|k| {
+            std::thread::spawn(move || {
+                for i in 0..5_000 {
+                    assert!(signal(tp, sigs[(i + k) % 4]), "kill #{i} failed: tinyd gone?");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    wait_quiet(t.pid, 30.0);
+    let rss1 = smaps_kb(t.pid, "Rss").unwrap();
+    assert!(rss1.abs_diff(rss0) <= 8, "Rss {rss0} kB before the storm, {rss1} kB after");
+    assert!(is_sleep(pid, "100701"), "COMMAND survived (USR1/USR2 ignored by it)");
+    assert_eq!(starts(&log, "storm").len(), 1, "no restart");
+    stop(&mut t);
+    assert!(!is_sleep(pid, "100701"));
+    assert!(events(&log, "storm").iter().any(|(_, e)| e == &format!("stopping pid {pid}")));
+}
+
+#[test]
+fn idle_tinyd_has_zero_wakeups() {
+    let d = TempDir::new("sup-idle");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "echo ready\nexec sleep 100801");
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "idle", "-o", s(&log), s(&cmd)]);
+    t.marker("sleep 100801");
+    let pid = wait_starts(&log, "idle", 1, 20.0)[0].1;
+    t.group(pid);
+    wait_until(20.0, "COMMAND exec'd sleep 100801", || is_sleep(pid, "100801"));
+    wait_output(&log, "idle", "ready", 20.0);
+    wait_quiet(t.pid, 20.0);
+    let n0 = ctxt(t.pid);
+    // The measurement itself: three idle seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let n1 = ctxt(t.pid);
+    assert_eq!(n0, n1, "tinyd woke up {} times while idle", n1 - n0);
+    stop(&mut t);
+}
+
+#[test]
+fn crash_loop_rss_flat_and_no_zombies() {
+    let d = TempDir::new("sup-crash");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "exit 1");
+    let mut t = Tinyd::spawn(
+        &d,
+        &[
+            "-f",
+            "-r",
+            "always",
+            "--restart-delay",
+            "0.05:0.1",
+            "-n",
+            "crash",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
+    );
+    // Warm-up: about one second of the loop.
+    wait_starts(&log, "crash", 10, 30.0);
+    let mut rss = vec![smaps_kb(t.pid, "Rss").unwrap()];
+    // About two more seconds, sampling Rss and tinyd's children.
+    wait_until(30.0, "20 more restarts", || {
+        rss.push(smaps_kb(t.pid, "Rss").unwrap());
+        assert!(all_children(t.pid).len() <= 1, "children pile up: {:?}", all_children(t.pid));
+        starts(&log, "crash").len() >= 30
+    });
+    let (lo, hi) = (*rss.iter().min().unwrap(), *rss.iter().max().unwrap());
+    assert!(hi - lo <= 8, "Rss moved between {lo} and {hi} kB during the crash loop");
+    wait_until(10.0, "no zombie child of tinyd", || {
+        all_children(t.pid).iter().all(|&c| stat(c).is_some_and(|s| s.state != 'Z'))
+    });
+    let ev = events(&log, "crash");
+    assert!(ev.iter().filter(|(_, e)| e == "exited with status 1").count() >= 29, "{ev:?}");
+    stop(&mut t);
+}
+
+/// Helpers private to this test file (tests/common is shared and owned
+/// elsewhere): a guard that leaves no process behind, and log parsing.
+mod support {
+    #![allow(dead_code)]
+    use super::common::*;
+    use std::fs;
+    use std::path::Path;
+    use std::process::{Child, ExitStatus, Stdio};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    pub const SIGSTOP: i32 = 19;
+
+    /// tinyd started by a test. On drop, tinyd is frozen, its children's
+    /// process groups, the recorded groups and every process whose command
+    /// line names the test's directory or a marker are SIGKILLed, then
+    /// tinyd itself.
+    pub struct Tinyd {
+        child: Option<Child>,
+        pub pid: i32,
+        status: Option<ExitStatus>,
+        dir: String,
+        markers: Vec<String>,
+        pgids: Vec<i32>,
+    }
+
+    impl Tinyd {
+        /// Starts tinyd with `args` (stdout and stderr to files in `dir`).
+        pub fn spawn(dir: &TempDir, args: &[&str]) -> Tinyd {
+            let out = fs::File::create(dir.join("tinyd.stdout")).unwrap();
+            let err = fs::File::create(dir.join("tinyd.stderr")).unwrap();
+            Self::spawn_with(dir, args, &[], out.into(), err.into())
+        }
+
+        pub fn spawn_env(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Tinyd {
+            let out = fs::File::create(dir.join("tinyd.stdout")).unwrap();
+            let err = fs::File::create(dir.join("tinyd.stderr")).unwrap();
+            Self::spawn_with(dir, args, env, out.into(), err.into())
+        }
+
+        fn spawn_with(
+            dir: &TempDir,
+            args: &[&str],
+            env: &[(&str, &str)],
+            out: Stdio,
+            err: Stdio,
+        ) -> Tinyd {
+            let mut c = tinyd();
+            c.args(args).stdout(out).stderr(err);
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            let child = c.spawn().expect("spawn tinyd");
+            let pid = child.id() as i32;
+            Tinyd {
+                child: Some(child),
+                pid,
+                status: None,
+                dir: dir.path().to_string_lossy().into_owned(),
+                markers: Vec::new(),
+                pgids: Vec::new(),
+            }
+        }
+
+        /// Starts tinyd in daemon mode (`-p PIDFILE` is added); returns once
+        /// the launcher exited 0, with the daemon's pid.
+        pub fn daemon(dir: &TempDir, args: &[&str], pidfile: &Path) -> Tinyd {
+            let pid = start_daemon(args, pidfile);
+            Tinyd {
+                child: None,
+                pid,
+                status: None,
+                dir: dir.path().to_string_lossy().into_owned(),
+                markers: Vec::new(),
+                pgids: Vec::new(),
+            }
+        }
+
+        /// Also kill processes whose command line contains `m` on drop.
+        pub fn marker(&mut self, m: &str) {
+            self.markers.push(m.to_string());
+        }
+
+        /// Also kill process group `g` on drop.
+        pub fn group(&mut self, g: i32) {
+            self.pgids.push(g);
+        }
+
+        /// Waits (with a deadline) until tinyd (not a daemon) exits and
+        /// reaps it.
+        pub fn wait_exit(&mut self, secs: f64) -> ExitStatus {
+            if let Some(s) = self.status {
+                return s;
+            }
+            let child = self.child.as_mut().expect("wait_exit is for a child tinyd");
+            let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
+            self.status = Some(s);
+            s
+        }
+
+        /// Whether tinyd has exited (reaping it if so).
+        pub fn exited(&mut self) -> bool {
+            match &mut self.child {
+                Some(c) if self.status.is_none() => self.status = c.try_wait().unwrap(),
+                Some(_) => {}
+                None => return !alive(self.pid),
+            }
+            self.status.is_some()
+        }
+
+        pub fn stderr(&self) -> String {
+            fs::read_to_string(Path::new(&self.dir).join("tinyd.stderr")).unwrap_or_default()
+        }
+    }
+
+    fn kill_group(g: i32) {
+        let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
+        if g > 1 && g != me {
+            signal(-g, SIGKILL);
+        }
+    }
+
+    fn cmdline(pid: i32) -> String {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default()
+    }
+
+    /// Live processes whose command line contains `needle`.
+    pub fn procs_matching(needle: &str) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let mut v = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+                && p != me
+                && cmdline(p).contains(needle)
+            {
+                v.push(p);
+            }
+        }
+        v
+    }
+
+    /// Whether `pid` is a live process running `sleep ARG`.
+    pub fn is_sleep(pid: i32, arg: &str) -> bool {
+        alive(pid) && cmdline(pid).trim_end() == format!("sleep {arg}")
+    }
+
+    impl Drop for Tinyd {
+        fn drop(&mut self) {
+            if self.status.is_none() && alive(self.pid) {
+                signal(self.pid, SIGSTOP);
+                for c in all_children(self.pid) {
+                    if let Some(s) = stat(c) {
+                        kill_group(s.pgrp);
+                    }
+                    signal(c, SIGKILL);
+                }
+                signal(self.pid, SIGKILL);
+            }
+            if let Some(c) = &mut self.child {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            for &g in &self.pgids {
+                kill_group(g);
+            }
+            let mut needles = self.markers.clone();
+            needles.push(format!("{}/", self.dir));
+            for n in &needles {
+                for p in procs_matching(n) {
+                    if let Some(s) = stat(p) {
+                        kill_group(s.pgrp);
+                    }
+                    signal(p, SIGKILL);
+                }
+            }
+        }
+    }
+
+    // ---- time -------------------------------------------------------------
+
+    pub fn now_ms() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    }
+
+    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
+    }
+
+    fn num(s: &str, lo: i64, hi: i64) -> Option<i64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i64 = s.parse().ok()?;
+        (lo..=hi).contains(&v).then_some(v)
+    }
+
+    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.mmmZ` into ms since the epoch.
+    pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+        let b = s.as_bytes();
+        if b.len() != 24 || !s.is_ascii() {
+            return None;
+        }
+        let sep =
+            [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')];
+        if sep.iter().any(|&(i, c)| b[i] != c) {
+            return None;
+        }
+        let y = num(&s[0..4], 1970, 9999)?;
+        let mo = num(&s[5..7], 1, 12)?;
+        let d = num(&s[8..10], 1, 31)?;
+        let h = num(&s[11..13], 0, 23)?;
+        let mi = num(&s[14..16], 0, 59)?;
+        let se = num(&s[17..19], 0, 60)?;
+        let ms = num(&s[20..23], 0, 999)?;
+        let days = days_from_civil(y, mo, d);
+        if civil_from_days(days) != (y, mo, d) {
+            return None; // e.g. Feb 30
+        }
+        Some(((days * 24 + h) * 60 + mi) * 60_000 + se * 1000 + ms)
+    }
+
+    /// `Mmm dd hh:mm:ss` (RFC 3164, day space-padded) for a UTC time.
+    pub fn rfc3164(secs: i64) -> String {
+        const M: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let (_, m, d) = civil_from_days(secs.div_euclid(86400));
+        let r = secs.rem_euclid(86400);
+        format!("{} {:>2} {:02}:{:02}:{:02}", M[m as usize - 1], d, r / 3600, r / 60 % 60, r % 60)
+    }
+
+    // ---- log files ----------------------------------------------------------
+
+    /// One line of a log file: timestamp (ms) and what follows it.
+    #[derive(Debug, Clone)]
+    pub struct LogLine {
+        pub ms: i64,
+        pub rest: String,
+    }
+
+    /// The complete lines of a log file (a trailing partial line is left
+    /// out); panics on a line that does not start with a timestamp.
+    pub fn log_lines(path: &Path) -> Vec<LogLine> {
+        let s = match fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => return Vec::new(),
+        };
+        let mut v = Vec::new();
+        let complete = match s.rfind('\n') {
+            Some(i) => &s[..i + 1],
+            None => "",
+        };
+        for l in complete.lines() {
+            let ts = l.get(..24).unwrap_or("");
+            let ms = parse_rfc3339_ms(ts)
+                .unwrap_or_else(|| panic!("{}: bad timestamp in line {l:?}", path.display()));
+            assert_eq!(l.as_bytes().get(24), Some(&b' '), "no space after timestamp: {l:?}");
+            v.push(LogLine { ms, rest: l[25..].to_string() });
+        }
+        v
+    }
+
+    /// Output lines of NAME: (ms, TEXT).
+    pub fn output(path: &Path, name: &str) -> Vec<(i64, String)> {
+        let p = format!("{name}: ");
+        log_lines(path)
+            .into_iter()
+            .filter_map(|l| l.rest.strip_prefix(&p).map(|t| (l.ms, t.to_string())))
+            .collect()
+    }
+
+    /// tinyd's events about NAME: (ms, EVENT).
+    pub fn events(path: &Path, name: &str) -> Vec<(i64, String)> {
+        let p = format!("tinyd: {name}: ");
+        log_lines(path)
+            .into_iter()
+            .filter_map(|l| l.rest.strip_prefix(&p).map(|t| (l.ms, t.to_string())))
+            .collect()
+    }
+
+    /// (ms, pid) of every `started pid N` event.
+    pub fn starts(path: &Path, name: &str) -> Vec<(i64, i32)> {
+        events(path, name)
+            .into_iter()
+            .filter_map(|(ms, e)| Some((ms, e.strip_prefix("started pid ")?.parse().ok()?)))
+            .collect()
+    }
+
+    /// Waits until the log holds at least `n` starts; returns them.
+    pub fn wait_starts(path: &Path, name: &str, n: usize, secs: f64) -> Vec<(i64, i32)> {
+        wait_for(secs, &format!("{n} `started pid` events in {}", path.display()), || {
+            let s = starts(path, name);
+            (s.len() >= n).then_some(s)
+        })
+    }
+
+    /// Waits until NAME wrote a line with exactly `text`.
+    pub fn wait_output(path: &Path, name: &str, text: &str, secs: f64) {
+        wait_until(secs, &format!("output line {text:?} in {}", path.display()), || {
+            output(path, name).iter().any(|(_, t)| t == text)
+        });
+    }
+
+    /// Waits until a process is quiet: sleeping, nothing pending, and its
+    /// context-switch count unchanged over 200 ms.
+    pub fn wait_quiet(pid: i32, secs: f64) {
+        let mut last = (u64::MAX, Instant::now());
+        wait_until(secs, "tinyd is idle", || {
+            let st = stat(pid).map(|s| s.state);
+            let pend = status_field(pid, "ShdPnd").zip(status_field(pid, "SigPnd"));
+            let idle = st == Some('S')
+                && pend.is_some_and(|(a, b)| {
+                    a.trim_start_matches('0').is_empty() && b.trim_start_matches('0').is_empty()
+                });
+            let n = ctxt(pid);
+            if !idle || n != last.0 {
+                last = (n, Instant::now());
+                return false;
+            }
+            last.1.elapsed() >= Duration::from_millis(200)
+        });
+    }
+
+    /// voluntary + nonvoluntary context switches.
+    pub fn ctxt(pid: i32) -> u64 {
+        let f = |k| status_field(pid, k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        f("voluntary_ctxt_switches") + f("nonvoluntary_ctxt_switches")
+    }
+}
