@@ -4,7 +4,15 @@
 fn main() {
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if target_os == "linux" {
-        for arg in ["-nostartfiles", "-nostdlib", "-static", "-Wl,--build-id=none", "-Wl,-z,noexecstack"] {
+        for arg in [
+            "-nostartfiles",
+            "-nostdlib",
+            "-static",
+            "-Wl,--build-id=none",
+            "-Wl,-z,noexecstack",
+            "-Wl,-z,norelro",
+            "-Wl,-z,noseparate-code",
+        ] {
             println!("cargo:rustc-link-arg-bins={arg}");
         }
     }

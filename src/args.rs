@@ -90,8 +90,12 @@ pub struct Opts<'a> {
     pub delay_max: u64,
     pub stop_timeout: u64,
     pub name: &'a [u8],
-    /// Index in argv of COMMAND.
+    /// Index in argv of COMMAND (0 with `--config`).
     pub cmd: usize,
+    /// `-c FILE`: services from a configuration file instead of COMMAND.
+    pub config: Option<&'a CStr>,
+    /// `--control SOCKET`: the control socket.
+    pub control: Option<&'a CStr>,
 }
 
 // One value, once, on the stack: the size difference does not matter here
@@ -130,6 +134,8 @@ const OPTIONS: &[(&str, u8, bool)] = &[
     ("restart-delay", 0, true),
     ("stop-timeout", b't', true),
     ("name", b'n', true),
+    ("config", b'c', true),
+    ("control", 0, true),
     ("help", b'h', false),
     ("version", b'V', false),
 ];
@@ -160,7 +166,11 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
         stop_timeout: 5000,
         name: b"",
         cmd: 0,
+        config: None,
+        control: None,
     };
+    // Options that describe a single service, refused with --config.
+    let mut service_opt: Option<&'a [u8]> = None;
     let mut nenv = 0;
     let mut name_set = false;
     let mut i = 1;
@@ -214,6 +224,9 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             None
         };
         let v = value.map_or(&b""[..], CStr::to_bytes);
+        if !matches!(long, "foreground" | "pidfile" | "config" | "control" | "help" | "version") {
+            service_opt = Some(arg);
+        }
         let bad = || Usage {
             msg: "bad value",
             arg,
@@ -249,11 +262,22 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
                 o.name = v;
                 name_set = true;
             }
+            "config" => o.config = Some(nonempty(value, arg)?),
+            "control" => o.control = Some(nonempty(value, arg)?),
             "help" => return Ok(Parsed::Help),
             "version" => return Ok(Parsed::Version),
             _ => unreachable!(),
         }
         i += 1;
+    }
+    if o.config.is_some() {
+        if let Some(opt) = service_opt {
+            return usage("cannot be used with --config (set it in the file)", opt);
+        }
+        if i < argv.len() {
+            return usage("COMMAND cannot be used with --config", argv.get(i).to_bytes());
+        }
+        return Ok(Parsed::Run(o));
     }
     if i >= argv.len() {
         return usage("missing COMMAND", b"");
@@ -288,8 +312,10 @@ fn suffix(s: &CStr, len: usize) -> &CStr {
 
 pub const HELP: &str = "\
 Usage: tinyd [OPTIONS] [--] COMMAND [ARG...]
-Run COMMAND as a supervised daemon: detach, restart it when it dies,
-stop it cleanly on SIGTERM, keep its output.
+       tinyd [-f] [-p FILE] [--control SOCKET] -c CONFIG
+       tinyd ctl [-s SOCKET] REQUEST [NAME]     (also: tinyctl ...)
+Run COMMAND, or every service of CONFIG, as a supervised daemon: detach,
+restart it when it dies, stop it cleanly on SIGTERM, keep its output.
 
   -f, --foreground            do not detach; tinyd's own messages go to stderr
   -p, --pidfile FILE          write tinyd's PID to FILE, locked while it runs
@@ -307,16 +333,19 @@ stop it cleanly on SIGTERM, keep its output.
       --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60)
   -t, --stop-timeout SECONDS  SIGTERM, then SIGKILL after this long (default 5)
   -n, --name NAME             name in log lines (default: COMMAND's basename)
+  -c, --config FILE           the services of FILE instead of COMMAND
+      --control SOCKET        answer `tinyd ctl` requests on SOCKET (default
+                              with --config: /var/run/tinyd.sock)
   -h, --help    -V, --version
 
-Signals: TERM, INT stop COMMAND and exit 0; HUP reopens the log file;
-USR1, USR2 are passed on to COMMAND.
+Signals: TERM, INT stop COMMAND and exit 0; HUP reopens the log file
+(and reloads CONFIG); USR1, USR2 are passed on to COMMAND.
 
 Exit status: 0 started (daemon mode) or stopped by a signal; COMMAND's own
 status (128+N for signal N) when it is not restarted; 1 failed to start
 (pidfile locked or unwritable, chdir failed, ...); 64 usage error; 67 unknown
-user or group; 70 internal error; 126 COMMAND not executable; 127 COMMAND
-not found.
+user or group; 70 internal error; 78 configuration error; 126 COMMAND not
+executable; 127 COMMAND not found.
 ";
 
 #[cfg(test)]
@@ -446,6 +475,23 @@ mod tests {
             assert_eq!(o.cmd, 1);
             assert_eq!(o.output, Output::Inherit);
         });
+    }
+
+    #[test]
+    fn config_mode() {
+        with_args(&["tinyd", "-f", "-c", "/etc/t.conf", "--control", "/run/s"], |r| match r {
+            Ok(Parsed::Run(o)) => {
+                assert_eq!(o.config, Some(c"/etc/t.conf"));
+                assert_eq!(o.control, Some(c"/run/s"));
+                assert!(o.foreground);
+            }
+            _ => panic!("refused"),
+        });
+        assert_eq!(
+            error(&["tinyd", "-c", "x", "--log", "y"]),
+            ("cannot be used with --config (set it in the file)", "--log".into())
+        );
+        assert_eq!(error(&["tinyd", "-c", "x", "sleep"]), ("COMMAND cannot be used with --config", "sleep".into()));
     }
 
     #[test]

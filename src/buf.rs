@@ -3,6 +3,7 @@
 
 use rustix::io::Errno;
 
+#[derive(Clone, Copy)]
 pub struct Buf<const N: usize> {
     bytes: [u8; N],
     len: usize,
@@ -39,24 +40,14 @@ impl<const N: usize> Buf<N> {
     }
     /// Appends bytes, cutting off what does not fit.
     pub fn s(&mut self, s: &[u8]) -> &mut Self {
-        let n = s.len().min(N - self.len);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
+        push(&mut self.bytes, &mut self.len, s);
         self
     }
     /// Appends an unsigned decimal number.
-    pub fn u(&mut self, mut v: u64) -> &mut Self {
+    pub fn u(&mut self, v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.s(&tmp[i..])
+        let n = decimal(v, &mut tmp);
+        self.s(&tmp[20 - n..])
     }
     /// Appends a signed decimal number.
     pub fn i(&mut self, v: i64) -> &mut Self {
@@ -65,37 +56,91 @@ impl<const N: usize> Buf<N> {
         }
         self.u(v.unsigned_abs())
     }
-    /// Appends `v` as exactly `width` digits, zero-padded (for timestamps).
+    /// Appends `v` as exactly `width` digits (at most 20), zero-padded.
     pub fn pad(&mut self, v: u64, width: usize) -> &mut Self {
-        let mut tmp = [b'0'; 20];
-        let mut v = v;
-        for i in (0..width.min(20)).rev() {
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        self.s(&tmp[..width.min(20)])
+        let mut tmp = [0u8; 20];
+        let w = padded(v, width, &mut tmp);
+        self.s(&tmp[..w])
     }
     /// Appends milliseconds as seconds with up to three decimals ("1.5").
     pub fn secs(&mut self, ms: u64) -> &mut Self {
-        self.u(ms / 1000);
-        let frac = ms % 1000;
-        if frac != 0 {
-            self.s(b".");
-            let mut digits = Buf::<3>::new();
-            digits.pad(frac, 3);
-            let d = digits.as_bytes();
-            let keep = d.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
-            self.s(&d[..keep]);
-        }
-        self
+        let mut tmp = [0u8; 24];
+        let n = seconds(ms, &mut tmp);
+        self.s(&tmp[..n])
     }
     /// Appends the text of an error number ("no such file or directory").
     pub fn err(&mut self, e: Errno) -> &mut Self {
-        match reason(e) {
-            Some(text) => self.s(text.as_bytes()),
-            None => self.s(b"error ").u(e.raw_os_error() as u64),
+        let mut tmp = [0u8; 40];
+        let n = errno_text(e, &mut tmp);
+        self.s(&tmp[..n])
+    }
+}
+
+// The work is done by these non-generic functions, so that each size of
+// Buf does not get a copy of them.
+
+#[inline(never)]
+fn push(bytes: &mut [u8], len: &mut usize, s: &[u8]) {
+    let n = s.len().min(bytes.len() - *len);
+    bytes[*len..*len + n].copy_from_slice(&s[..n]);
+    *len += n;
+}
+
+/// Writes `v` at the end of `tmp`; returns how many digits.
+#[inline(never)]
+fn decimal(mut v: u64, tmp: &mut [u8; 20]) -> usize {
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return tmp.len() - i;
         }
     }
+}
+
+#[inline(never)]
+fn padded(mut v: u64, width: usize, tmp: &mut [u8; 20]) -> usize {
+    let w = width.min(20);
+    for i in (0..w).rev() {
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    w
+}
+
+#[inline(never)]
+fn seconds(ms: u64, out: &mut [u8; 24]) -> usize {
+    let mut tmp = [0u8; 20];
+    let n = decimal(ms / 1000, &mut tmp);
+    out[..n].copy_from_slice(&tmp[20 - n..]);
+    let frac = ms % 1000;
+    if frac == 0 {
+        return n;
+    }
+    out[n] = b'.';
+    padded(frac, 3, &mut tmp);
+    let keep = tmp[..3].iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
+    out[n + 1..n + 1 + keep].copy_from_slice(&tmp[..keep]);
+    n + 1 + keep
+}
+
+#[inline(never)]
+fn errno_text(e: Errno, out: &mut [u8; 40]) -> usize {
+    let text = match reason(e) {
+        Some(t) => t.as_bytes(),
+        None => {
+            out[..6].copy_from_slice(b"error ");
+            let mut tmp = [0u8; 20];
+            let n = decimal(e.raw_os_error().unsigned_abs() as u64, &mut tmp);
+            out[6..6 + n].copy_from_slice(&tmp[20 - n..]);
+            return 6 + n;
+        }
+    };
+    let n = text.len().min(out.len());
+    out[..n].copy_from_slice(&text[..n]);
+    n
 }
 
 /// The usual text for the errors tinyd meets; `None` for the rest.

@@ -11,6 +11,8 @@
 pub mod arch;
 pub mod args;
 pub mod buf;
+pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod limits;
 pub mod lines;
@@ -21,6 +23,9 @@ pub mod run;
 pub mod sig;
 pub mod sink;
 pub mod spawn;
+pub mod spec;
+pub mod sup;
+pub mod store;
 pub mod svc;
 pub mod sys;
 pub mod timefmt;

@@ -14,3 +14,15 @@ pub const LINE_MAX: usize = 1024;
 pub const PATH_MAX: usize = 512;
 /// Bytes of one line of /etc/passwd or /etc/group; longer lines are skipped.
 pub const PASSWD_LINE_MAX: usize = 1024;
+/// Services in the configuration file.
+pub const MAX_SERVICES: usize = 64;
+/// Bytes of the configuration file.
+pub const CONFIG_MAX: usize = 32 * 1024;
+/// Bytes of one line of the configuration file, newline excluded.
+pub const CONFIG_LINE_MAX: usize = 1024;
+/// Words of a service's `exec` (the command and its arguments).
+pub const MAX_WORDS: usize = 64;
+/// Errors reported for a configuration file; the rest are only counted.
+pub const CONFIG_MAX_ERRORS: usize = 16;
+/// Bytes of one service's strings: command, paths, environment, user.
+pub const SPEC_MAX: usize = 4096;

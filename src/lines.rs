@@ -12,26 +12,24 @@ pub struct Piece<'a> {
     pub whole: bool,
 }
 
-pub struct LineBuf<const N: usize> {
-    buf: [u8; N],
+/// A line splitter over a buffer it borrows (a service's buffer comes from
+/// a static pool; passwd reading uses one on the stack).
+pub struct LineBuf<'b> {
+    buf: &'b mut [u8],
     len: usize,
     /// The bytes in `buf` continue a line already partly handed out.
     continued: bool,
 }
 
-impl<const N: usize> Default for LineBuf<N> {
-    fn default() -> Self {
-        Self::new()
+impl<'b> LineBuf<'b> {
+    /// `buf` must not be empty.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        LineBuf { buf, len: 0, continued: false }
     }
-}
 
-impl<const N: usize> LineBuf<N> {
-    pub const fn new() -> Self {
-        LineBuf {
-            buf: [0; N],
-            len: 0,
-            continued: false,
-        }
+    /// Gives the buffer back.
+    pub fn into_buf(self) -> &'b mut [u8] {
+        self.buf
     }
 
     /// Where to read the next bytes into (never empty).
@@ -42,8 +40,9 @@ impl<const N: usize> LineBuf<N> {
     /// Takes `n` bytes just read into `spare()` and hands out every complete
     /// line, and the whole buffer if it is full without a newline.
     pub fn commit(&mut self, n: usize, mut emit: impl FnMut(Piece<'_>)) {
+        let cap = self.buf.len();
         let scan_from = self.len;
-        self.len += n.min(N - self.len);
+        self.len += n.min(cap - self.len);
         let mut start = 0;
         let mut i = scan_from;
         while i < self.len {
@@ -57,9 +56,9 @@ impl<const N: usize> LineBuf<N> {
             }
             i += 1;
         }
-        if start == 0 && self.len == N {
+        if start == 0 && self.len == cap {
             emit(Piece {
-                text: &self.buf[..N],
+                text: &self.buf[..cap],
                 whole: false,
             });
             self.continued = true;
@@ -91,7 +90,8 @@ mod tests {
 
     /// Feeds `chunks` through a LineBuf<N>, collecting (text, whole).
     fn feed<const N: usize>(chunks: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
-        let mut lb = LineBuf::<N>::new();
+        let mut storage = [0u8; N];
+        let mut lb = LineBuf::new(&mut storage);
         let mut out = Vec::new();
         for chunk in chunks {
             let mut rest = *chunk;

@@ -94,7 +94,8 @@ pub enum Unknown<'a> {
 /// Calls `f` with every whole line of `path` until it returns true.
 fn scan(path: &CStr, mut f: impl FnMut(&[u8]) -> bool) -> Result<(), Errno> {
     let fd: OwnedFd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut lb = LineBuf::<PASSWD_LINE_MAX>::new();
+    let mut storage = [0u8; PASSWD_LINE_MAX];
+    let mut lb = LineBuf::new(&mut storage);
     let mut done = false;
     while !done {
         let n = match rustix::io::read(&fd, lb.spare()) {

@@ -4,7 +4,7 @@
 //! never retries in a loop.
 
 use core::ffi::CStr;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::io::IoSlice;
@@ -25,26 +25,29 @@ pub const PRI_INFO: u8 = 3 * 8 + 6;
 pub const PRI_NOTICE: u8 = 3 * 8 + 5;
 pub const PRI_ERR: u8 = 3 * 8 + 3;
 
-pub enum Kind<'a> {
+/// Where a sink writes: what a service or tinyd's own log is configured
+/// with. Passed on every call, so that a sink holds no borrowed paths.
+#[derive(Clone, Copy)]
+pub enum Target<'t> {
     None,
-    File {
-        path: &'a CStr,
-        max: u64,
-        keep: u32,
-        fd: Option<OwnedFd>,
-        size: u64,
-    },
-    Syslog {
-        path: &'a CStr,
-        fd: Option<OwnedFd>,
-    },
+    File { path: &'t CStr, max: u64, keep: u32 },
+    Syslog { path: &'t CStr },
 }
 
-pub struct Sink<'a> {
-    pub kind: Kind<'a>,
+/// An open log file or syslog socket, and what could not be written.
+pub struct Sink {
+    fd: Option<OwnedFd>,
+    /// The file's size, for rotation.
+    size: u64,
     /// Lines lost since the last successful write, and why.
     lost: u64,
     lost_why: Errno,
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The wall clock, split into seconds and milliseconds.
@@ -53,71 +56,37 @@ fn wall() -> (i64, u32) {
     (t.tv_sec, (t.tv_nsec / 1_000_000) as u32)
 }
 
-impl<'a> Sink<'a> {
-    pub fn none() -> Sink<'a> {
-        Sink {
-            kind: Kind::None,
-            lost: 0,
-            lost_why: Errno::IO,
-        }
-    }
-
-    pub fn file(path: &'a CStr, max: u64, keep: u32) -> Sink<'a> {
-        Sink {
-            kind: Kind::File {
-                path,
-                max,
-                keep,
-                fd: None,
-                size: 0,
-            },
-            ..Sink::none()
-        }
-    }
-
-    pub fn syslog(path: &'a CStr) -> Sink<'a> {
-        Sink {
-            kind: Kind::Syslog { path, fd: None },
-            ..Sink::none()
-        }
-    }
-
-    pub fn is_none(&self) -> bool {
-        matches!(self.kind, Kind::None)
+impl Sink {
+    pub const fn new() -> Sink {
+        Sink { fd: None, size: 0, lost: 0, lost_why: Errno::IO }
     }
 
     /// Opens (or reopens, on SIGHUP) the file or socket. `base` is the
     /// directory relative paths are resolved against.
-    pub fn open(&mut self, base: BorrowedFd<'_>) -> Result<(), Errno> {
-        match &mut self.kind {
-            Kind::None => Ok(()),
-            Kind::File { path, fd, size, .. } => {
-                *fd = None;
+    pub fn open(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) -> Result<(), Errno> {
+        self.fd = None;
+        match *t {
+            Target::None => Ok(()),
+            Target::File { path, .. } => {
                 let f = rustix::fs::openat(
                     base,
-                    *path,
-                    OFlags::WRONLY
-                        | OFlags::APPEND
-                        | OFlags::CREATE
-                        | OFlags::CLOEXEC
-                        | OFlags::NOCTTY,
+                    path,
+                    OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY,
                     Mode::from_raw_mode(0o644),
                 )?;
-                *size = rustix::fs::fstat(&f)?.st_size as u64;
-                *fd = Some(f);
+                self.size = rustix::fs::fstat(&f)?.st_size as u64;
+                self.fd = Some(f);
                 Ok(())
             }
-            Kind::Syslog { path, fd } => {
-                *fd = None;
+            Target::Syslog { path } => {
                 let s = rustix::net::socket_with(
                     AddressFamily::UNIX,
                     SocketType::DGRAM,
                     SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
                     None,
                 )?;
-                let addr = SocketAddrUnix::new(*path)?;
-                rustix::net::connect(&s, &addr)?;
-                *fd = Some(s);
+                rustix::net::connect(&s, &SocketAddrUnix::new(path)?)?;
+                self.fd = Some(s);
                 Ok(())
             }
         }
@@ -126,17 +95,17 @@ impl<'a> Sink<'a> {
     /// Writes one line of COMMAND's output: `text` from `tag[pid]`. The
     /// prefix is built here and the text goes out as it is, in one writev
     /// or one datagram.
-    pub fn line(&mut self, base: BorrowedFd<'_>, tag: &[u8], pid: i32, pri: u8, text: &[u8]) {
+    pub fn line(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, tag: &[u8], pid: i32, pri: u8, text: &[u8]) {
         let mut pre = Prefix::new();
         let (secs, ms) = wall();
-        let end: &[u8] = match self.kind {
-            Kind::None => return,
-            Kind::File { .. } => {
+        let end: &[u8] = match t {
+            Target::None => return,
+            Target::File { .. } => {
                 timefmt::rfc3339(&mut pre, secs, ms);
                 pre.s(b" ").s(tag).s(b": ");
                 b"\n"
             }
-            Kind::Syslog { .. } => {
+            Target::Syslog { .. } => {
                 pre.s(b"<").u(pri as u64).s(b">");
                 timefmt::rfc3164(&mut pre, secs);
                 pre.s(b" ").s(tag).s(b"[").u(pid as u64).s(b"]: ");
@@ -144,9 +113,9 @@ impl<'a> Sink<'a> {
             }
         };
         if self.lost > 0 {
-            self.report_lost(base);
+            self.report_lost(base, t);
         }
-        if let Err(e) = self.write(base, &[pre.as_bytes(), text, end]) {
+        if let Err(e) = self.write(base, t, &[pre.as_bytes(), text, end]) {
             self.lost += 1;
             self.lost_why = e;
         }
@@ -155,11 +124,11 @@ impl<'a> Sink<'a> {
     /// Writes "N lines lost: REASON" before the next line that gets through.
     #[cold]
     #[inline(never)]
-    fn report_lost(&mut self, base: BorrowedFd<'_>) {
+    fn report_lost(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) {
         let mut note = Prefix::new();
         let (secs, ms) = wall();
-        let end: &[u8] = match self.kind {
-            Kind::Syslog { .. } => {
+        let end: &[u8] = match t {
+            Target::Syslog { .. } => {
                 note.s(b"<").u(PRI_ERR as u64).s(b">");
                 timefmt::rfc3164(&mut note, secs);
                 b""
@@ -173,111 +142,79 @@ impl<'a> Sink<'a> {
             .u(self.lost)
             .s(b" lines lost: ")
             .err(self.lost_why);
-        if self.write(base, &[note.as_bytes(), end]).is_ok() {
+        if self.write(base, t, &[note.as_bytes(), end]).is_ok() {
             self.lost = 0;
         }
     }
 
     /// Writes the parts as one record: all of it, or an error.
-    fn write(&mut self, base: BorrowedFd<'_>, parts: &[&[u8]]) -> Result<(), Errno> {
-        if matches!(
-            &self.kind,
-            Kind::File { fd: None, .. } | Kind::Syslog { fd: None, .. }
-        ) {
-            self.open(base)?;
+    fn write(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, parts: &[&[u8]]) -> Result<(), Errno> {
+        if matches!(t, Target::None) {
+            return Ok(());
+        }
+        if self.fd.is_none() {
+            self.open(base, t)?;
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        match &mut self.kind {
-            Kind::None => Ok(()),
-            Kind::File { max, size, .. } => {
-                if *size > 0 && *size + total as u64 > *max {
-                    self.rotate(base);
-                }
-                let Kind::File {
-                    fd: Some(fd), size, ..
-                } = &mut self.kind
-                else {
-                    return Err(Errno::BADF);
-                };
-                write_all(fd, parts)?;
-                *size += total as u64;
-                Ok(())
+        if let Target::File { max, .. } = *t {
+            if self.size > 0 && self.size + total as u64 > max {
+                self.rotate(base, t);
             }
-            Kind::Syslog { fd: Some(fd), .. } => match send(fd, parts) {
-                // syslogd restarted: reconnect once and resend.
-                Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::NOENT) => {
-                    self.open(base)?;
-                    let Kind::Syslog { fd: Some(fd), .. } = &self.kind else {
-                        return Err(Errno::BADF);
-                    };
-                    send(fd, parts)
-                }
-                r => r,
-            },
-            Kind::Syslog { fd: None, .. } => Err(Errno::BADF),
+            let fd = self.fd.as_ref().ok_or(Errno::BADF)?;
+            write_all(fd, parts)?;
+            self.size += total as u64;
+            return Ok(());
+        }
+        let fd = self.fd.as_ref().ok_or(Errno::BADF)?;
+        match send(fd, parts) {
+            // syslogd restarted: reconnect once and resend.
+            Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::NOENT) => {
+                self.open(base, t)?;
+                send(self.fd.as_ref().ok_or(Errno::BADF)?, parts)
+            }
+            r => r,
         }
     }
 
     /// FILE.(keep-1) -> FILE.keep, ..., FILE -> FILE.1, then a new FILE;
     /// with keep 0, FILE is emptied instead.
     #[inline(never)]
-    fn rotate(&mut self, base: BorrowedFd<'_>) {
-        let Kind::File {
-            path,
-            keep,
-            fd,
-            size,
-            ..
-        } = &mut self.kind
-        else {
-            return;
-        };
-        if *keep == 0 {
-            if let Some(f) = fd
-                && rustix::fs::ftruncate(&*f, 0).is_ok()
-            {
-                *size = 0;
-            }
-            return;
-        }
-        // "FILE.n\0FILE.n+1\0" in one buffer: two C strings for renameat.
-        let mut names = Buf::<PATH_MAX>::new();
+    fn rotate(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) {
+        let Target::File { path, keep, .. } = *t else { return };
         // Whether FILE itself was moved aside (the last rename).
         let mut moved = false;
-        for n in (0..*keep).rev() {
-            names.clear();
-            names.s(path.to_bytes());
-            if n > 0 {
-                names.s(b".").u(n as u64);
+        if keep > 0 {
+            // "FILE.n\0FILE.n+1\0" in one buffer: two C strings for renameat.
+            let mut names = Buf::<PATH_MAX>::new();
+            for n in (0..keep).rev() {
+                names.clear();
+                names.s(path.to_bytes());
+                if n > 0 {
+                    names.s(b".").u(n as u64);
+                }
+                let split = names.len() + 1;
+                names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1).s(b"\0");
+                let both = names.as_bytes();
+                let (Ok(from), Ok(to)) =
+                    (CStr::from_bytes_with_nul(&both[..split]), CStr::from_bytes_with_nul(&both[split..]))
+                else {
+                    break; // a path too long for the buffer
+                };
+                let ok = rustix::fs::renameat(base, from, base, to).is_ok();
+                moved = n == 0 && ok;
             }
-            let split = names.len() + 1;
-            names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1).s(b"\0");
-            let both = names.as_bytes();
-            let (Ok(from), Ok(to)) = (
-                CStr::from_bytes_with_nul(&both[..split]),
-                CStr::from_bytes_with_nul(&both[split..]),
-            ) else {
-                break; // a path too long for the buffer
-            };
-            let ok = rustix::fs::renameat(base, from, base, to).is_ok();
-            moved = n == 0 && ok;
         }
         if !moved {
-            // Could not move FILE aside: empty it so the size stays bounded.
-            if let Some(f) = fd {
-                let _ = rustix::fs::ftruncate(&*f, 0);
+            // keep 0, or FILE could not be moved aside: empty it, so the
+            // size stays bounded.
+            if let Some(f) = &self.fd {
+                let _ = rustix::fs::ftruncate(f, 0);
             }
+            self.size = 0;
+            return;
         }
-        *size = 0;
-        let _ = self.open(base);
-    }
-
-    /// The file descriptor, for the tests of what is open.
-    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        match &self.kind {
-            Kind::File { fd: Some(f), .. } | Kind::Syslog { fd: Some(f), .. } => Some(f.as_fd()),
-            _ => None,
-        }
+        self.size = 0;
+        let _ = self.open(base, t);
     }
 }
 

@@ -15,8 +15,9 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, Signal};
 
 use crate::args::Argv;
+use crate::config::Words;
 use crate::buf::Buf;
-use crate::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, PATH_MAX};
+use crate::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, MAX_WORDS, PATH_MAX};
 use crate::passwd::Creds;
 use crate::sig;
 use crate::sys::{self, Forked};
@@ -26,14 +27,15 @@ pub const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 
 /// What to run and how.
 pub struct Spec<'a> {
-    /// COMMAND and its arguments: `argv` from index `cmd` to its end.
-    pub argv: Argv<'a>,
-    pub cmd: usize,
+    /// COMMAND and its arguments.
+    pub exec: Words<'a>,
     /// tinyd's own environment.
     pub envp: Argv<'a>,
     /// NAME=VALUE overrides.
-    pub env: &'a [Option<&'a CStr>; MAX_ENV],
+    pub env: Words<'a>,
     pub creds: Option<&'a Creds>,
+    pub chdir: &'a CStr,
+    pub umask: u32,
     /// Where stdout and stderr go; inherited when `None`.
     pub out: Option<BorrowedFd<'a>>,
 }
@@ -43,6 +45,7 @@ pub struct Spec<'a> {
 pub enum Step {
     Setsid = 1,
     Stdio,
+    Chdir,
     Groups,
     Gid,
     Uid,
@@ -70,6 +73,7 @@ impl Step {
         match self {
             Step::Setsid => b"setsid",
             Step::Stdio => b"/dev/null",
+            Step::Chdir => b"chdir",
             Step::Groups => b"setgroups",
             Step::Gid => b"setgid",
             Step::Uid => b"setuid",
@@ -139,6 +143,8 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
         rustix::stdio::dup2_stderr(out).map_err(at(Step::Stdio))?;
     }
+    rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
+    rustix::process::umask(Mode::from_raw_mode(spec.umask));
     if let Some(c) = spec.creds {
         let mut gids = [rustix::process::Gid::ROOT; MAX_GROUPS];
         for (g, &raw) in gids.iter_mut().zip(c.groups()) {
@@ -159,12 +165,17 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
     }
     sig::reset_for_exec().map_err(at(Step::Signals))?;
 
+    // argv: the words, then a null.
+    let mut argv = [core::ptr::null::<u8>(); MAX_WORDS + 1];
+    for (slot, w) in argv.iter_mut().zip(spec.exec.iter().take(MAX_WORDS)) {
+        *slot = w.as_ptr().cast();
+    }
     // The environment: tinyd's, less the names overridden, plus overrides.
     let mut envv = [core::ptr::null::<u8>(); MAX_INHERITED_ENV + MAX_ENV + 1];
     let mut n = 0;
     let name = |v: &[u8]| -> usize { v.iter().position(|&c| c == b'=').unwrap_or(v.len()) };
     let overridden = |v: &[u8]| {
-        spec.env.iter().flatten().any(|o| {
+        spec.env.iter().any(|o| {
             let o = o.to_bytes();
             o[..name(o)] == v[..name(v)]
         })
@@ -184,34 +195,32 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         envv[n] = v.as_ptr().cast();
         n += 1;
     }
-    for o in spec.env.iter().flatten() {
+    for o in spec.env.iter().take(MAX_ENV) {
         if let Some(p) = o.to_bytes().strip_prefix(b"PATH=") {
             path = p;
         }
         envv[n] = o.as_ptr().cast();
         n += 1;
     }
-    Err((Step::Exec, exec(spec, path, envv.as_ptr())))
+    Err((Step::Exec, exec(spec, &argv, path, envv.as_ptr())))
 }
 
 /// execvp: a name without '/' is looked up in `path`; ENOENT and ENOTDIR
 /// go on to the next directory, EACCES is remembered, anything else stops.
-fn exec(spec: &Spec<'_>, path: &[u8], envp: *const *const u8) -> Errno {
-    let file = spec.argv.get(spec.cmd);
+fn exec(spec: &Spec<'_>, argv: &[*const u8], path: &[u8], envp: *const *const u8) -> Errno {
+    let file = spec.exec.first();
     if file.to_bytes().contains(&b'/') {
-        return exec_file(spec, file, envp);
+        return exec_file(file, argv, envp);
     }
     let mut denied = false;
     for dir in path.split(|&c| c == b':') {
         let mut full = Buf::<PATH_MAX>::new();
-        full.s(if dir.is_empty() { b"." } else { dir })
-            .s(b"/")
-            .s(file.to_bytes());
+        full.s(if dir.is_empty() { b"." } else { dir }).s(b"/").s(file.to_bytes());
         if full.room() == 0 {
             continue;
         }
         let Some(full) = full.cstr() else { continue };
-        match exec_file(spec, full, envp) {
+        match exec_file(full, argv, envp) {
             Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => {}
             Errno::ACCESS => denied = true,
             e => return e,
@@ -221,24 +230,20 @@ fn exec(spec: &Spec<'_>, path: &[u8], envp: *const *const u8) -> Errno {
 }
 
 /// execve, and a file without a `#!` line (ENOEXEC) through /bin/sh.
-fn exec_file(spec: &Spec<'_>, file: &CStr, envp: *const *const u8) -> Errno {
-    let argv = spec.argv.tail(spec.cmd);
-    // SAFETY: argv's tail is a null-terminated array of C strings (Argv's
-    // invariant); envp was built above from C strings and ends in a null.
-    let e = unsafe { sys::execve(file, argv, envp) };
+/// `argv` ends with a null.
+fn exec_file(file: &CStr, argv: &[*const u8], envp: *const *const u8) -> Errno {
+    // SAFETY: argv holds pointers to C strings in the service's arena and
+    // ends with a null; envp was built from C strings and ends in a null.
+    let e = unsafe { sys::execve(file, argv.as_ptr(), envp) };
     if e != Errno::NOEXEC {
         return e;
     }
-    const MAX: usize = 256;
-    let mut shv = [core::ptr::null::<u8>(); MAX + 2];
+    // sh FILE ARG...: argv[0] is replaced by sh and FILE.
+    let mut shv = [core::ptr::null::<u8>(); MAX_WORDS + 2];
     shv[0] = c"/bin/sh".as_ptr().cast();
     shv[1] = file.as_ptr().cast();
-    let args = spec.argv.len() - spec.cmd - 1;
-    if args > MAX - 1 {
-        return Errno::TOOBIG;
-    }
-    for i in 0..args {
-        shv[2 + i] = spec.argv.get(spec.cmd + 1 + i).as_ptr().cast();
+    for (slot, &arg) in shv[2..].iter_mut().zip(argv.iter().skip(1)) {
+        *slot = arg;
     }
     // SAFETY: shv holds C strings from argv and literals, then nulls.
     unsafe { sys::execve(c"/bin/sh", shv.as_ptr(), envp) }

@@ -1,0 +1,1368 @@
+//! The configuration file: `[NAME]` sections of `key = value` lines, one per
+//! service, plus an optional `[tinyd]` section for tinyd's own settings.
+//! Checked completely, without any I/O, before anything starts.
+//!
+//! No heap: the parser works in place on the caller's buffer holding the
+//! file. Each value is moved left to where its `=` was and a NUL is written
+//! after it, so that it can be handed out as a `&CStr` borrowed from the
+//! buffer (this works even for a last line with no newline). `exec` is unquoted in place the same
+//! way into consecutive NUL-terminated words. Errors are collected (up to
+//! `CONFIG_MAX_ERRORS`) with their line numbers and the offending text,
+//! which is always the text as it was in the file.
+//!
+//! ```text
+//! [tinyd]
+//! pidfile = /var/run/tinyd.pid
+//!
+//! [web]
+//! exec = /usr/sbin/httpd -f -p 8080 -h "/srv/www root"
+//! user = www
+//! env = LANG=C
+//! ```
+//!
+//! Keys are the long options of the command line, with the same defaults;
+//! `#` starts a comment line (only as the first non-blank character).
+
+use core::ffi::CStr;
+
+use crate::args::{Output, Restart};
+use crate::limits::{
+    CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_ENV, MAX_SERVICES, MAX_WORDS,
+};
+use crate::num;
+
+/// A command and its arguments: `count` NUL-terminated words stored one
+/// after the other in `bytes` (`w1\0w2\0...wn\0`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Words<'a> {
+    pub bytes: &'a [u8],
+    pub count: usize,
+}
+
+impl<'a> Words<'a> {
+    pub const EMPTY: Words<'static> = Words {
+        bytes: b"",
+        count: 0,
+    };
+    pub fn iter(&self) -> WordIter<'a> {
+        WordIter {
+            rest: self.bytes,
+            left: self.count,
+        }
+    }
+    /// The command itself (the first word), `c""` if there is none.
+    pub fn first(&self) -> &'a CStr {
+        self.iter().next().unwrap_or(c"")
+    }
+}
+
+/// The words of a `Words`, in order.
+pub struct WordIter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for WordIter<'a> {
+    type Item = &'a CStr;
+    fn next(&mut self) -> Option<&'a CStr> {
+        if self.left == 0 {
+            return None;
+        }
+        let word = CStr::from_bytes_until_nul(self.rest).ok()?;
+        self.rest = self.rest.get(word.to_bytes().len() + 1..).unwrap_or(b"");
+        self.left -= 1;
+        Some(word)
+    }
+}
+
+/// One `[NAME]` section, validated, with the command line's defaults for
+/// what it does not say.
+#[derive(Clone, Copy, Debug)]
+pub struct Service<'a> {
+    pub name: &'a [u8],
+    /// Line of the `[NAME]` header.
+    pub line: u32,
+    pub exec: Words<'a>,
+    /// USER[:GROUP] as written (not resolved here) and the line of the key,
+    /// for the caller's "unknown user" message.
+    pub user: Option<(&'a CStr, u32)>,
+    pub chdir: &'a CStr,
+    pub umask: u32,
+    /// In file order; the unused ones at the end are `None`.
+    pub env: [Option<&'a CStr>; MAX_ENV],
+    pub output: Output<'a>,
+    pub log_size: u64,
+    pub log_keep: u32,
+    pub restart: Restart,
+    /// Milliseconds, like the command line.
+    pub delay_min: u64,
+    pub delay_max: u64,
+    pub stop_timeout: u64,
+}
+
+impl<'a> Service<'a> {
+    /// A service with every default (those of `args::parse`).
+    pub const fn new(name: &'a [u8], line: u32) -> Service<'a> {
+        Service {
+            name,
+            line,
+            exec: Words::EMPTY,
+            user: None,
+            chdir: c"/",
+            umask: 0o022,
+            env: [None; MAX_ENV],
+            output: Output::Inherit,
+            log_size: 1024 * 1024,
+            log_keep: 2,
+            restart: Restart::Always,
+            delay_min: 1000,
+            delay_max: 60_000,
+            stop_timeout: 5000,
+        }
+    }
+}
+
+/// The `[tinyd]` section.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Global<'a> {
+    pub pidfile: Option<&'a CStr>,
+    /// The control socket's path.
+    pub control: Option<&'a CStr>,
+    /// tinyd's own log file.
+    pub log: Option<&'a CStr>,
+    pub foreground: bool,
+}
+
+impl Global<'_> {
+    pub const fn new() -> Self {
+        Global {
+            pidfile: None,
+            control: None,
+            log: None,
+            foreground: false,
+        }
+    }
+}
+
+impl Default for Global<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A whole file. Big (tens of KiB): meant for static storage, filled by
+/// `parse_into`.
+pub struct Config<'a> {
+    pub global: Global<'a>,
+    /// The first `count` are the services, in file order.
+    pub services: [Service<'a>; MAX_SERVICES],
+    pub count: usize,
+}
+
+impl<'a> Config<'a> {
+    pub const fn new() -> Self {
+        Config {
+            global: Global::new(),
+            services: [Service::new(b"", 0); MAX_SERVICES],
+            count: 0,
+        }
+    }
+    pub fn services(&self) -> &[Service<'a>] {
+        &self.services[..self.count.min(MAX_SERVICES)]
+    }
+}
+
+impl Default for Config<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One problem: the caller prints `tinyd: FILE:LINE: msg: text`. Line 0 is
+/// about the whole file. `text` may be up to `CONFIG_LINE_MAX` bytes long.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Error<'a> {
+    pub line: u32,
+    pub msg: &'static str,
+    pub text: &'a [u8],
+}
+
+/// The problems of a file, by line; `more` if some were left out.
+#[derive(Debug)]
+pub struct Errors<'a> {
+    pub list: [Error<'a>; CONFIG_MAX_ERRORS],
+    pub len: usize,
+    pub more: bool,
+}
+
+impl<'a> Errors<'a> {
+    const fn new() -> Self {
+        Errors {
+            list: [Error {
+                line: 0,
+                msg: "",
+                text: b"",
+            }; CONFIG_MAX_ERRORS],
+            len: 0,
+            more: false,
+        }
+    }
+    pub fn as_slice(&self) -> &[Error<'a>] {
+        &self.list[..self.len.min(CONFIG_MAX_ERRORS)]
+    }
+    fn push(&mut self, line: u32, msg: &'static str, text: &'a [u8]) {
+        match self.list.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Error { line, msg, text };
+                self.len += 1;
+            }
+            None => self.more = true,
+        }
+    }
+    /// Stable sort by line ("missing exec" is found at the section's end
+    /// but is about its header).
+    fn sort(&mut self) {
+        let n = self.len.min(CONFIG_MAX_ERRORS);
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && self.list[j - 1].line > self.list[j].line {
+                self.list.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+}
+
+/// Whether two services have the same settings (name, command, user, ...),
+/// compared by value; where they are in their files does not matter.
+pub fn same(a: &Service, b: &Service) -> bool {
+    a.name == b.name
+        && a.exec == b.exec
+        && a.user.map(|u| u.0) == b.user.map(|u| u.0)
+        && a.chdir == b.chdir
+        && a.umask == b.umask
+        && a.env == b.env
+        && a.output == b.output
+        && a.log_size == b.log_size
+        && a.log_keep == b.log_keep
+        && a.restart == b.restart
+        && a.delay_min == b.delay_min
+        && a.delay_max == b.delay_max
+        && a.stop_timeout == b.stop_timeout
+}
+
+/// Parses a file into a new `Config` (on the stack: prefer `parse_into`).
+// Errors is big (a fixed list) but there is no heap to box it in, and it is
+// returned once.
+#[allow(clippy::result_large_err)]
+pub fn parse<'a>(text: &'a mut [u8]) -> Result<Config<'a>, Errors<'a>> {
+    let mut cfg = Config::new();
+    parse_into(text, &mut cfg).map(|()| cfg)
+}
+
+/// Parses a whole file, modifying `text` in place, into `cfg` (whose
+/// previous contents are dropped). On error `cfg` holds a partial result
+/// that must not be used.
+#[allow(clippy::result_large_err)]
+pub fn parse_into<'a>(text: &'a mut [u8], cfg: &mut Config<'a>) -> Result<(), Errors<'a>> {
+    cfg.count = 0;
+    let mut keep = |s: &Service<'a>| {
+        if cfg.count < MAX_SERVICES {
+            cfg.services[cfg.count] = *s;
+            cfg.count += 1;
+        }
+        None
+    };
+    cfg.global = Global::new();
+    let global = parse_each(text, &mut keep)?;
+    cfg.global = global;
+    Ok(())
+}
+
+/// Parses a whole file, modifying `text` in place, handing each service to
+/// `each` as soon as its section is complete and valid, so that no table
+/// of every service is needed. `each` may refuse a service with an error
+/// (an unknown user, say), which joins the others. The caller must not act
+/// on any service before the whole file turned out valid (`Ok`).
+#[allow(clippy::result_large_err)]
+pub fn parse_each<'a>(
+    text: &'a mut [u8],
+    each: &mut dyn FnMut(&Service<'a>) -> Option<Error<'a>>,
+) -> Result<Global<'a>, Errors<'a>> {
+    let mut p = Parser {
+        each,
+        global: Global::new(),
+        names: [b""; MAX_SERVICES],
+        count: 0,
+        errs: Errors::new(),
+        section: Section::None,
+        cur: Service::new(b"", 0),
+        store: false,
+        seen: 0,
+        nenv: 0,
+        global_seen: false,
+        too_many: false,
+    };
+    if text.len() > CONFIG_MAX {
+        p.errs.push(0, "file too large (at most 32 KiB)", b"");
+        return Err(p.errs);
+    }
+    let mut rest: &'a mut [u8] = text;
+    let mut n: u32 = 0;
+    while !rest.is_empty() {
+        n += 1;
+        let all = core::mem::take(&mut rest);
+        let (line, tail) = match all.iter().position(|&c| c == b'\n') {
+            Some(i) => {
+                let (line, tail) = all.split_at_mut(i);
+                (line, &mut tail[1..])
+            }
+            None => (all, Default::default()),
+        };
+        rest = tail;
+        p.line(n, line);
+    }
+    p.end_section();
+    if p.errs.len > 0 || p.errs.more {
+        p.errs.sort();
+        return Err(p.errs);
+    }
+    Ok(p.global)
+}
+
+// The keys of each section; the index is the bit in `Parser::seen`.
+const SERVICE_KEYS: [&str; 12] = [
+    "exec",
+    "user",
+    "chdir",
+    "umask",
+    "env",
+    "log",
+    "log-size",
+    "log-keep",
+    "syslog",
+    "restart",
+    "restart-delay",
+    "stop-timeout",
+];
+const EXEC: u16 = 1 << 0;
+const LOG: u16 = 1 << 5;
+const SYSLOG: u16 = 1 << 8;
+const GLOBAL_KEYS: [&str; 4] = ["pidfile", "control", "log", "foreground"];
+
+const BAD_NAME: &str = "bad service name (1-64 printable characters, no '/')";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// Before the first section.
+    None,
+    /// After a malformed header: keys are ignored.
+    Skip,
+    Global,
+    Service,
+}
+
+struct Parser<'a, 'c> {
+    each: &'c mut dyn FnMut(&Service<'a>) -> Option<Error<'a>>,
+    global: Global<'a>,
+    /// The names of the services kept so far, for duplicates.
+    names: [&'a [u8]; MAX_SERVICES],
+    count: usize,
+    errs: Errors<'a>,
+    section: Section,
+    /// The service being read.
+    cur: Service<'a>,
+    /// Whether `cur` is kept at the section's end (a good, new name).
+    store: bool,
+    /// Keys met in the current section, by index in its key table.
+    seen: u16,
+    nenv: usize,
+    global_seen: bool,
+    /// "too many services" was reported.
+    too_many: bool,
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// `buf[s..e]` without leading and trailing whitespace, as indices.
+fn trim(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && buf.get(s).is_some_and(|&c| is_space(c)) {
+        s += 1;
+    }
+    while e > s && buf.get(e - 1).is_some_and(|&c| is_space(c)) {
+        e -= 1;
+    }
+    (s, e)
+}
+
+/// Moves `v[s..e]` to the start of `v` and terminates it with a NUL; needs
+/// `1 <= s <= e <= v.len()` and no NUL in `v[s..e]`.
+fn terminate(v: &mut [u8], s: usize, e: usize) -> &CStr {
+    if s == 0 || s > e || e > v.len() {
+        return c"";
+    }
+    v.copy_within(s..e, 0);
+    v[e - s] = 0;
+    CStr::from_bytes_with_nul(&v[..=e - s]).unwrap_or(c"")
+}
+
+/// Splits `v[s..e]` into words like sh (quotes and backslashes, nothing
+/// else). With `write`, stores them at the start of `v` as NUL-terminated
+/// words: needs `s >= 1`, then the output stays behind the input (each
+/// byte written consumes at least one byte read, and the final NUL uses
+/// the spare byte). Returns the word count and the bytes used.
+fn split_words(
+    v: &mut [u8],
+    s: usize,
+    e: usize,
+    write: bool,
+) -> Result<(usize, usize), &'static str> {
+    if s == 0 || s > e || e > v.len() {
+        return Err("empty value");
+    }
+    let mut w = 0;
+    macro_rules! put {
+        ($c:expr) => {{
+            let c = $c;
+            if write {
+                v[w] = c;
+            }
+            w += 1;
+        }};
+    }
+    let mut r = s;
+    let mut count = 0;
+    let mut in_word = false;
+    let mut start = 0; // where the current word's output starts
+    loop {
+        let c = if r < e { v[r] } else { b' ' };
+        if r >= e || is_space(c) {
+            if in_word {
+                if count == 0 && w == start {
+                    return Err("empty command in exec");
+                }
+                if count == MAX_WORDS {
+                    return Err("too many words in exec (at most 64)");
+                }
+                put!(0);
+                count += 1;
+                in_word = false;
+            }
+            if r >= e {
+                break;
+            }
+            r += 1;
+            continue;
+        }
+        if !in_word {
+            in_word = true;
+            start = w;
+        }
+        r += 1;
+        match c {
+            b'\'' => loop {
+                if r >= e {
+                    return Err("unterminated quote in exec");
+                }
+                let c = v[r];
+                r += 1;
+                if c == b'\'' {
+                    break;
+                }
+                put!(c);
+            },
+            b'"' => loop {
+                if r >= e {
+                    return Err("unterminated quote in exec");
+                }
+                let c = v[r];
+                r += 1;
+                match c {
+                    b'"' => break,
+                    b'\\' if r < e && matches!(v[r], b'"' | b'\\' | b'$' | b'`') => {
+                        let c = v[r];
+                        r += 1;
+                        put!(c);
+                    }
+                    _ => put!(c),
+                }
+            },
+            b'\\' => {
+                if r >= e {
+                    return Err("backslash at end of exec");
+                }
+                let c = v[r];
+                r += 1;
+                put!(c);
+            }
+            _ => put!(c),
+        }
+    }
+    if count == 0 {
+        return Err("empty value");
+    }
+    Ok((count, w))
+}
+
+impl<'a> Parser<'a, '_> {
+    fn err(&mut self, line: u32, msg: &'static str, text: &'a [u8]) {
+        self.errs.push(line, msg, text);
+    }
+
+    fn line(&mut self, n: u32, line: &'a mut [u8]) {
+        if line.len() > CONFIG_LINE_MAX {
+            let line: &'a [u8] = line;
+            return self.err(n, "line too long (at most 1024 bytes)", &line[..64]);
+        }
+        if line.contains(&0) {
+            return self.err(n, "NUL byte in line", b"");
+        }
+        let (s, e) = trim(line, 0, line.len());
+        if s == e || line[s] == b'#' {
+            return;
+        }
+        if line[s] == b'[' {
+            let line: &'a [u8] = line;
+            return self.header(n, &line[s..e]);
+        }
+        let Some(eq) = line[s..e].iter().position(|&c| c == b'=') else {
+            let line: &'a [u8] = line;
+            return self.err(n, "expected key = value or [section]", &line[s..e]);
+        };
+        let eq = s + eq;
+        let (ks, ke) = trim(line, s, eq);
+        let (vs, ve) = trim(line, eq + 1, e);
+        if ks == ke {
+            let line: &'a [u8] = line;
+            return self.err(n, "expected key = value or [section]", &line[s..e]);
+        }
+        let (key, value) = line.split_at_mut(eq);
+        let key: &'a [u8] = key;
+        self.key(n, &key[ks..ke], value, vs - eq, ve - eq);
+    }
+
+    fn header(&mut self, n: u32, h: &'a [u8]) {
+        self.end_section();
+        self.seen = 0;
+        if h.len() < 2 || h[h.len() - 1] != b']' {
+            self.section = Section::Skip;
+            return self.err(n, "bad section header", h);
+        }
+        let name = &h[1..h.len() - 1];
+        if name == b"tinyd" {
+            if self.global_seen {
+                self.err(n, "duplicate section", name);
+            }
+            self.global_seen = true;
+            self.section = Section::Global;
+            return;
+        }
+        self.section = Section::Service;
+        self.cur = Service::new(name, n);
+        self.nenv = 0;
+        self.store = false;
+        if name.is_empty() || name.len() > 64 || name.iter().any(|&c| c <= b' ' || c == b'/') {
+            self.err(n, BAD_NAME, name);
+        } else if self.names[..self.count].contains(&name) {
+            self.err(n, "duplicate service", name);
+        } else if self.count >= MAX_SERVICES {
+            if !self.too_many {
+                self.too_many = true;
+                self.err(n, "too many services (at most 64)", name);
+            }
+        } else {
+            self.store = true;
+        }
+    }
+
+    fn end_section(&mut self) {
+        if self.section == Section::Service {
+            if self.seen & EXEC == 0 {
+                self.err(self.cur.line, "missing exec", self.cur.name);
+            }
+            if self.store && self.count < MAX_SERVICES {
+                self.names[self.count] = self.cur.name;
+                self.count += 1;
+                if self.seen & EXEC != 0 {
+                    if let Some(e) = (self.each)(&self.cur) {
+                        self.errs.push(e.line, e.msg, e.text);
+                    }
+                }
+            }
+        }
+        self.section = Section::None;
+    }
+
+    /// `value[0]` is the `=`; the value is `value[vs..ve]`, `vs >= 1`.
+    fn key(&mut self, n: u32, key: &'a [u8], value: &'a mut [u8], vs: usize, ve: usize) {
+        let table: &[&str] = match self.section {
+            Section::None => return self.err(n, "key outside a section", key),
+            Section::Skip => return,
+            Section::Global => &GLOBAL_KEYS,
+            Section::Service => &SERVICE_KEYS,
+        };
+        let Some(index) = table.iter().position(|k| k.as_bytes() == key) else {
+            return self.err(n, "unknown key", key);
+        };
+        let bit = 1u16 << index;
+        let list = self.section == Section::Service && key == b"env";
+        if !list && self.seen & bit != 0 {
+            return self.err(n, "duplicate key", key);
+        }
+        let seen = self.seen;
+        self.seen |= bit;
+        if self.section == Section::Global {
+            let c = terminate(value, vs, ve);
+            return self.global_key(n, key, c);
+        }
+        if key == b"exec" {
+            return self.exec(n, value, vs, ve);
+        }
+        let c = terminate(value, vs, ve);
+        let v = c.to_bytes();
+        let s = &mut self.cur;
+        let bad = match key {
+            b"user" if !v.is_empty() => {
+                s.user = Some((c, n));
+                return;
+            }
+            b"chdir" if !v.is_empty() => {
+                s.chdir = c;
+                return;
+            }
+            b"user" | b"chdir" | b"log" if v.is_empty() => return self.err(n, "empty value", key),
+            b"log" | b"syslog" if seen & (LOG | SYSLOG) != 0 => {
+                return self.err(n, "log and syslog are exclusive", key);
+            }
+            b"log" => {
+                s.output = Output::File(c);
+                return;
+            }
+            b"syslog" => {
+                s.output = Output::Syslog(v);
+                return;
+            }
+            b"env" => {
+                if matches!(v.iter().position(|&c| c == b'='), None | Some(0)) {
+                    return self.err(n, "expected NAME=VALUE", v);
+                }
+                if self.nenv >= MAX_ENV {
+                    return self.err(n, "too many env (at most 32)", v);
+                }
+                s.env[self.nenv] = Some(c);
+                self.nenv += 1;
+                return;
+            }
+            b"umask" => match num::octal_mask(v) {
+                Some(m) => return s.umask = m,
+                None => "bad umask (octal, at most 0777)",
+            },
+            b"log-size" => match num::size(v).filter(|&b| b >= 1024) {
+                Some(b) => return s.log_size = b,
+                None => "bad log-size (bytes, suffix k or M, at least 1k)",
+            },
+            b"log-keep" => match num::decimal(v).filter(|&k| k <= 99) {
+                Some(k) => return s.log_keep = k as u32,
+                None => "bad log-keep (0 to 99)",
+            },
+            b"restart" => match Restart::parse(v) {
+                Some(r) => return s.restart = r,
+                None => "bad restart (always, on-failure or never)",
+            },
+            b"restart-delay" => match num::millis_range(v) {
+                Some((min, max)) => return (s.delay_min, s.delay_max) = (min, max),
+                None => "bad restart-delay (seconds: MIN[:MAX])",
+            },
+            b"stop-timeout" => match num::millis(v) {
+                Some(t) => return s.stop_timeout = t,
+                None => "bad stop-timeout (seconds)",
+            },
+            _ => "unknown key",
+        };
+        self.err(n, bad, v);
+    }
+
+    fn global_key(&mut self, n: u32, key: &'a [u8], c: &'a CStr) {
+        let v = c.to_bytes();
+        let g = &mut self.global;
+        if key == b"foreground" {
+            g.foreground = match v {
+                b"yes" | b"true" | b"1" => true,
+                b"no" | b"false" | b"0" => false,
+                _ => return self.err(n, "bad foreground (yes or no)", v),
+            };
+            return;
+        }
+        if v.is_empty() {
+            return self.err(n, "empty value", key);
+        }
+        match key {
+            b"pidfile" => g.pidfile = Some(c),
+            b"control" => g.control = Some(c),
+            _ => g.log = Some(c),
+        }
+    }
+
+    fn exec(&mut self, n: u32, value: &'a mut [u8], vs: usize, ve: usize) {
+        // Check first, without writing, so that errors show the text as
+        // written.
+        if let Err(msg) = split_words(value, vs, ve, false) {
+            let value: &'a [u8] = value;
+            let text = if vs == ve {
+                &b"exec"[..]
+            } else {
+                &value[vs..ve]
+            };
+            return self.err(n, msg, text);
+        }
+        let (count, len) = split_words(value, vs, ve, true).unwrap_or_default();
+        let value: &'a [u8] = value;
+        self.cur.exec = Words {
+            bytes: &value[..len],
+            count,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::boxed::Box;
+    use std::string::String;
+    use std::vec::Vec;
+    use std::{format, vec};
+
+    const EXAMPLE: &str = "\
+# /etc/tinyd.conf
+[tinyd]
+pidfile = /var/run/tinyd.pid
+control = /var/run/tinyd.sock
+log = /var/log/tinyd.log
+
+[web]
+exec = /usr/sbin/httpd -f -p 8080 -h \"/srv/www root\"
+user = www
+chdir = /srv/www
+restart = always
+restart-delay = 1:60
+stop-timeout = 5
+log = /var/log/web.log
+log-size = 256k
+log-keep = 2
+env = LANG=C
+
+[ntp]
+exec = ntpd -n -p 127.0.0.1
+syslog = ntpd
+restart = on-failure
+";
+
+    type Errs = Vec<(u32, &'static str, String)>;
+
+    fn leak(text: &[u8]) -> &'static mut [u8] {
+        Box::leak(text.to_vec().into_boxed_slice())
+    }
+
+    fn show(e: &Errors) -> Errs {
+        e.as_slice()
+            .iter()
+            .map(|e| (e.line, e.msg, String::from_utf8_lossy(e.text).into_owned()))
+            .collect()
+    }
+
+    fn ok(text: &str) -> Box<Config<'static>> {
+        let mut cfg = Box::new(Config::new());
+        if let Err(e) = parse_into(leak(text.as_bytes()), &mut cfg) {
+            panic!("errors in {text:?}: {:?}", show(&e));
+        }
+        cfg
+    }
+
+    fn errors_more(text: &[u8]) -> (Errs, bool) {
+        let mut cfg = Box::new(Config::new());
+        match parse_into(leak(text), &mut cfg) {
+            Ok(()) => panic!("accepted {:?}", String::from_utf8_lossy(text)),
+            Err(e) => (show(&e), e.more),
+        }
+    }
+
+    fn errors(text: &str) -> Errs {
+        let (list, more) = errors_more(text.as_bytes());
+        assert!(!more);
+        list
+    }
+
+    fn e(line: u32, msg: &'static str, text: &str) -> (u32, &'static str, String) {
+        (line, msg, text.into())
+    }
+
+    fn words(w: &Words) -> Vec<String> {
+        let v: Vec<String> = w
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.to_bytes()).into_owned())
+            .collect();
+        assert_eq!(v.len(), w.count);
+        v
+    }
+
+    /// The words of `exec = VALUE` in a one-service file.
+    fn exec(value: &str) -> Vec<String> {
+        let cfg = ok(&format!("[s]\nexec = {value}\n"));
+        words(&cfg.services()[0].exec)
+    }
+
+    fn exec_error(value: &str) -> (&'static str, String) {
+        let list = errors(&format!("[s]\nexec = {value}\n"));
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].0, 2);
+        (list[0].1, list[0].2.clone())
+    }
+
+    #[test]
+    fn example() {
+        let cfg = ok(EXAMPLE);
+        assert_eq!(
+            cfg.global,
+            Global {
+                pidfile: Some(c"/var/run/tinyd.pid"),
+                control: Some(c"/var/run/tinyd.sock"),
+                log: Some(c"/var/log/tinyd.log"),
+                foreground: false,
+            }
+        );
+        assert_eq!(cfg.services().len(), 2);
+        let web = &cfg.services()[0];
+        assert_eq!((web.name, web.line), (&b"web"[..], 7));
+        assert_eq!(
+            words(&web.exec),
+            ["/usr/sbin/httpd", "-f", "-p", "8080", "-h", "/srv/www root"]
+        );
+        assert_eq!(web.exec.first(), c"/usr/sbin/httpd");
+        assert_eq!(web.user, Some((c"www", 9)));
+        assert_eq!(web.chdir, c"/srv/www");
+        assert_eq!(web.umask, 0o022);
+        assert_eq!(web.restart, Restart::Always);
+        assert_eq!(
+            (web.delay_min, web.delay_max, web.stop_timeout),
+            (1000, 60_000, 5000)
+        );
+        assert_eq!(web.output, Output::File(c"/var/log/web.log"));
+        assert_eq!((web.log_size, web.log_keep), (256 * 1024, 2));
+        assert_eq!(web.env[0], Some(c"LANG=C"));
+        assert!(web.env[1..].iter().all(Option::is_none));
+        let ntp = &cfg.services()[1];
+        assert_eq!((ntp.name, ntp.line), (&b"ntp"[..], 19));
+        assert_eq!(words(&ntp.exec), ["ntpd", "-n", "-p", "127.0.0.1"]);
+        assert_eq!(ntp.output, Output::Syslog(b"ntpd"));
+        assert_eq!(ntp.restart, Restart::OnFailure);
+        assert_eq!((ntp.user, ntp.chdir), (None, c"/"));
+        // parse() gives the same.
+        let mut text = EXAMPLE.as_bytes().to_vec();
+        let cfg2 = parse(&mut text).unwrap_or_else(|e| panic!("{:?}", show(&e)));
+        assert!(same(&cfg2.services()[0], web) && same(&cfg2.services()[1], ntp));
+        assert!(!same(web, ntp));
+    }
+
+    #[test]
+    fn defaults_are_the_command_line_ones() {
+        // No final newline, no spaces: the value ends the buffer.
+        let cfg = ok("[a]\nexec=x");
+        assert_eq!(cfg.global, Global::new());
+        let s = &cfg.services()[0];
+        assert_eq!(words(&s.exec), ["x"]);
+        assert_eq!((s.name, s.line, s.user), (&b"a"[..], 1, None));
+        assert_eq!((s.chdir, s.umask), (c"/", 0o022));
+        assert!(s.env.iter().all(Option::is_none));
+        assert_eq!(s.output, Output::Inherit);
+        assert_eq!((s.log_size, s.log_keep), (1 << 20, 2));
+        assert_eq!(s.restart, Restart::Always);
+        assert_eq!(
+            (s.delay_min, s.delay_max, s.stop_timeout),
+            (1000, 60_000, 5000)
+        );
+        // An empty file is fine: no services.
+        assert_eq!(ok("").services().len(), 0);
+        assert_eq!(ok("\n  \n# c\n\t# c\n").services().len(), 0);
+    }
+
+    #[test]
+    fn every_key() {
+        let cfg = ok("\r\n[tinyd]\r\nforeground=yes\r\n\
+            [s]\r\n  \texec\t=  a  b\t\r\n umask = 0027\nuser=nobody:nogroup\n\
+            env = A=1\nenv=B=\nenv = C=x # not a comment\nsyslog =\nlog-size = 1M\n\
+            log-keep = 0\nrestart = never\nrestart-delay = 0.5\nstop-timeout = 2.5\n\
+            chdir = /tmp/a b\n[t]\nexec=y\nsyslog=tag\n[tinyd2]\nexec=z");
+        assert!(cfg.global.foreground);
+        assert_eq!(cfg.services().len(), 3);
+        let s = &cfg.services()[0];
+        assert_eq!(words(&s.exec), ["a", "b"]);
+        assert_eq!(s.line, 4);
+        assert_eq!(s.umask, 0o027);
+        assert_eq!(s.user, Some((c"nobody:nogroup", 7)));
+        assert_eq!(
+            &s.env[..4],
+            [
+                Some(c"A=1"),
+                Some(c"B="),
+                Some(c"C=x # not a comment"),
+                None
+            ]
+        );
+        assert_eq!(s.output, Output::Syslog(b""));
+        assert_eq!((s.log_size, s.log_keep), (1 << 20, 0));
+        assert_eq!(s.restart, Restart::Never);
+        assert_eq!((s.delay_min, s.delay_max, s.stop_timeout), (500, 500, 2500));
+        assert_eq!(s.chdir, c"/tmp/a b");
+        assert_eq!(cfg.services()[1].output, Output::Syslog(b"tag"));
+        assert_eq!(cfg.services()[2].name, b"tinyd2");
+        for (v, f) in [
+            ("no", false),
+            ("false", false),
+            ("0", false),
+            ("true", true),
+            ("1", true),
+        ] {
+            assert_eq!(
+                ok(&format!("[tinyd]\nforeground = {v}")).global.foreground,
+                f
+            );
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            exec(r#"a 'b c' "d \" e" f\ g"#),
+            ["a", "b c", "d \" e", "f g"]
+        );
+        assert_eq!(
+            exec(r#"x "a\b" 'a\"' "\$\`\\" a"b c"d "" '' \'"#),
+            ["x", "a\\b", "a\\\"", "$`\\", "ab cd", "", "", "'"]
+        );
+        assert_eq!(exec("'x'"), ["x"]);
+        assert_eq!(exec("a\t\tb  "), ["a", "b"]);
+        assert_eq!(
+            exec(r#""a'b" 'a"b' \\ \" \a"#),
+            ["a'b", "a\"b", "\\", "\"", "a"]
+        );
+        assert_eq!(exec("'  '"), ["  "]);
+        assert_eq!(
+            exec_error("a 'b"),
+            ("unterminated quote in exec", "a 'b".into())
+        );
+        assert_eq!(
+            exec_error(r#"a "b\""#),
+            ("unterminated quote in exec", r#"a "b\""#.into())
+        );
+        assert_eq!(
+            exec_error("a\\"),
+            ("backslash at end of exec", "a\\".into())
+        );
+        assert_eq!(
+            exec_error("\"\" a"),
+            ("empty command in exec", "\"\" a".into())
+        );
+        assert_eq!(exec_error("''"), ("empty command in exec", "''".into()));
+        assert_eq!(exec_error(""), ("empty value", "exec".into()));
+        assert_eq!(exec_error(" \t "), ("empty value", "exec".into()));
+    }
+
+    #[test]
+    fn errors_with_lines() {
+        let text = "\
+foo = bar
+[web]
+exec = x
+bogus = 1
+exec = y
+umask = 999
+just text
+= value
+[web]
+exec = z
+[a/b]
+[bad
+restart = ignored
+[tinyd]
+foreground = maybe
+exec = x
+[tinyd]
+[]
+[with space]
+exec = x";
+        assert_eq!(
+            errors(text),
+            [
+                e(1, "key outside a section", "foo"),
+                e(4, "unknown key", "bogus"),
+                e(5, "duplicate key", "exec"),
+                e(6, "bad umask (octal, at most 0777)", "999"),
+                e(7, "expected key = value or [section]", "just text"),
+                e(8, "expected key = value or [section]", "= value"),
+                e(9, "duplicate service", "web"),
+                e(11, BAD_NAME, "a/b"),
+                e(11, "missing exec", "a/b"),
+                e(12, "bad section header", "[bad"),
+                e(15, "bad foreground (yes or no)", "maybe"),
+                e(16, "unknown key", "exec"),
+                e(17, "duplicate section", "tinyd"),
+                e(18, BAD_NAME, ""),
+                e(18, "missing exec", ""),
+                e(19, BAD_NAME, "with space"),
+            ]
+        );
+        let text = "[s]
+log-size = 10
+log-keep = 100
+restart = sometimes
+restart-delay = 5:1
+stop-timeout = abc
+env = NOEQUALS
+env = =v
+user =
+chdir =
+log = /x
+syslog = tag
+pidfile = /p
+exec = a\0b
+[tinyd]
+pidfile =
+control = \t
+[t]
+exec = x
+log =
+syslog = x
+log-size = 1023
+umask=
+restart-delay = 1:
+log-keep = -1";
+        let (list, more) = errors_more(text.as_bytes());
+        assert!(more);
+        assert_eq!(
+            list,
+            [
+                e(1, "missing exec", "s"),
+                e(2, "bad log-size (bytes, suffix k or M, at least 1k)", "10"),
+                e(3, "bad log-keep (0 to 99)", "100"),
+                e(4, "bad restart (always, on-failure or never)", "sometimes"),
+                e(5, "bad restart-delay (seconds: MIN[:MAX])", "5:1"),
+                e(6, "bad stop-timeout (seconds)", "abc"),
+                e(7, "expected NAME=VALUE", "NOEQUALS"),
+                e(8, "expected NAME=VALUE", "=v"),
+                e(9, "empty value", "user"),
+                e(10, "empty value", "chdir"),
+                e(12, "log and syslog are exclusive", "syslog"),
+                e(13, "unknown key", "pidfile"),
+                e(14, "NUL byte in line", ""),
+                e(16, "empty value", "pidfile"),
+                e(17, "empty value", "control"),
+                e(20, "empty value", "log"),
+            ]
+        );
+        // The rest of it. `log =` is an error but still counts for
+        // exclusivity.
+        let rest = text.split('\n').skip(17).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            errors(&rest),
+            [
+                e(3, "empty value", "log"),
+                e(4, "log and syslog are exclusive", "syslog"),
+                e(
+                    5,
+                    "bad log-size (bytes, suffix k or M, at least 1k)",
+                    "1023"
+                ),
+                e(6, "bad umask (octal, at most 0777)", ""),
+                e(7, "bad restart-delay (seconds: MIN[:MAX])", "1:"),
+                e(8, "bad log-keep (0 to 99)", "-1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn more_errors_than_kept() {
+        let mut text = String::from("[a]\nexec=x\n");
+        for _ in 0..20 {
+            text.push_str("bogus\n");
+        }
+        let (list, more) = errors_more(text.as_bytes());
+        assert!(more);
+        assert_eq!(list.len(), CONFIG_MAX_ERRORS);
+        assert_eq!(
+            list[15],
+            e(18, "expected key = value or [section]", "bogus")
+        );
+        // Exactly 16: not "more".
+        let text = "[a]\nexec=x\n".to_string() + &"bogus\n".repeat(16);
+        let (list, more) = errors_more(text.as_bytes());
+        assert_eq!((list.len(), more), (16, false));
+    }
+
+    #[test]
+    fn service_limit() {
+        let mut text = String::new();
+        for i in 0..MAX_SERVICES {
+            text.push_str(&format!("[s{i}]\nexec = x\n"));
+        }
+        let cfg = ok(&text);
+        assert_eq!(cfg.services().len(), MAX_SERVICES);
+        assert_eq!(cfg.services()[63].name, b"s63");
+        text.push_str("[s64]\nexec = x\n[s65]\nexec = x\n[s0]\nexec = x\n");
+        assert_eq!(
+            errors(&text),
+            [
+                e(129, "too many services (at most 64)", "s64"),
+                e(133, "duplicate service", "s0")
+            ]
+        );
+    }
+
+    #[test]
+    fn word_and_env_limits() {
+        let w64 = vec!["w"; MAX_WORDS].join(" ");
+        assert_eq!(exec(&w64).len(), MAX_WORDS);
+        let w65 = format!("{w64} w");
+        assert_eq!(
+            exec_error(&w65),
+            ("too many words in exec (at most 64)", w65)
+        );
+        let mut text = String::from("[s]\nexec = x\n");
+        for i in 0..MAX_ENV {
+            text.push_str(&format!("env = V{i}=1\n"));
+        }
+        let cfg = ok(&text);
+        assert_eq!(cfg.services()[0].env[MAX_ENV - 1], Some(c"V31=1"));
+        text.push_str("env = X=1\n");
+        assert_eq!(errors(&text), [e(35, "too many env (at most 32)", "X=1")]);
+    }
+
+    #[test]
+    fn line_and_file_limits() {
+        let long = "a".repeat(CONFIG_LINE_MAX - "exec = ".len());
+        assert_eq!(exec(&long), [long.as_str()]);
+        let text = format!("[s]\nexec = {long}b\n");
+        assert_eq!(
+            errors(&text),
+            [
+                e(1, "missing exec", "s"),
+                e(
+                    2,
+                    "line too long (at most 1024 bytes)",
+                    &format!("exec = {}", &long[..57])
+                ),
+            ]
+        );
+        // A file of exactly CONFIG_MAX bytes is read; one more is refused.
+        let mut text = String::from("[s]\nexec = x\n");
+        while text.len() < CONFIG_MAX {
+            let n = (CONFIG_MAX - text.len()).min(100);
+            text.push_str(&"#".repeat(n - 1));
+            text.push('\n');
+        }
+        assert_eq!(text.len(), CONFIG_MAX);
+        assert_eq!(ok(&text).services().len(), 1);
+        text.push('\n');
+        assert_eq!(errors(&text), [e(0, "file too large (at most 32 KiB)", "")]);
+    }
+
+    #[test]
+    fn same_settings() {
+        let a = ok("[w]\nexec = /bin/httpd -p 80\nuser = www\nenv = A=1\nlog = /l\n");
+        let b = ok(
+            "# moved\n\n[x]\nexec=y\n[w]\n  log=/l\nenv=A=1\nuser =www\n\
+            exec = \"/bin/httpd\" '-p' 8\\0\numask = 022\n",
+        );
+        let (a, b) = (&a.services()[0], &b.services()[1]);
+        assert_ne!((a.line, a.user.unwrap().1), (b.line, b.user.unwrap().1));
+        assert!(same(a, b) && same(b, a) && same(a, a));
+        let changes: [fn(&mut Service<'static>); 15] = [
+            |s| s.name = b"v",
+            |s| s.exec.bytes = b"/bin/httpd\0-p\080\0\0",
+            |s| {
+                s.exec = Words {
+                    bytes: b"/bin/httpd\0-p 80\0",
+                    count: 2,
+                }
+            },
+            |s| s.user = Some((c"www2", 3)),
+            |s| s.user = None,
+            |s| s.chdir = c"/tmp",
+            |s| s.umask = 0o027,
+            |s| s.env[1] = Some(c"B=2"),
+            |s| s.output = Output::File(c"/l2"),
+            |s| s.output = Output::Syslog(b""),
+            |s| s.log_size = 4096,
+            |s| s.log_keep = 3,
+            |s| s.restart = Restart::Never,
+            |s| s.delay_max = 1000,
+            |s| s.stop_timeout = 1,
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut c = *a;
+            change(&mut c);
+            assert!(!same(a, &c) && !same(&c, a), "change {i}");
+        }
+        let mut c = *a;
+        c.delay_min = 2000;
+        assert!(!same(a, &c));
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Parses without panicking; on success checks what can be checked.
+    fn survive(text: &[u8]) -> bool {
+        let mut buf = text.to_vec();
+        let mut cfg = Box::new(Config::new());
+        match parse_into(&mut buf, &mut cfg) {
+            Ok(()) => {
+                for s in cfg.services() {
+                    assert!(s.exec.count >= 1 && s.exec.count <= MAX_WORDS);
+                    assert_eq!(s.exec.iter().count(), s.exec.count);
+                    assert!(!s.exec.first().is_empty());
+                }
+                true
+            }
+            Err(e) => {
+                assert!(e.len >= 1 && e.len <= CONFIG_MAX_ERRORS);
+                assert!(e.as_slice().windows(2).all(|w| w[0].line <= w[1].line));
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let ex = EXAMPLE.as_bytes();
+        for i in 0..=ex.len() {
+            survive(&ex[..i]);
+        }
+        for i in 0..ex.len() {
+            for b in [
+                0, b'\n', b'"', b'\'', b'\\', b'=', b'[', b']', b' ', b'#', 0xff, b'\t',
+            ] {
+                let mut m = ex.to_vec();
+                m[i] = b;
+                survive(&m);
+                m.insert(i, b);
+                survive(&m);
+                m.remove(i);
+                m.remove(i);
+                survive(&m);
+            }
+        }
+        let pieces: [&[u8]; 24] = [
+            b"[", b"]", b"=", b" ", b"\n", b"\t", b"\"", b"'", b"\\", b"#", b"exec", b"env",
+            b"log", b"syslog", b"tinyd", b"user", b"a", b"A=1", b"1:60", b"\0", b"\r", b"k",
+            b"restart", b"\xff",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut t = Vec::new();
+            for _ in 0..rng.below(60) {
+                t.extend_from_slice(pieces[rng.below(pieces.len())]);
+            }
+            accepted += survive(&t) as usize;
+        }
+        for _ in 0..2_000 {
+            let t: Vec<u8> = (0..rng.below(300)).map(|_| rng.next() as u8).collect();
+            survive(&t);
+        }
+        assert!(accepted > 0);
+    }
+
+    /// sh-like splitting with std, to check the in-place one against.
+    fn reference(s: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut words = Vec::new();
+        let mut cur: Option<Vec<u8>> = None;
+        let mut i = 0;
+        while i < s.len() {
+            let c = s[i];
+            i += 1;
+            match c {
+                b' ' | b'\t' => words.extend(cur.take()),
+                b'\'' => {
+                    let w = cur.get_or_insert_with(Vec::new);
+                    loop {
+                        let c = *s.get(i)?;
+                        i += 1;
+                        if c == b'\'' {
+                            break;
+                        }
+                        w.push(c);
+                    }
+                }
+                b'"' => {
+                    let w = cur.get_or_insert_with(Vec::new);
+                    loop {
+                        let c = *s.get(i)?;
+                        i += 1;
+                        match c {
+                            b'"' => break,
+                            b'\\' if matches!(s.get(i), Some(b'"' | b'\\' | b'$' | b'`')) => {
+                                w.push(s[i]);
+                                i += 1;
+                            }
+                            _ => w.push(c),
+                        }
+                    }
+                }
+                b'\\' => {
+                    cur.get_or_insert_with(Vec::new).push(*s.get(i)?);
+                    i += 1;
+                }
+                _ => cur.get_or_insert_with(Vec::new).push(c),
+            }
+        }
+        words.extend(cur);
+        Some(words)
+    }
+
+    #[test]
+    fn unquoting_matches_reference() {
+        let alphabet = b"ab $`\t\"'\\";
+        let mut rng = Rng(12345);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let value: Vec<u8> = (0..rng.below(24))
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            let (s, e) = trim(&value, 0, value.len());
+            let value = &value[s..e];
+            let mut text = b"[s]\nexec =".to_vec();
+            text.extend_from_slice(&[b' '; 3][..rng.below(4)]);
+            text.extend_from_slice(value);
+            let mut cfg = Box::new(Config::new());
+            let got = parse_into(&mut text, &mut cfg).ok().map(|()| {
+                let w = &cfg.services()[0].exec;
+                w.iter().map(|c| c.to_bytes().to_vec()).collect::<Vec<_>>()
+            });
+            let want = reference(value)
+                .filter(|w| !w.is_empty() && !w[0].is_empty() && w.len() <= MAX_WORDS);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(value));
+            checked += want.is_some() as usize;
+        }
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn config_size() {
+        // For the record: it lives in static storage, not on the stack.
+        assert!(core::mem::size_of::<Config>() < 48 * 1024);
+        assert!(core::mem::size_of::<Errors>() < 1024);
+    }
+}

@@ -1,0 +1,231 @@
+//! Static storage for tinyd's tables, without a heap.
+//!
+//! The service table and its buffers are too big for the stack: stack
+//! probes would touch (and so dirty) every page of a 64-service table even
+//! with one service in use. They live in `.bss` instead, handed out once
+//! as `&'static mut` by [`Once::take`], and [`ArrayVec`] initialises only
+//! the elements pushed, so memory grows with the services actually used.
+//!
+//! This module and the others named in lib.rs are the only unsafe code.
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A static value that can be borrowed mutably once, for the life of the
+/// process.
+pub struct Once<T> {
+    value: UnsafeCell<T>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the value is reachable only through the single `&'static mut`
+// that `take` hands out, so sharing the `Once` itself between threads (tinyd
+// has one) cannot create aliasing; T must be Send to move to the taker.
+unsafe impl<T: Send> Sync for Once<T> {}
+
+impl<T> Once<T> {
+    pub const fn new(value: T) -> Once<T> {
+        Once { value: UnsafeCell::new(value), taken: AtomicBool::new(false) }
+    }
+
+    /// The value, the first time; `None` after that.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: `taken` was false, so no other reference to the value was
+        // ever made, and none will be: this is the only one.
+        Some(unsafe { &mut *self.value.get() })
+    }
+}
+
+/// A vector with a fixed capacity and no heap: elements past `len` are
+/// never touched. `len` comes first, on the same page as the first items.
+#[repr(C)]
+pub struct ArrayVec<T, const N: usize> {
+    len: usize,
+    items: [MaybeUninit<T>; N],
+}
+
+impl<T, const N: usize> Default for ArrayVec<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> ArrayVec<T, N> {
+    pub const fn new() -> Self {
+        ArrayVec { len: 0, items: [const { MaybeUninit::uninit() }; N] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == N
+    }
+
+    /// Appends `v`, or gives it back when full.
+    pub fn push(&mut self, v: T) -> Result<(), T> {
+        if self.len == N {
+            return Err(v);
+        }
+        self.items[self.len].write(v);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes and returns the last element.
+    pub fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: the element at the old `len - 1` was initialised by push
+        // and, now that `len` excludes it, is read out exactly once.
+        Some(unsafe { self.items[self.len].assume_init_read() })
+    }
+
+    /// Removes element `i`, moving the last one into its place.
+    pub fn swap_remove(&mut self, i: usize) -> T {
+        assert!(i < self.len);
+        let last = self.len - 1;
+        self.items.swap(i, last);
+        self.pop().expect("not empty")
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: the first `len` elements are initialised, and
+        // MaybeUninit<T> has the layout of T.
+        unsafe { core::slice::from_raw_parts(self.items.as_ptr().cast(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as for as_slice; `&mut self` makes the borrow unique.
+        unsafe { core::slice::from_raw_parts_mut(self.items.as_mut_ptr().cast(), self.len) }
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, T> {
+        self.as_slice().iter()
+    }
+
+    pub fn iter_mut(&mut self) -> core::slice::IterMut<'_, T> {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
+impl<T, const N: usize> core::ops::Index<usize> for ArrayVec<T, N> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        &self.as_slice()[i]
+    }
+}
+
+impl<T, const N: usize> core::ops::IndexMut<usize> for ArrayVec<T, N> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.as_mut_slice()[i]
+    }
+}
+
+impl<T, const N: usize> Drop for ArrayVec<T, N> {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// A pool of fixed buffers: never-used ones are handed out in order from
+/// `fresh` (untouched until then), returned ones are reused first.
+pub struct Pool<T: 'static, const N: usize> {
+    // An Option, so that an empty pool is all zero bytes and its static
+    // stays in .bss (an empty slice is a non-null dangling pointer).
+    fresh: Option<&'static mut [T]>,
+    free: ArrayVec<&'static mut T, N>,
+}
+
+impl<T: 'static, const N: usize> Pool<T, N> {
+    pub const fn empty() -> Self {
+        Pool { fresh: None, free: ArrayVec::new() }
+    }
+
+    pub fn fill(&mut self, all: &'static mut [T]) {
+        self.fresh = Some(all);
+    }
+
+    pub fn take(&mut self) -> Option<&'static mut T> {
+        if let Some(t) = self.free.pop() {
+            return Some(t);
+        }
+        let (first, rest) = self.fresh.take()?.split_first_mut()?;
+        self.fresh = Some(rest);
+        Some(first)
+    }
+
+    pub fn give(&mut self, t: &'static mut T) {
+        let _ = self.free.push(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn push_pop_swap_remove_and_drop() {
+        let token = Rc::new(());
+        let mut v = ArrayVec::<Rc<()>, 3>::new();
+        for _ in 0..3 {
+            v.push(token.clone()).unwrap();
+        }
+        assert!(v.is_full());
+        assert!(v.push(token.clone()).is_err());
+        assert_eq!(Rc::strong_count(&token), 4);
+        drop(v.swap_remove(0));
+        assert_eq!(v.len(), 2);
+        assert_eq!(Rc::strong_count(&token), 3);
+        drop(v);
+        assert_eq!(Rc::strong_count(&token), 1, "every element dropped once");
+    }
+
+    #[test]
+    fn swap_remove_keeps_order_of_the_rest() {
+        let mut v = ArrayVec::<u32, 4>::new();
+        for i in 0..4 {
+            v.push(i).unwrap();
+        }
+        assert_eq!(v.swap_remove(1), 1);
+        assert_eq!(v.as_slice(), &[0, 3, 2]);
+        v[0] = 9;
+        assert_eq!(v.iter().copied().collect::<std::vec::Vec<_>>(), [9, 3, 2]);
+    }
+
+    #[test]
+    fn pool_reuses_returned_buffers_first() {
+        static BUFS: Once<[[u8; 2]; 3]> = Once::new([[0; 2]; 3]);
+        let mut pool = Pool::<[u8; 2], 3>::empty();
+        pool.fill(BUFS.take().unwrap());
+        let a = pool.take().unwrap();
+        a[0] = 7;
+        let _b = pool.take().unwrap();
+        pool.give(a);
+        assert_eq!(pool.take().unwrap()[0], 7, "the returned buffer comes back");
+        assert!(pool.take().is_some());
+        assert!(pool.take().is_none(), "three buffers in all");
+    }
+
+    #[test]
+    fn once_hands_out_one_borrow() {
+        static CELL: Once<[u8; 4]> = Once::new([0; 4]);
+        let a = CELL.take().unwrap();
+        a[0] = 1;
+        assert!(CELL.take().is_none());
+        assert_eq!(a[0], 1);
+    }
+}
