@@ -12,9 +12,14 @@ fn main() {
             "-Wl,-z,noexecstack",
             "-Wl,-z,norelro",
             "-Wl,-z,noseparate-code",
+            "-Wl,--no-eh-frame-hdr",
         ] {
             println!("cargo:rustc-link-arg-bins={arg}");
         }
+        // Discard the unwind tables: tinyd never unwinds.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{dir}/link.ld");
+        println!("cargo:rerun-if-changed=link.ld");
     }
     println!("cargo:rerun-if-changed=build.rs");
 }
