@@ -224,7 +224,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             None
         };
         let v = value.map_or(&b""[..], CStr::to_bytes);
-        if !matches!(long, "foreground" | "pidfile" | "config" | "control" | "help" | "version") {
+        if !matches!(
+            long,
+            "foreground" | "pidfile" | "config" | "control" | "help" | "version"
+        ) {
             service_opt = Some(arg);
         }
         let bad = || Usage {
@@ -275,7 +278,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             return usage("cannot be used with --config (set it in the file)", opt);
         }
         if i < argv.len() {
-            return usage("COMMAND cannot be used with --config", argv.get(i).to_bytes());
+            return usage(
+                "COMMAND cannot be used with --config",
+                argv.get(i).to_bytes(),
+            );
         }
         return Ok(Parsed::Run(o));
     }
@@ -479,19 +485,28 @@ mod tests {
 
     #[test]
     fn config_mode() {
-        with_args(&["tinyd", "-f", "-c", "/etc/t.conf", "--control", "/run/s"], |r| match r {
-            Ok(Parsed::Run(o)) => {
-                assert_eq!(o.config, Some(c"/etc/t.conf"));
-                assert_eq!(o.control, Some(c"/run/s"));
-                assert!(o.foreground);
-            }
-            _ => panic!("refused"),
-        });
+        with_args(
+            &["tinyd", "-f", "-c", "/etc/t.conf", "--control", "/run/s"],
+            |r| match r {
+                Ok(Parsed::Run(o)) => {
+                    assert_eq!(o.config, Some(c"/etc/t.conf"));
+                    assert_eq!(o.control, Some(c"/run/s"));
+                    assert!(o.foreground);
+                }
+                _ => panic!("refused"),
+            },
+        );
         assert_eq!(
             error(&["tinyd", "-c", "x", "--log", "y"]),
-            ("cannot be used with --config (set it in the file)", "--log".into())
+            (
+                "cannot be used with --config (set it in the file)",
+                "--log".into()
+            )
         );
-        assert_eq!(error(&["tinyd", "-c", "x", "sleep"]), ("COMMAND cannot be used with --config", "sleep".into()));
+        assert_eq!(
+            error(&["tinyd", "-c", "x", "sleep"]),
+            ("COMMAND cannot be used with --config", "sleep".into())
+        );
     }
 
     #[test]

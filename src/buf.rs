@@ -121,7 +121,10 @@ fn seconds(ms: u64, out: &mut [u8; 24]) -> usize {
     }
     out[n] = b'.';
     padded(frac, 3, &mut tmp);
-    let keep = tmp[..3].iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
+    let keep = tmp[..3]
+        .iter()
+        .rposition(|&c| c != b'0')
+        .map_or(0, |p| p + 1);
     out[n + 1..n + 1 + keep].copy_from_slice(&tmp[..keep]);
     n + 1 + keep
 }

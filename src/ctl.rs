@@ -122,7 +122,15 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
         req.s(argv.get(j).to_bytes());
     }
     if let Err(e) = parse(req.as_bytes()) {
-        fail(BAD_REQUEST, &[e.as_bytes(), b": '", req.as_bytes(), b"' (see tinyd ctl --help)"]);
+        fail(
+            BAD_REQUEST,
+            &[
+                e.as_bytes(),
+                b": '",
+                req.as_bytes(),
+                b"' (see tinyd ctl --help)",
+            ],
+        );
     }
     req.s(b"\n");
     if req.room() == 0 {
@@ -133,12 +141,21 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
         Err(e) => {
             let mut why = Buf::<64>::new();
             why.err(e);
-            fail(FAILED, &[b"cannot connect to ", socket.to_bytes(), b": ", why.as_bytes()])
+            fail(
+                FAILED,
+                &[
+                    b"cannot connect to ",
+                    socket.to_bytes(),
+                    b": ",
+                    why.as_bytes(),
+                ],
+            )
         }
     };
-    if rustix::io::write(&fd, req.as_bytes()).is_err() {
-        fail(FAILED, &[b"cannot send the request to ", socket.to_bytes()]);
-    }
+    // MSG_NOSIGNAL: tinyd may have answered and closed already (a refusal
+    // comes before the request is read); its answer is still to be read.
+    let sent = rustix::net::send(&fd, req.as_bytes(), rustix::net::SendFlags::NOSIGNAL);
+    let refused = !matches!(sent, Ok(n) if n == req.len());
     // The reply: stream it out, holding back only its first line (the
     // status) until it is complete.
     let mut head = Buf::<8>::new();
@@ -168,17 +185,27 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
                 }
             }
         }
-        let out = if matches!(code, Some(OK | NOT_RUNNING)) { sys::stdout() } else { sys::stderr() };
+        let out = if matches!(code, Some(OK | NOT_RUNNING)) {
+            sys::stdout()
+        } else {
+            sys::stderr()
+        };
         let _ = rustix::io::write(out, data);
     }
     match code {
         Some(c) => sys::exit(c as i32),
+        None if refused => fail(FAILED, &[b"cannot send the request to ", socket.to_bytes()]),
         None => fail(FAILED, &[b"no reply from ", socket.to_bytes()]),
     }
 }
 
 fn connect(path: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
-    let fd = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
     rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
     Ok(fd)
 }
@@ -215,7 +242,10 @@ mod tests {
 
     #[test]
     fn replies() {
-        assert_eq!(split_reply(b"0\nweb running\n"), Some((0, &b"web running\n"[..])));
+        assert_eq!(
+            split_reply(b"0\nweb running\n"),
+            Some((0, &b"web running\n"[..]))
+        );
         assert_eq!(split_reply(b"78\n"), Some((78, &b""[..])));
         assert_eq!(split_reply(b"x\n"), None);
         assert_eq!(split_reply(b"300\n"), None);

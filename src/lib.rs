@@ -11,7 +11,11 @@
 pub mod arch;
 pub mod args;
 pub mod buf;
+#[cfg(feature = "ctl")]
 pub mod config;
+#[cfg(feature = "ctl")]
+pub mod control;
+#[cfg(feature = "ctl")]
 pub mod ctl;
 pub mod daemon;
 pub mod limits;
@@ -24,11 +28,12 @@ pub mod sig;
 pub mod sink;
 pub mod spawn;
 pub mod spec;
-pub mod sup;
 pub mod store;
+pub mod sup;
 pub mod svc;
 pub mod sys;
 pub mod timefmt;
+pub mod words;
 
 /// Exit codes (sysexits.h and the shell's conventions).
 pub mod code {

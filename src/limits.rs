@@ -24,5 +24,6 @@ pub const CONFIG_LINE_MAX: usize = 1024;
 pub const MAX_WORDS: usize = 64;
 /// Errors reported for a configuration file; the rest are only counted.
 pub const CONFIG_MAX_ERRORS: usize = 16;
-/// Bytes of one service's strings: command, paths, environment, user.
-pub const SPEC_MAX: usize = 4096;
+/// Bytes of one service's strings: command, paths, environment, user
+/// (with its line buffer, one 4 KiB page per service).
+pub const SPEC_MAX: usize = 3072;

@@ -24,7 +24,11 @@ pub struct LineBuf<'b> {
 impl<'b> LineBuf<'b> {
     /// `buf` must not be empty.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        LineBuf { buf, len: 0, continued: false }
+        LineBuf {
+            buf,
+            len: 0,
+            continued: false,
+        }
     }
 
     /// Gives the buffer back.

@@ -7,23 +7,30 @@
 //! terminal.
 
 use core::ffi::CStr;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(feature = "ctl")]
+use rustix::fd::BorrowedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::args::{self, Argv, Opts, Output, Parsed};
 use crate::buf::Buf;
 use crate::code;
+#[cfg(feature = "ctl")]
 use crate::config::{self, Global};
+#[cfg(feature = "ctl")]
 use crate::ctl;
 use crate::daemon::{self, Ready};
+#[cfg(feature = "ctl")]
 use crate::limits::CONFIG_MAX;
 use crate::passwd::{self, Creds, Unknown};
 use crate::pidfile::{Pidfile, Refused};
 use crate::sig::{self, SelfPipe};
 use crate::sink::{self, Sink};
-use crate::spec::{Arena, Spec};
-use crate::sup::{self, Mode as SupMode, Msg, Sup, Tables};
+#[cfg(feature = "ctl")]
+use crate::spec::Arena;
+use crate::spec::Spec;
+use crate::sup::{Mode as SupMode, Msg, Sup, Tables};
 use crate::sys;
 
 /// Prints `tinyd: ...` and exits with `exit`.
@@ -44,7 +51,10 @@ fn die(exit: u8, parts: &[&[u8]]) -> ! {
 #[inline(never)]
 fn usage_error(u: args::Usage<'_>) -> ! {
     let sep: &[u8] = if u.arg.is_empty() { b"" } else { b" " };
-    die(code::USAGE, &[u.msg.as_bytes(), sep, u.arg, b" (see tinyd --help)"])
+    die(
+        code::USAGE,
+        &[u.msg.as_bytes(), sep, u.arg, b" (see tinyd --help)"],
+    )
 }
 
 #[cold]
@@ -54,10 +64,16 @@ fn unknown_user(u: &[u8], e: Unknown<'_>) -> ! {
     match e {
         Unknown::User(n) => die(code::NOUSER, &[b"unknown user: ", n]),
         Unknown::Group(n) => die(code::NOUSER, &[b"unknown group: ", n]),
-        Unknown::TooManyGroups => die(code::NOUSER, &[b"user ", u, b" is in too many groups (at most 64)"]),
+        Unknown::TooManyGroups => die(
+            code::NOUSER,
+            &[b"user ", u, b" is in too many groups (at most 64)"],
+        ),
         Unknown::Io(file, e) => {
             why.err(e);
-            die(code::FAIL, &[b"cannot read ", file.as_bytes(), b": ", why.as_bytes()])
+            die(
+                code::FAIL,
+                &[b"cannot read ", file.as_bytes(), b": ", why.as_bytes()],
+            )
         }
     }
 }
@@ -85,9 +101,11 @@ fn close_inherited() {
     if sys::close_from(3).is_ok() {
         return;
     }
-    if let Ok(dir) =
-        rustix::fs::open(c"/proc/self/fd", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-    {
+    if let Ok(dir) = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
         let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 512];
         let mut high = [0i32; 64];
@@ -108,7 +126,9 @@ fn close_inherited() {
             return;
         }
     }
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
     for fd in 3..limit.min(65536) as i32 {
         sys::close_unowned(fd);
     }
@@ -134,6 +154,7 @@ fn relative(p: Option<&CStr>) -> bool {
 
 /// tinyd's own settings, copied out of the configuration text (which a
 /// reload reuses) into an arena.
+#[allow(dead_code)] // fields unused without the ctl feature
 struct Own {
     pidfile: Option<&'static CStr>,
     control: Option<&'static CStr>,
@@ -141,8 +162,9 @@ struct Own {
     foreground: bool,
 }
 
+#[cfg(feature = "ctl")]
 fn own(g: &Global<'_>, arena: Arena) -> Own {
-    let mut rest: &'static mut [u8] = arena;
+    let mut rest: &'static mut [u8] = arena.into_bytes();
     let mut copy = |p: Option<&CStr>| -> Option<&'static CStr> {
         let bytes = p?.to_bytes_with_nul();
         if bytes.len() > rest.len() {
@@ -153,9 +175,15 @@ fn own(g: &Global<'_>, arena: Arena) -> Own {
         rest = tail;
         CStr::from_bytes_with_nul(head).ok()
     };
-    Own { pidfile: copy(g.pidfile), control: copy(g.control), log: copy(g.log), foreground: g.foreground }
+    Own {
+        pidfile: copy(g.pidfile),
+        control: copy(g.control),
+        log: copy(g.log),
+        foreground: g.foreground,
+    }
 }
 
+#[cfg(feature = "ctl")]
 /// Reads and checks the configuration file, staging a spec per service in
 /// `t.staged`. Each error goes to `err` as a line `tinyd: FILE:LINE: ...`;
 /// `global` sees the `[tinyd]` section of a valid file.
@@ -179,7 +207,9 @@ pub fn load_config(
         }
         err(line.as_bytes());
     };
-    let Some(text) = t.text.take() else { return Err(()) };
+    let Some(text) = t.text.take() else {
+        return Err(());
+    };
     let n = match read_file(base, path, &mut text[..]) {
         Ok(n) if n > CONFIG_MAX => {
             say(&mut line, 0, b"file too large (at most 32 KiB)", b"");
@@ -201,27 +231,55 @@ pub fn load_config(
             None => None,
             Some((u, line)) => match resolve(u.to_bytes()) {
                 Ok(c) => Some(c),
-                Err(Unknown::Group(_)) => return Some(config::Error { line, msg: "unknown group", text: u.to_bytes() }),
-                Err(Unknown::TooManyGroups) => {
-                    return Some(config::Error { line, msg: "user in too many groups", text: u.to_bytes() });
+                Err(Unknown::Group(_)) => {
+                    return Some(config::Error {
+                        line,
+                        msg: "unknown group",
+                        text: u.to_bytes(),
+                    });
                 }
-                Err(_) => return Some(config::Error { line, msg: "unknown user", text: u.to_bytes() }),
+                Err(Unknown::TooManyGroups) => {
+                    return Some(config::Error {
+                        line,
+                        msg: "user in too many groups",
+                        text: u.to_bytes(),
+                    });
+                }
+                Err(_) => {
+                    return Some(config::Error {
+                        line,
+                        msg: "unknown user",
+                        text: u.to_bytes(),
+                    });
+                }
             },
         };
         let Some(arena) = arenas.take() else {
-            return Some(config::Error { line: svc.line, msg: "too many services", text: svc.name });
+            return Some(config::Error {
+                line: svc.line,
+                msg: "too many services",
+                text: svc.name,
+            });
         };
         match Spec::from_config(arena, svc, creds) {
             Ok(spec) => match staged.push(spec) {
                 Ok(()) => None,
                 Err(spec) => {
                     arenas.give(spec.into_arena());
-                    Some(config::Error { line: svc.line, msg: "too many services", text: svc.name })
+                    Some(config::Error {
+                        line: svc.line,
+                        msg: "too many services",
+                        text: svc.name,
+                    })
                 }
             },
             Err((arena, e)) => {
                 arenas.give(arena);
-                Some(config::Error { line: svc.line, msg: e.message(), text: svc.name })
+                Some(config::Error {
+                    line: svc.line,
+                    msg: e.message(),
+                    text: svc.name,
+                })
             }
         }
     });
@@ -249,8 +307,14 @@ pub fn load_config(
 
 /// Reads a whole file into `buf`; a result of `buf.len()` means it did not
 /// fit.
+#[cfg(feature = "ctl")]
 fn read_file(base: BorrowedFd<'_>, path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = rustix::fs::openat(base, path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())?;
+    let fd = rustix::fs::openat(
+        base,
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
     let mut n = 0;
     while n < buf.len() {
         match rustix::io::read(&fd, &mut buf[n..]) {
@@ -264,12 +328,27 @@ fn read_file(base: BorrowedFd<'_>, path: &CStr, buf: &mut [u8]) -> Result<usize,
 }
 
 pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
+    // Everything up to the loop happens in `start`, whose frame (options,
+    // parsing) is gone by the time the loop runs.
+    let mut s = start(argv, envp);
+    s.run()
+}
+
+crate::static_once!(fn base_cell() -> Option<OwnedFd> = None; bit 3);
+
+/// Parses, checks, detaches and sets up: returns the supervisor ready to
+/// run, or exits with the error.
+#[inline(never)]
+fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     let _ = sys::ensure_std_fds();
-    if !argv.is_empty() && args::basename(argv.get(0).to_bytes()) == b"tinyctl" {
-        ctl::client(&argv, 1);
-    }
-    if argv.len() > 1 && argv.get(1).to_bytes() == b"ctl" {
-        ctl::client(&argv, 2);
+    #[cfg(feature = "ctl")]
+    {
+        if !argv.is_empty() && args::basename(argv.get(0).to_bytes()) == b"tinyctl" {
+            ctl::client(&argv, 1);
+        }
+        if argv.len() > 1 && argv.get(1).to_bytes() == b"ctl" {
+            ctl::client(&argv, 2);
+        }
     }
     let o: Opts<'static> = match args::parse(&argv) {
         Ok(Parsed::Run(o)) => o,
@@ -278,17 +357,37 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
             sys::exit(0)
         }
         Ok(Parsed::Version) => {
-            let _ = rustix::io::write(sys::stdout(), concat!("tinyd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
+            let _ = rustix::io::write(
+                sys::stdout(),
+                concat!("tinyd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
+            );
             sys::exit(0)
         }
         Err(u) => usage_error(u),
     };
-    let Some(t) = Tables::take() else { die(code::SOFTWARE, &[b"tables taken twice"]) };
+    let Some(t) = Tables::take() else {
+        die(code::SOFTWARE, &[b"tables taken twice"])
+    };
 
     // What to run, checked before anything else happens.
-    let mut settings = Own { pidfile: None, control: None, log: None, foreground: false };
+    let mut settings = Own {
+        pidfile: None,
+        control: None,
+        log: None,
+        foreground: false,
+    };
+    #[allow(unused_mut)]
     let mut mode = SupMode::Single;
+    // The command line's service (a file's go through `t.staged`).
+    #[allow(unused_assignments)]
+    let mut single: Option<Spec> = None;
     match o.config {
+        #[cfg(not(feature = "ctl"))]
+        Some(_) => die(
+            code::USAGE,
+            &[b"--config: this tinyd was built without the ctl feature"],
+        ),
+        #[cfg(feature = "ctl")]
         Some(path) => {
             mode = SupMode::Config(path);
             let mut errors = 0;
@@ -313,21 +412,32 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
             }
         }
         None => {
-            let creds = o.user.map(|u| resolve(u.to_bytes()).unwrap_or_else(|e| unknown_user(u.to_bytes(), e)));
-            let Some(arena) = t.arenas.take() else { die(code::SOFTWARE, &[b"no arena"]) };
+            let creds = o
+                .user
+                .map(|u| resolve(u.to_bytes()).unwrap_or_else(|e| unknown_user(u.to_bytes(), e)));
+            let Some(arena) = t.arenas.take() else {
+                die(code::SOFTWARE, &[b"no arena"])
+            };
             let words = (o.cmd..argv.len()).map(|i| argv.get(i));
             match Spec::from_opts(arena, &o, words, creds) {
-                Ok(spec) => {
-                    let _ = t.staged.push(spec);
-                }
+                Ok(spec) => single = Some(spec),
                 Err((_, e)) => die(code::USAGE, &[e.message().as_bytes()]),
             }
             settings.control = o.control;
         }
     }
+    #[cfg(not(feature = "ctl"))]
+    if o.control.is_some() {
+        die(
+            code::USAGE,
+            &[b"--control: this tinyd was built without the ctl feature"],
+        );
+    }
     let foreground = o.foreground || settings.foreground;
     let pidfile_path = o.pidfile.or(settings.pidfile);
-    let control_path = o.control.or(settings.control).or(match mode {
+    let control_path = o.control.or(settings.control);
+    #[cfg(feature = "ctl")]
+    let control_path = control_path.or(match mode {
         SupMode::Config(_) => Some(ctl::DEFAULT_SOCKET),
         SupMode::Single => None,
     });
@@ -337,21 +447,35 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
     // Relative paths stay relative to where tinyd was started, even after
     // it changes directory: keep that directory open only if needed.
     let log_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
-        || t.staged.iter().any(|s| relative(s.log_file()));
-    let base_fd: Option<OwnedFd> = if relative(pidfile_path)
+        || single.as_ref().is_some_and(|s| relative(s.log_file()));
+    #[cfg(feature = "ctl")]
+    let log_relative = log_relative || t.staged.iter().any(|s| relative(s.log_file()));
+    let base_fd = if relative(pidfile_path)
         || relative(control_path)
         || relative(o.config)
         || relative(settings.log)
         || log_relative
     {
-        rustix::fs::open(c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+        rustix::fs::open(
+            c".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
     } else {
         None
     };
-    let base = base_fd.as_ref().map_or(rustix::fs::CWD, |f| f.as_fd());
+    // Kept for the life of the process, in a static of its own.
+    let Some(cell) = base_cell() else {
+        die(code::SOFTWARE, &[b"base taken twice"])
+    };
+    *cell = base_fd;
+    let cell: &'static Option<OwnedFd> = cell;
+    let base = cell.as_ref().map_or(rustix::fs::CWD, |f| f.as_fd());
 
     let pidfile = pidfile_path.map(|p| Pidfile::acquire(base, p).unwrap_or_else(|r| refused(p, r)));
-    let control = control_path.map(|p| match sup::listen(base, p) {
+    #[cfg(feature = "ctl")]
+    let control = control_path.map(|p| match crate::control::listen(base, p) {
         Ok(fd) => (p, fd),
         Err(e) => {
             let mut why = Buf::<64>::new();
@@ -363,7 +487,10 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
             if let Some(pf) = pidfile.as_ref() {
                 let _ = rustix::fs::unlinkat(base, pf.path(), rustix::fs::AtFlags::empty());
             }
-            die(code::FAIL, &[b"control socket ", p.to_bytes(), b": ", why.as_bytes()])
+            die(
+                code::FAIL,
+                &[b"control socket ", p.to_bytes(), b": ", why.as_bytes()],
+            )
         }
     });
 
@@ -393,18 +520,19 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
         log: settings.log,
         log_sink: Sink::new(),
         devlog: syslog_path(&envp),
+        #[cfg(feature = "ctl")]
         control,
         pipe: None,
         me: rustix::process::getpid(),
         stopping: false,
     };
-    setup(&mut s, &o);
-    s.run()
+    setup(&mut s, &o, single);
+    s
 }
 
 /// daemon(7) steps 4-6: directory, umask, /dev/null, pidfile, signals,
 /// logs; the services start in the loop.
-fn setup(s: &mut Sup<'_>, o: &Opts<'_>) {
+fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
     let mut why = Buf::<64>::new();
     let mut fail = |s: &mut Sup<'_>, what: &[u8], thing: &[u8], e: Errno| -> ! {
         why.err(e);
@@ -412,9 +540,16 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>) {
         m.s(b"tinyd: ").s(what).s(thing).s(b": ").s(why.as_bytes());
         s.fatal(code::FAIL, m.as_bytes())
     };
-    let (dir, mask) = match s.mode {
-        SupMode::Single => (o.chdir, o.umask),
-        SupMode::Config(_) => (c"/", 0o022),
+    // The command line's service says where; with a file, tinyd itself
+    // goes to / (each service has its own chdir and umask).
+    #[cfg(feature = "ctl")]
+    let config_mode = matches!(s.mode, SupMode::Config(_));
+    #[cfg(not(feature = "ctl"))]
+    let config_mode = false;
+    let (dir, mask) = if config_mode {
+        (c"/", 0o022)
+    } else {
+        (o.chdir, o.umask)
     };
     rustix::process::umask(Mode::from_raw_mode(mask));
     if let Err(e) = rustix::process::chdir(dir) {
@@ -437,13 +572,25 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>) {
         Err(e) => fail(s, b"cannot install ", b"signal handlers", e),
     }
     if let Some(path) = s.log {
-        let target = sink::Target::File { path, max: 1024 * 1024, keep: 2 };
+        let target = sink::Target::File {
+            path,
+            max: 1024 * 1024,
+            keep: 2,
+        };
         if let Err(e) = s.log_sink.open(s.base, &target) {
             fail(s, b"cannot open log file ", path.to_bytes(), e);
         }
     }
-    // Each staged spec becomes a service.
-    while let Some(spec) = s.t.staged.pop() {
+    // Each spec becomes a service, in file order.
+    #[cfg(feature = "ctl")]
+    s.t.staged.as_mut_slice().reverse();
+    let mut single = single;
+    loop {
+        #[cfg(feature = "ctl")]
+        let next = single.take().or_else(|| s.t.staged.pop());
+        #[cfg(not(feature = "ctl"))]
+        let next = single.take();
+        let Some(spec) = next else { break };
         if let Err((spec, e)) = s.add(spec, false) {
             let name = spec.log_file().unwrap_or(c"output pipe").to_bytes();
             let mut m = Msg::new();

@@ -26,11 +26,13 @@ pub const SIGSTOP: Signo = 19;
 /// The signals tinyd catches.
 pub const CAUGHT: [Signo; 6] = [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD];
 
-/// The write end of the self-pipe, for the handler; -1 before `install`.
-static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The write end of the self-pipe plus one, for the handler; 0 before
+/// `install` (zero, so that it lives in .bss and the .data page stays
+/// clean).
+static WRITE_FD: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(sig: Signo) {
-    let fd = WRITE_FD.load(Ordering::Relaxed);
+    let fd = WRITE_FD.load(Ordering::Relaxed) - 1;
     if fd >= 0 {
         // SAFETY: WRITE_FD holds the write end of the self-pipe, which stays
         // open for the life of the process once installed.
@@ -71,7 +73,10 @@ impl SelfPipe {
     /// syslog socket must not kill tinyd).
     pub fn install() -> Result<SelfPipe, Errno> {
         let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
-        WRITE_FD.store(rustix::fd::AsRawFd::as_raw_fd(&write), Ordering::Relaxed);
+        WRITE_FD.store(
+            rustix::fd::AsRawFd::as_raw_fd(&write) + 1,
+            Ordering::Relaxed,
+        );
         for sig in CAUGHT {
             let extra = if sig == SIGCHLD { sys::SA_NOCLDSTOP } else { 0 };
             sys::sigaction(sig, Disposition::Catch(on_signal), sys::SA_RESTART | extra)?;

@@ -58,7 +58,12 @@ fn wall() -> (i64, u32) {
 
 impl Sink {
     pub const fn new() -> Sink {
-        Sink { fd: None, size: 0, lost: 0, lost_why: Errno::IO }
+        Sink {
+            fd: None,
+            size: 0,
+            lost: 0,
+            lost_why: Errno::IO,
+        }
     }
 
     /// Opens (or reopens, on SIGHUP) the file or socket. `base` is the
@@ -71,7 +76,11 @@ impl Sink {
                 let f = rustix::fs::openat(
                     base,
                     path,
-                    OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY,
+                    OFlags::WRONLY
+                        | OFlags::APPEND
+                        | OFlags::CREATE
+                        | OFlags::CLOEXEC
+                        | OFlags::NOCTTY,
                     Mode::from_raw_mode(0o644),
                 )?;
                 self.size = rustix::fs::fstat(&f)?.st_size as u64;
@@ -95,7 +104,15 @@ impl Sink {
     /// Writes one line of COMMAND's output: `text` from `tag[pid]`. The
     /// prefix is built here and the text goes out as it is, in one writev
     /// or one datagram.
-    pub fn line(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, tag: &[u8], pid: i32, pri: u8, text: &[u8]) {
+    pub fn line(
+        &mut self,
+        base: BorrowedFd<'_>,
+        t: &Target<'_>,
+        tag: &[u8],
+        pid: i32,
+        pri: u8,
+        text: &[u8],
+    ) {
         let mut pre = Prefix::new();
         let (secs, ms) = wall();
         let end: &[u8] = match t {
@@ -148,7 +165,12 @@ impl Sink {
     }
 
     /// Writes the parts as one record: all of it, or an error.
-    fn write(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, parts: &[&[u8]]) -> Result<(), Errno> {
+    fn write(
+        &mut self,
+        base: BorrowedFd<'_>,
+        t: &Target<'_>,
+        parts: &[&[u8]],
+    ) -> Result<(), Errno> {
         if matches!(t, Target::None) {
             return Ok(());
         }
@@ -180,7 +202,9 @@ impl Sink {
     /// with keep 0, FILE is emptied instead.
     #[inline(never)]
     fn rotate(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) {
-        let Target::File { path, keep, .. } = *t else { return };
+        let Target::File { path, keep, .. } = *t else {
+            return;
+        };
         // Whether FILE itself was moved aside (the last rename).
         let mut moved = false;
         if keep > 0 {
@@ -193,11 +217,17 @@ impl Sink {
                     names.s(b".").u(n as u64);
                 }
                 let split = names.len() + 1;
-                names.s(b"\0").s(path.to_bytes()).s(b".").u(n as u64 + 1).s(b"\0");
+                names
+                    .s(b"\0")
+                    .s(path.to_bytes())
+                    .s(b".")
+                    .u(n as u64 + 1)
+                    .s(b"\0");
                 let both = names.as_bytes();
-                let (Ok(from), Ok(to)) =
-                    (CStr::from_bytes_with_nul(&both[..split]), CStr::from_bytes_with_nul(&both[split..]))
-                else {
+                let (Ok(from), Ok(to)) = (
+                    CStr::from_bytes_with_nul(&both[..split]),
+                    CStr::from_bytes_with_nul(&both[split..]),
+                ) else {
                     break; // a path too long for the buffer
                 };
                 let ok = rustix::fs::renameat(base, from, base, to).is_ok();

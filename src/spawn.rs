@@ -15,12 +15,12 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, Signal};
 
 use crate::args::Argv;
-use crate::config::Words;
 use crate::buf::Buf;
 use crate::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, MAX_WORDS, PATH_MAX};
 use crate::passwd::Creds;
 use crate::sig;
 use crate::sys::{self, Forked};
+use crate::words::Words;
 
 /// The default search path when PATH is unset (busybox's).
 pub const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -215,7 +215,9 @@ fn exec(spec: &Spec<'_>, argv: &[*const u8], path: &[u8], envp: *const *const u8
     let mut denied = false;
     for dir in path.split(|&c| c == b':') {
         let mut full = Buf::<PATH_MAX>::new();
-        full.s(if dir.is_empty() { b"." } else { dir }).s(b"/").s(file.to_bytes());
+        full.s(if dir.is_empty() { b"." } else { dir })
+            .s(b"/")
+            .s(file.to_bytes());
         if full.room() == 0 {
             continue;
         }

@@ -9,13 +9,82 @@
 use core::ffi::CStr;
 
 use crate::args::{Opts, Output, Restart};
-use crate::config::{self, Words};
-use crate::limits::{MAX_ENV, MAX_WORDS, SPEC_MAX};
+#[cfg(feature = "ctl")]
+use crate::config;
+use crate::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
 use crate::passwd::Creds;
+use crate::store::ArrayVec;
 use crate::svc::Policy;
+use crate::words::Words;
 
-/// An arena: where a service's strings live.
-pub type Arena = &'static mut [u8; SPEC_MAX];
+/// The memory of one service, one page: its strings and its output line
+/// buffer, so that a service dirties a single page of these. (With one
+/// service only, packing it with the rest saves more than aligning it.)
+#[cfg_attr(feature = "ctl", repr(C, align(4096)))]
+#[cfg_attr(not(feature = "ctl"), repr(C))]
+pub struct Chunk {
+    arena: [u8; SPEC_MAX],
+    line: [u8; LINE_MAX],
+}
+
+impl Chunk {
+    pub const EMPTY: Chunk = Chunk {
+        arena: [0; SPEC_MAX],
+        line: [0; LINE_MAX],
+    };
+}
+
+/// A service's arena (where its strings live) and, until the service's
+/// slot borrows it, its line buffer.
+pub struct Arena {
+    bytes: &'static mut [u8; SPEC_MAX],
+    line: Option<&'static mut [u8; LINE_MAX]>,
+}
+
+impl Arena {
+    pub fn new(c: &'static mut Chunk) -> Arena {
+        Arena {
+            bytes: &mut c.arena,
+            line: Some(&mut c.line),
+        }
+    }
+
+    /// The string space alone, kept for good (tinyd's own settings).
+    pub fn into_bytes(self) -> &'static mut [u8; SPEC_MAX] {
+        self.bytes
+    }
+}
+
+/// Arenas: never-used chunks in order, returned ones first.
+#[repr(C)]
+pub struct ArenaPool<const N: usize> {
+    fresh: Option<&'static mut [Chunk]>,
+    free: ArrayVec<Arena, N>,
+}
+
+impl<const N: usize> ArenaPool<N> {
+    pub const fn empty() -> Self {
+        ArenaPool {
+            fresh: None,
+            free: ArrayVec::new(),
+        }
+    }
+    pub fn fill(&mut self, all: &'static mut [Chunk]) {
+        self.fresh = Some(all);
+    }
+    pub fn take(&mut self) -> Option<Arena> {
+        if let Some(a) = self.free.pop() {
+            return Some(a);
+        }
+        let (first, rest) = self.fresh.take()?.split_first_mut()?;
+        self.fresh = Some(rest);
+        Some(Arena::new(first))
+    }
+    /// Takes an arena back; its line buffer must be back in it.
+    pub fn give(&mut self, a: Arena) {
+        let _ = self.free.push(a);
+    }
+}
 
 /// A string in the arena: offset and length (its NUL follows it).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -42,7 +111,9 @@ pub enum TooBig {
 impl TooBig {
     pub fn message(self) -> &'static str {
         match self {
-            TooBig::Bytes => "settings too long (at most 4096 bytes of command, paths and environment)",
+            TooBig::Bytes => {
+                "settings too long (at most 3072 bytes of command, paths and environment)"
+            }
             TooBig::Words => "command has too many words (at most 64)",
         }
     }
@@ -79,7 +150,12 @@ impl Spec {
             out: Out::Inherit,
             log_size: 0,
             log_keep: 0,
-            policy: Policy { restart: Restart::Always, delay_min: 0, delay_max: 0, stop_timeout: 0 },
+            policy: Policy {
+                restart: Restart::Always,
+                delay_min: 0,
+                delay_max: 0,
+                stop_timeout: 0,
+            },
         }
     }
 
@@ -88,21 +164,35 @@ impl Spec {
         self.arena
     }
 
+    /// The line buffer, for the service's slot (once).
+    pub fn take_line(&mut self) -> Option<&'static mut [u8; LINE_MAX]> {
+        self.arena.line.take()
+    }
+
+    /// Puts the slot's line buffer back, before the arena goes back.
+    pub fn put_line(&mut self, line: &'static mut [u8; LINE_MAX]) {
+        self.arena.line = Some(line);
+    }
+
     /// Appends `bytes` and a NUL.
     fn push(&mut self, bytes: &[u8]) -> Result<R, TooBig> {
         let end = self.len + bytes.len() + 1;
         if end > SPEC_MAX {
             return Err(TooBig::Bytes);
         }
-        self.arena[self.len..end - 1].copy_from_slice(bytes);
-        self.arena[end - 1] = 0;
+        self.arena.bytes[self.len..end - 1].copy_from_slice(bytes);
+        self.arena.bytes[end - 1] = 0;
         let r = R(self.len as u16, bytes.len() as u16);
         self.len = end;
         Ok(r)
     }
 
     /// Appends a list of strings back to back, each with its NUL.
-    fn push_list<'b>(&mut self, items: impl Iterator<Item = &'b CStr>, max: usize) -> Result<(R, u16), TooBig> {
+    fn push_list<'b>(
+        &mut self,
+        items: impl Iterator<Item = &'b CStr>,
+        max: usize,
+    ) -> Result<(R, u16), TooBig> {
         let start = self.len;
         let mut n = 0;
         for s in items {
@@ -151,7 +241,12 @@ impl Spec {
     }
 
     /// A service from a `[NAME]` section of the configuration file.
-    pub fn from_config(arena: Arena, c: &config::Service<'_>, creds: Option<Creds>) -> Result<Spec, (Arena, TooBig)> {
+    #[cfg(feature = "ctl")]
+    pub fn from_config(
+        arena: Arena,
+        c: &config::Service<'_>,
+        creds: Option<Creds>,
+    ) -> Result<Spec, (Arena, TooBig)> {
         let mut s = Spec::empty(arena);
         let r = (|| {
             s.name = s.push(c.name)?;
@@ -190,11 +285,12 @@ impl Spec {
     }
 
     fn bytes(&self, r: R) -> &[u8] {
-        &self.arena[r.0 as usize..(r.0 + r.1) as usize]
+        &self.arena.bytes[r.0 as usize..(r.0 + r.1) as usize]
     }
 
     fn cstr(&self, r: R) -> &CStr {
-        CStr::from_bytes_with_nul(&self.arena[r.0 as usize..=(r.0 + r.1) as usize]).unwrap_or(c"")
+        CStr::from_bytes_with_nul(&self.arena.bytes[r.0 as usize..=(r.0 + r.1) as usize])
+            .unwrap_or(c"")
     }
 
     pub fn name(&self) -> &[u8] {
@@ -203,12 +299,18 @@ impl Spec {
 
     /// COMMAND and its arguments.
     pub fn exec(&self) -> Words<'_> {
-        Words { bytes: self.bytes(self.exec.0), count: self.exec.1 as usize }
+        Words {
+            bytes: self.bytes(self.exec.0),
+            count: self.exec.1 as usize,
+        }
     }
 
     /// The NAME=VALUE overrides.
     pub fn env(&self) -> Words<'_> {
-        Words { bytes: self.bytes(self.env.0), count: self.env.1 as usize }
+        Words {
+            bytes: self.bytes(self.env.0),
+            count: self.env.1 as usize,
+        }
     }
 
     pub fn chdir(&self) -> &CStr {
@@ -239,28 +341,42 @@ impl Spec {
     /// Whether two specs say exactly the same thing (a reload keeps the
     /// service running when they do).
     pub fn same(&self, o: &Spec) -> bool {
-        self.arena[..self.len] == o.arena[..o.len]
-            && (self.name, self.exec, self.env, self.chdir, self.user, self.out)
-                == (o.name, o.exec, o.env, o.chdir, o.user, o.out)
-            && (self.creds, self.umask, self.log_size, self.log_keep) == (o.creds, o.umask, o.log_size, o.log_keep)
-            && (self.policy.restart, self.policy.delay_min, self.policy.delay_max, self.policy.stop_timeout)
-                == (o.policy.restart, o.policy.delay_min, o.policy.delay_max, o.policy.stop_timeout)
+        self.arena.bytes[..self.len] == o.arena.bytes[..o.len]
+            && (
+                self.name, self.exec, self.env, self.chdir, self.user, self.out,
+            ) == (o.name, o.exec, o.env, o.chdir, o.user, o.out)
+            && (self.creds, self.umask, self.log_size, self.log_keep)
+                == (o.creds, o.umask, o.log_size, o.log_keep)
+            && (
+                self.policy.restart,
+                self.policy.delay_min,
+                self.policy.delay_max,
+                self.policy.stop_timeout,
+            ) == (
+                o.policy.restart,
+                o.policy.delay_min,
+                o.policy.delay_max,
+                o.policy.stop_timeout,
+            )
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ctl"))]
 mod tests {
     extern crate std;
     use super::*;
     use std::boxed::Box;
 
     fn arena() -> Arena {
-        Box::leak(Box::new([0u8; SPEC_MAX]))
+        Arena::new(Box::leak(Box::new(Chunk::EMPTY)))
     }
 
     fn service<'a>(name: &'a [u8], exec: &'a [u8]) -> config::Service<'a> {
         let mut s = config::Service::new(name, 3);
-        s.exec = Words { bytes: exec, count: exec.iter().filter(|&&c| c == 0).count() };
+        s.exec = Words {
+            bytes: exec,
+            count: exec.iter().filter(|&&c| c == 0).count(),
+        };
         s
     }
 
@@ -287,17 +403,35 @@ mod tests {
     fn syslog_tag_defaults_to_name() {
         let mut c = service(b"ntp", b"ntpd\0");
         c.output = Output::Syslog(b"");
-        assert_eq!(Spec::from_config(arena(), &c, None).ok().unwrap().syslog_tag(), Some(&b"ntp"[..]));
+        assert_eq!(
+            Spec::from_config(arena(), &c, None)
+                .ok()
+                .unwrap()
+                .syslog_tag(),
+            Some(&b"ntp"[..])
+        );
         c.output = Output::Syslog(b"time");
-        assert_eq!(Spec::from_config(arena(), &c, None).ok().unwrap().syslog_tag(), Some(&b"time"[..]));
+        assert_eq!(
+            Spec::from_config(arena(), &c, None)
+                .ok()
+                .unwrap()
+                .syslog_tag(),
+            Some(&b"time"[..])
+        );
     }
 
     #[test]
     fn same_compares_values() {
-        let a = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None).ok().unwrap();
-        let b = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None).ok().unwrap();
+        let a = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None)
+            .ok()
+            .unwrap();
+        let b = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None)
+            .ok()
+            .unwrap();
         assert!(a.same(&b));
-        let c = Spec::from_config(arena(), &service(b"a", b"sleep\x002\0"), None).ok().unwrap();
+        let c = Spec::from_config(arena(), &service(b"a", b"sleep\x002\0"), None)
+            .ok()
+            .unwrap();
         assert!(!a.same(&c));
         let mut d = service(b"a", b"sleep\x001\0");
         d.stop_timeout = 1;

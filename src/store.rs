@@ -10,34 +10,53 @@
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-/// A static value that can be borrowed mutably once, for the life of the
-/// process.
-pub struct Once<T> {
-    value: UnsafeCell<T>,
-    taken: AtomicBool,
-}
+/// Storage for a static that [`static_once!`] hands out once.
+pub struct Cell<T>(UnsafeCell<T>);
 
 // SAFETY: the value is reachable only through the single `&'static mut`
-// that `take` hands out, so sharing the `Once` itself between threads (tinyd
-// has one) cannot create aliasing; T must be Send to move to the taker.
-unsafe impl<T: Send> Sync for Once<T> {}
+// that `static_once!` hands out (guarded by its own flag), so sharing the
+// cell cannot create aliasing; T must be Send to move to the taker.
+unsafe impl<T: Send> Sync for Cell<T> {}
 
-impl<T> Once<T> {
-    pub const fn new(value: T) -> Once<T> {
-        Once { value: UnsafeCell::new(value), taken: AtomicBool::new(false) }
+impl<T> Cell<T> {
+    pub const fn new(value: T) -> Cell<T> {
+        Cell(UnsafeCell::new(value))
     }
 
-    /// The value, the first time; `None` after that.
-    pub fn take(&'static self) -> Option<&'static mut T> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            return None;
+    /// # Safety
+    /// At most one call for a given cell, ever (`static_once!` ensures it).
+    pub unsafe fn get_once(&'static self) -> &'static mut T {
+        // SAFETY: the caller guarantees no other reference was or will be
+        // made.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// The flags of every [`static_once!`] cell, one bit each, kept together
+/// among the small statics (a flag next to its big cell would dirty a page
+/// of its own).
+pub static ONCE_TAKEN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// `static_once!(pub fn name() -> T = init; bit N)` defines `name()`, which
+/// returns `Some(&'static mut T)` the first time and `None` after. Each
+/// cell needs its own bit of [`ONCE_TAKEN`] (two cells sharing one would
+/// only make the second never available: never unsound).
+#[macro_export]
+macro_rules! static_once {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() -> $t:ty = $init:expr; bit $bit:expr) => {
+        $(#[$m])*
+        $vis fn $name() -> Option<&'static mut $t> {
+            static CELL: $crate::store::Cell<$t> = $crate::store::Cell::new($init);
+            let bit: u32 = 1 << $bit;
+            let was = $crate::store::ONCE_TAKEN.fetch_or(bit, core::sync::atomic::Ordering::AcqRel);
+            if was & bit != 0 {
+                return None;
+            }
+            // SAFETY: the bit was clear: this is the only call that gets here.
+            Some(unsafe { CELL.get_once() })
         }
-        // SAFETY: `taken` was false, so no other reference to the value was
-        // ever made, and none will be: this is the only one.
-        Some(unsafe { &mut *self.value.get() })
-    }
+    };
 }
 
 /// A vector with a fixed capacity and no heap: elements past `len` are
@@ -56,7 +75,10 @@ impl<T, const N: usize> Default for ArrayVec<T, N> {
 
 impl<T, const N: usize> ArrayVec<T, N> {
     pub const fn new() -> Self {
-        ArrayVec { len: 0, items: [const { MaybeUninit::uninit() }; N] }
+        ArrayVec {
+            len: 0,
+            items: [const { MaybeUninit::uninit() }; N],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +172,10 @@ pub struct Pool<T: 'static, const N: usize> {
 
 impl<T: 'static, const N: usize> Pool<T, N> {
     pub const fn empty() -> Self {
-        Pool { fresh: None, free: ArrayVec::new() }
+        Pool {
+            fresh: None,
+            free: ArrayVec::new(),
+        }
     }
 
     pub fn fill(&mut self, all: &'static mut [T]) {
@@ -208,9 +233,9 @@ mod tests {
 
     #[test]
     fn pool_reuses_returned_buffers_first() {
-        static BUFS: Once<[[u8; 2]; 3]> = Once::new([[0; 2]; 3]);
+        crate::static_once!(fn bufs() -> [[u8; 2]; 3] = [[0; 2]; 3]; bit 30);
         let mut pool = Pool::<[u8; 2], 3>::empty();
-        pool.fill(BUFS.take().unwrap());
+        pool.fill(bufs().unwrap());
         let a = pool.take().unwrap();
         a[0] = 7;
         let _b = pool.take().unwrap();
@@ -222,10 +247,10 @@ mod tests {
 
     #[test]
     fn once_hands_out_one_borrow() {
-        static CELL: Once<[u8; 4]> = Once::new([0; 4]);
-        let a = CELL.take().unwrap();
+        crate::static_once!(fn cell() -> [u8; 4] = [0; 4]; bit 31);
+        let a = cell().unwrap();
         a[0] = 1;
-        assert!(CELL.take().is_none());
+        assert!(cell().is_none());
         assert_eq!(a[0], 1);
     }
 }

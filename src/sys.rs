@@ -72,7 +72,11 @@ pub fn sigaction(sig: Signo, disposition: Disposition, flags: u64) -> Result<(),
         restorer: arch::restorer_addr(),
         // Every signal is blocked while a handler runs: handlers never nest,
         // so a storm cannot pile their frames (with FPU state) on the stack.
-        mask: if matches!(disposition, Disposition::Catch(_)) { !0 } else { 0 },
+        mask: if matches!(disposition, Disposition::Catch(_)) {
+            !0
+        } else {
+            0
+        },
     };
     // SAFETY: `act` is a valid kernel sigaction for this architecture that
     // lives across the call; the old action is not requested (null); the

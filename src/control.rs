@@ -1,0 +1,568 @@
+//! The control socket and reload (the `ctl` feature): `tinyd ctl`
+//! requests, the clients waiting for a service to reach a state, and
+//! re-reading the configuration file.
+//!
+//! A client never blocks the loop: its socket is non-blocking, its request
+//! must arrive within `REQUEST_TIMEOUT`, and replies are written once,
+//! without waiting (a client that does not read loses the rest).
+
+use core::ffi::CStr;
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode as FileMode};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::buf::Buf;
+use crate::ctl::{self, Request};
+use crate::limits::MAX_SERVICES;
+use crate::sink::{PRI_ERR, PRI_NOTICE};
+use crate::spec::Spec;
+use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
+use crate::svc::{State, Status};
+
+/// How long a client may take to send its request line.
+const REQUEST_TIMEOUT: u64 = 2000;
+/// How long `start` and `restart` wait for the service to run.
+const START_WAIT: u64 = 10_000;
+
+/// A control connection.
+pub struct Client {
+    fd: OwnedFd,
+    req: [u8; ctl::REQUEST_MAX],
+    len: usize,
+    /// Until when it may send its request, or its wait may last.
+    pub deadline: u64,
+    pub wait: Option<Wait>,
+}
+
+/// A request waiting for a service to reach a state.
+#[derive(Clone, Copy)]
+pub enum Wait {
+    Up(Buf<64>),
+    Down(Buf<64>),
+    /// `shutdown`: answered as tinyd exits.
+    Exit,
+}
+
+/// What a reload changed.
+#[derive(Default)]
+pub struct Changes {
+    pub added: u32,
+    pub removed: u32,
+    pub changed: u32,
+    pub unchanged: u32,
+}
+
+impl<'a> Sup<'a> {
+    /// The listener and the clients' sockets, for the loop's poll.
+    pub fn poll_control<'f>(&'f self, set: &mut PollSet<'f>) {
+        if let Some((_, l)) = &self.control {
+            // A full client table leaves the rest in the backlog.
+            if !self.t.clients.is_full() {
+                set.add(rustix::fd::AsFd::as_fd(l), SRC_LISTEN);
+            }
+        }
+        for (i, c) in self.t.clients.iter().enumerate() {
+            if c.wait.is_none() {
+                set.add(rustix::fd::AsFd::as_fd(&c.fd), SRC_CLIENT | i as u16);
+            }
+        }
+    }
+
+    /// Reads the clients that are ready, then accepts new ones.
+    pub fn serve(&mut self, srcs: &[u16], ready: &dyn Fn(usize) -> bool, now: u64) {
+        // From the last index down: a reply removes its entry.
+        for k in (0..srcs.len()).rev() {
+            if srcs[k] & SRC_KIND == SRC_CLIENT && ready(k) {
+                self.client_readable((srcs[k] & !SRC_KIND) as usize, now);
+            }
+        }
+        if srcs
+            .iter()
+            .enumerate()
+            .any(|(k, &s)| s == SRC_LISTEN && ready(k))
+        {
+            self.accept(now);
+        }
+    }
+
+    /// Index of the live (not retired) service called `name`.
+    pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
+        self.t
+            .slots
+            .iter()
+            .position(|s| !s.retired && s.spec.name() == name)
+    }
+
+    /// SIGHUP in config mode: reload (errors go to tinyd's log).
+    #[inline(never)]
+    pub fn reload_on_hup(&mut self, now: u64) {
+        if let Mode::Config(_) = self.mode {
+            let mut m = Buf::<2048>::new();
+            let (code, _) = self.reload(&mut m, now);
+            if code != ctl::OK {
+                self.event(
+                    None,
+                    PRI_ERR,
+                    b"reload on SIGHUP failed; the old configuration stays",
+                );
+            }
+        }
+    }
+
+    /// Answers `shutdown` requests as tinyd exits.
+    pub fn answer_shutdown(&mut self) {
+        let mut i = 0;
+        while i < self.t.clients.len() {
+            if matches!(self.t.clients[i].wait, Some(Wait::Exit)) {
+                self.reply(i, ctl::OK, b"stopped\n");
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Re-reads the configuration file and applies it: `out` gets the reply
+    /// text. Returns the reply's status and what changed.
+    #[inline(never)]
+    pub fn reload(&mut self, out: &mut Buf<2048>, now: u64) -> (u8, Changes) {
+        let Mode::Config(path) = self.mode else {
+            out.s(b"tinyd: no configuration file to reload (started without --config)\n");
+            return (ctl::FAILED, Changes::default());
+        };
+        let mut errors = 0;
+        let loaded = crate::run::load_config(
+            self.base,
+            path,
+            self.t,
+            &mut |line: &[u8]| {
+                errors += 1;
+                out.s(line).s(b"\n");
+            },
+            // tinyd's own settings are read at start only.
+            &mut |_, _| {},
+        );
+        if loaded.is_err() {
+            // Tell tinyd's log too, one line per error.
+            for line in out
+                .as_bytes()
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty())
+            {
+                self.event(None, PRI_ERR, line.strip_prefix(b"tinyd: ").unwrap_or(line));
+            }
+            return (crate::ctl::CONFIG, Changes::default());
+        }
+        let ch = self.apply(now);
+        let mut m = Msg::new();
+        m.s(b"reloaded: ")
+            .u(ch.added as u64)
+            .s(b" added, ")
+            .u(ch.removed as u64)
+            .s(b" removed, ");
+        m.s(b"")
+            .u(ch.changed as u64)
+            .s(b" changed, ")
+            .u(ch.unchanged as u64)
+            .s(b" unchanged");
+        self.event(None, PRI_NOTICE, m.as_bytes());
+        out.s(m.as_bytes()).s(b"\n");
+        (ctl::OK, ch)
+    }
+
+    /// Applies the staged specs: new services start, removed ones stop,
+    /// changed ones restart with their new settings, unchanged ones keep
+    /// running untouched.
+    pub fn apply(&mut self, now: u64) -> Changes {
+        let mut ch = Changes::default();
+        // Slots only grow during this: the old ones keep their indices.
+        let old = self.t.slots.len();
+        let mut seen = [false; SLOTS];
+        // In file order.
+        self.t.staged.as_mut_slice().reverse();
+        let mut rank = 0u8;
+        while let Some(spec) = self.t.staged.pop() {
+            match self.find(spec.name()) {
+                Some(i) if self.t.slots[i].spec.same(&spec) => {
+                    seen[i] = true;
+                    ch.unchanged += 1;
+                    self.t.slots[i].rank = rank;
+                    self.t.arenas.give(spec.into_arena());
+                }
+                Some(i) => {
+                    seen[i] = true;
+                    ch.changed += 1;
+                    self.retire(i, now);
+                    self.add_or_log(spec, true, rank);
+                }
+                None => {
+                    ch.added += 1;
+                    self.add_or_log(spec, false, rank);
+                }
+            }
+            rank += 1;
+        }
+        for i in 0..old {
+            if !seen[i] && !self.t.slots[i].retired {
+                ch.removed += 1;
+                self.retire(i, now);
+            }
+        }
+        ch
+    }
+
+    fn add_or_log(&mut self, spec: Spec, held: bool, rank: u8) {
+        match self.add(spec, held) {
+            Ok(i) => self.t.slots[i].rank = rank,
+            Err((spec, e)) => {
+                let mut m = Msg::new();
+                m.s(spec.name()).s(b": cannot set up: ").err(e);
+                self.event(None, PRI_ERR, m.as_bytes());
+                self.t.arenas.give(spec.into_arena());
+            }
+        }
+    }
+
+    /// Stops slot `i` for good (a reload removed or replaced it).
+    fn retire(&mut self, i: usize, now: u64) {
+        self.t.slots[i].retired = true;
+        let policy = self.t.slots[i].spec.policy;
+        if let Some(pid) = self.t.slots[i].svc.pid {
+            let mut m = Msg::new();
+            m.s(b"stopping pid ").u(pid as u64).s(b" (reload)");
+            self.event(Some(i), PRI_NOTICE, m.as_bytes());
+        }
+        let d = self.t.slots[i].svc.stop(now, &policy);
+        self.act(i, d, now);
+    }
+
+    #[inline(never)]
+    fn accept(&mut self, now: u64) {
+        while !self.t.clients.is_full() {
+            let Some((_, l)) = &self.control else { return };
+            let fd = match rustix::net::accept_with(l, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)
+            {
+                Ok(fd) => fd,
+                Err(_) => return, // EAGAIN: no more; others are transient
+            };
+            // Only root and tinyd's own user may ask anything.
+            let allowed = match rustix::net::sockopt::socket_peercred(&fd) {
+                Ok(cred) => cred.uid.is_root() || cred.uid == rustix::process::geteuid(),
+                Err(_) => false,
+            };
+            if !allowed {
+                let _ = rustix::io::write(&fd, b"77\ntinyd: permission denied\n");
+                continue;
+            }
+            let c = Client {
+                fd,
+                req: [0; ctl::REQUEST_MAX],
+                len: 0,
+                deadline: now + REQUEST_TIMEOUT,
+                wait: None,
+            };
+            let _ = self.t.clients.push(c);
+        }
+    }
+
+    /// Sends a reply and closes the connection (best effort: a client that
+    /// does not read loses the end of its reply, never blocks tinyd).
+    pub fn reply(&mut self, i: usize, code: u8, text: &[u8]) {
+        let c = self.t.clients.swap_remove(i);
+        let mut head = Buf::<8>::new();
+        head.u(code as u64).s(b"\n");
+        let _ = sink_send(&c.fd, head.as_bytes());
+        let _ = sink_send(&c.fd, text);
+    }
+
+    fn client_readable(&mut self, i: usize, now: u64) {
+        // An earlier reply may have moved clients: tolerate stale indices.
+        let Some(c) = self.t.clients.as_mut_slice().get_mut(i) else {
+            return;
+        };
+        if c.wait.is_some() {
+            return;
+        }
+        let n = match rustix::io::read(&c.fd, &mut c.req[c.len..]) {
+            Ok(0) => {
+                // Gone before a whole request.
+                self.t.clients.swap_remove(i);
+                return;
+            }
+            Ok(n) => n,
+            Err(Errno::AGAIN | Errno::INTR) => return,
+            Err(_) => {
+                self.t.clients.swap_remove(i);
+                return;
+            }
+        };
+        c.len += n;
+        let Some(nl) = c.req[..c.len].iter().position(|&b| b == b'\n') else {
+            if c.len == c.req.len() {
+                self.reply(i, ctl::BAD_REQUEST, b"tinyd: request too long\n");
+            }
+            return;
+        };
+        let req = c.req;
+        self.request(i, &req[..nl], now);
+    }
+
+    /// Carries out a request from client `i`.
+    #[inline(never)]
+    fn request(&mut self, i: usize, line: &[u8], now: u64) {
+        let req = match ctl::parse(line) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut m = Msg::new();
+                m.s(b"tinyd: ").s(e.as_bytes()).s(b"\n");
+                return self.reply(i, ctl::BAD_REQUEST, m.as_bytes());
+            }
+        };
+        let name = match req {
+            Request::Start(n) | Request::Stop(n) | Request::Restart(n) => Some(n),
+            Request::Status(n) => n,
+            _ => None,
+        };
+        let slot = match name.map(|n| self.find(n)) {
+            Some(None) => {
+                let mut m = Msg::new();
+                m.s(b"tinyd: unknown service: ")
+                    .s(name.unwrap_or(b""))
+                    .s(b"\n");
+                return self.reply(i, ctl::UNKNOWN, m.as_bytes());
+            }
+            Some(Some(s)) => Some(s),
+            None => None,
+        };
+        let mut wanted = Buf::<64>::new();
+        wanted.s(name.unwrap_or(b""));
+        match (req, slot) {
+            (Request::Status(_), _) => {
+                let mut out = Buf::<{ 100 * MAX_SERVICES }>::new();
+                let mut all_up = true;
+                // Live slots in file order (the slots' own order is that
+                // of their arrival).
+                let mut order = [0u8; SLOTS];
+                let mut n = 0;
+                for (j, s) in self.t.slots.iter().enumerate() {
+                    if !s.retired && slot.is_none_or(|k| k == j) {
+                        order[n] = j as u8;
+                        n += 1;
+                    }
+                }
+                let slots = self.t.slots.as_slice();
+                // Insertion sort: at most 64 entries, and little code.
+                for a in 1..n {
+                    let mut b = a;
+                    while b > 0 && slots[order[b - 1] as usize].rank > slots[order[b] as usize].rank
+                    {
+                        order.swap(b - 1, b);
+                        b -= 1;
+                    }
+                }
+                for &j in &order[..n] {
+                    let s = &slots[j as usize];
+                    all_up &= s.svc.state == State::Running;
+                    status_line(&mut out, s, now);
+                }
+                self.reply(
+                    i,
+                    if all_up { ctl::OK } else { ctl::NOT_RUNNING },
+                    out.as_bytes(),
+                );
+            }
+            (Request::Start(_), Some(s)) => {
+                let policy = self.t.slots[s].spec.policy;
+                if self.t.slots[s].svc.state == State::Stopping {
+                    self.t.slots[s].again = true;
+                } else {
+                    let d = self.t.slots[s].svc.start(&policy);
+                    self.act(s, d, now);
+                }
+                self.wait(i, Wait::Up(wanted), now + START_WAIT, now);
+            }
+            (Request::Stop(_), Some(s)) => {
+                let policy = self.t.slots[s].spec.policy;
+                self.t.slots[s].again = false;
+                let d = self.t.slots[s].svc.stop(now, &policy);
+                self.act(s, d, now);
+                self.wait(
+                    i,
+                    Wait::Down(wanted),
+                    now + 2 * policy.stop_timeout + START_WAIT,
+                    now,
+                );
+            }
+            (Request::Restart(_), Some(s)) => {
+                let policy = self.t.slots[s].spec.policy;
+                match self.t.slots[s].svc.state {
+                    State::Running | State::Stopping => {
+                        self.t.slots[s].again = true;
+                        let d = self.t.slots[s].svc.stop(now, &policy);
+                        self.act(s, d, now);
+                    }
+                    _ => {
+                        self.t.slots[s].svc.stop(now, &policy);
+                        let d = self.t.slots[s].svc.start(&policy);
+                        self.act(s, d, now);
+                    }
+                }
+                self.wait(
+                    i,
+                    Wait::Up(wanted),
+                    now + 2 * policy.stop_timeout + START_WAIT,
+                    now,
+                );
+            }
+            (Request::Reload, _) => {
+                let mut out = Buf::<2048>::new();
+                let (code, _) = self.reload(&mut out, now);
+                self.reply(i, code, out.as_bytes());
+            }
+            (Request::Shutdown, _) => {
+                self.t.clients[i].wait = Some(Wait::Exit);
+                self.t.clients[i].deadline = u64::MAX;
+                self.stop_all(now);
+            }
+            _ => self.reply(i, ctl::FAILED, b"tinyd: bad request\n"),
+        }
+    }
+
+    /// Leaves client `i` waiting for a state (answered by `check_waits`).
+    fn wait(&mut self, i: usize, w: Wait, deadline: u64, now: u64) {
+        let c = &mut self.t.clients[i];
+        c.wait = Some(w);
+        c.deadline = deadline;
+        self.check_waits(now);
+    }
+
+    /// Answers clients whose wait is over, and drops those too slow to
+    /// send a request.
+    #[inline(never)]
+    pub fn check_waits(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.t.clients.len() {
+            let c = &self.t.clients[i];
+            let (w, late) = (c.wait, c.deadline <= now);
+            let answer = match w {
+                None if late => Some((ctl::FAILED, None)),
+                None | Some(Wait::Exit) => None,
+                Some(Wait::Up(n)) | Some(Wait::Down(n)) => {
+                    let up = matches!(w, Some(Wait::Up(_)));
+                    match self.find(n.as_bytes()) {
+                        None => Some((ctl::UNKNOWN, None)),
+                        Some(s) => {
+                            let slot = &self.t.slots[s];
+                            let state = slot.svc.state;
+                            let done = if up {
+                                state == State::Running && !slot.again
+                            } else {
+                                matches!(state, State::Stopped | State::Exited)
+                            };
+                            if done {
+                                Some((ctl::OK, Some(s)))
+                            } else if late {
+                                Some((ctl::FAILED, Some(s)))
+                            } else {
+                                None
+                            }
+                        }
+                    }
+                }
+            };
+            match answer {
+                Some((code, s)) => {
+                    let mut out = Buf::<128>::new();
+                    match s {
+                        Some(s) => status_line(&mut out, &self.t.slots[s], now),
+                        None if w.is_none() => {
+                            out.s(b"tinyd: request timed out\n");
+                        }
+                        None => {
+                            out.s(b"tinyd: the service went away\n");
+                        }
+                    }
+                    if code == ctl::FAILED && s.is_some() {
+                        out.s(b"tinyd: timed out\n");
+                    }
+                    self.reply(i, code, out.as_bytes());
+                }
+                None => i += 1,
+            }
+        }
+    }
+}
+
+/// The state's name in `status`.
+fn state_name(s: &Slot) -> &'static [u8] {
+    match s.svc.state {
+        State::Running => b"running",
+        State::Backoff if s.svc.pgid == 0 || s.held => b"starting",
+        State::Backoff => b"backoff",
+        State::Stopping => b"stopping",
+        State::Stopped => b"stopped",
+        State::Exited if s.svc.last.is_some_and(Status::failed) => b"failed",
+        State::Exited => b"stopped",
+    }
+}
+
+/// `NAME STATE PID UP RESTARTS LAST`: `-` where there is nothing to say.
+fn status_line<const N: usize>(out: &mut Buf<N>, s: &Slot, now: u64) {
+    out.s(s.spec.name()).s(b" ").s(state_name(s)).s(b" ");
+    match s.svc.pid {
+        Some(pid) if s.svc.state == State::Running => out
+            .u(pid as u64)
+            .s(b" ")
+            .u(now.saturating_sub(s.svc.started) / 1000),
+        _ => out.s(b"- -"),
+    };
+    out.s(b" ").u(s.svc.restarts as u64).s(b" ");
+    match s.svc.last {
+        Some(Status::Exited(c)) => out.u(c as u64),
+        Some(Status::Signaled(n)) => out.s(b"sig").u(n as u64),
+        None => out.s(b"-"),
+    };
+    out.s(b"\n");
+}
+
+/// Writes without blocking; a client that does not read loses the rest.
+fn sink_send(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Binds the control socket, mode 0600. A socket file left by a tinyd that
+/// died (nobody accepts on it) is replaced; a live one is an error.
+pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
+    let addr = SocketAddrUnix::new(path)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    let old = rustix::process::umask(FileMode::from_raw_mode(0o177));
+    let mut bound = rustix::net::bind(&fd, &addr);
+    if bound == Err(Errno::ADDRINUSE) {
+        let probe = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        if rustix::net::connect(&probe, &addr) == Err(Errno::CONNREFUSED) {
+            let _ = rustix::fs::unlinkat(base, path, AtFlags::empty());
+            bound = rustix::net::bind(&fd, &addr);
+        }
+    }
+    rustix::process::umask(old);
+    bound?;
+    rustix::net::listen(&fd, 128)?;
+    Ok(fd)
+}
