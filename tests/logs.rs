@@ -25,19 +25,33 @@ fn log_lines_have_utc_timestamp_name_and_events() {
         "echo \"pid $$\"\necho to-stdout\necho to-stderr >&2\necho '  spaced:  text  '\nexit 3",
     );
     let before = now_ms();
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "web", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "web", "-o", s(&log), s(&cmd)],
+    );
     let st = t.wait_exit(20.0);
-    assert_eq!(st.code(), Some(3), "tinyd exits with COMMAND's status; stderr: {}", t.stderr());
+    assert_eq!(
+        st.code(),
+        Some(3),
+        "tinyd exits with COMMAND's status; stderr: {}",
+        t.stderr()
+    );
 
     // Every line of the file parses (log_lines panics otherwise), and every
     // timestamp is close to now.
     let lines = log_lines(&log);
     let raw = fs::read_to_string(&log).unwrap();
-    assert!(raw.ends_with('\n'), "log ends with a complete line: {raw:?}");
+    assert!(
+        raw.ends_with('\n'),
+        "log ends with a complete line: {raw:?}"
+    );
     assert_eq!(lines.len(), raw.lines().count());
     let now = now_ms();
     for l in &lines {
-        assert!(l.ms >= before - 60_000 && l.ms <= now + 60_000, "timestamp not near now: {l:?}");
+        assert!(
+            l.ms >= before - 60_000 && l.ms <= now + 60_000,
+            "timestamp not near now: {l:?}"
+        );
         assert!(
             l.rest.starts_with("web: ") || l.rest.starts_with("tinyd: web: "),
             "line is neither output nor event of `web`: {l:?}"
@@ -64,19 +78,41 @@ fn log_lines_have_utc_timestamp_name_and_events() {
     );
 
     let ev: Vec<String> = events(&log, "web").into_iter().map(|(_, e)| e).collect();
-    assert_eq!(ev.first(), Some(&format!("started pid {pid}")), "events: {ev:?}");
-    assert!(ev.contains(&"exited with status 3".to_string()), "events: {ev:?}");
+    assert_eq!(
+        ev.first(),
+        Some(&format!("started pid {pid}")),
+        "events: {ev:?}"
+    );
+    assert!(
+        ev.contains(&"exited with status 3".to_string()),
+        "events: {ev:?}"
+    );
     assert_eq!(starts(&log, "web").len(), 1, "restart never: one start");
     // The started event precedes COMMAND's first output line.
-    let i_start =
-        lines.iter().position(|l| l.rest == format!("tinyd: web: started pid {pid}")).unwrap();
-    let i_out = lines.iter().position(|l| l.rest == format!("web: pid {pid}")).unwrap();
-    assert!(i_start < i_out, "started event before the output: {lines:?}");
+    let i_start = lines
+        .iter()
+        .position(|l| l.rest == format!("tinyd: web: started pid {pid}"))
+        .unwrap();
+    let i_out = lines
+        .iter()
+        .position(|l| l.rest == format!("web: pid {pid}"))
+        .unwrap();
+    assert!(
+        i_start < i_out,
+        "started event before the output: {lines:?}"
+    );
 
     // Foreground: the same events on stderr, no timestamp.
     let err = t.stderr();
-    assert!(err.lines().any(|l| l == format!("tinyd: web: started pid {pid}")), "stderr: {err:?}");
-    assert!(err.lines().any(|l| l == "tinyd: web: exited with status 3"), "stderr: {err:?}");
+    assert!(
+        err.lines()
+            .any(|l| l == format!("tinyd: web: started pid {pid}")),
+        "stderr: {err:?}"
+    );
+    assert!(
+        err.lines().any(|l| l == "tinyd: web: exited with status 3"),
+        "stderr: {err:?}"
+    );
 
     let mode = fs::metadata(&log).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644, "log file mode (umask 022)");
@@ -87,13 +123,20 @@ fn default_name_is_basename_of_command() {
     let d = TempDir::new("log-name");
     let log = d.join("out.log");
     let cmd = d.script("my-service.sh", "echo hello");
-    let mut t = Tinyd::spawn(&d, &["-f", "--restart", "never", "--log", s(&log), "--", s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "--restart", "never", "--log", s(&log), "--", s(&cmd)],
+    );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out = output(&log, "my-service.sh");
     assert_eq!(out.len(), 1, "log: {:?}", fs::read_to_string(&log));
     assert_eq!(out[0].1, "hello");
     assert_eq!(starts(&log, "my-service.sh").len(), 1);
-    assert!(events(&log, "my-service.sh").iter().any(|(_, e)| e == "exited with status 0"));
+    assert!(
+        events(&log, "my-service.sh")
+            .iter()
+            .any(|(_, e)| e == "exited with status 0")
+    );
 }
 
 #[test]
@@ -101,7 +144,10 @@ fn partial_last_line_is_written_when_command_exits() {
     let d = TempDir::new("log-partial");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "printf 'first\\nno newline'; exit 0");
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "p", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "p", "-o", s(&log), s(&cmd)],
+    );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out: Vec<String> = output(&log, "p").into_iter().map(|(_, t)| t).collect();
     assert_eq!(out, vec!["first".to_string(), "no newline".to_string()]);
@@ -126,7 +172,10 @@ fn long_line_is_split_into_1024_byte_pieces_nothing_lost() {
         })
         .collect();
     let cmd = d.script("cmd.sh", &format!("echo before\necho '{long}'\necho after"));
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "long", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "long", "-o", s(&log), s(&cmd)],
+    );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out: Vec<String> = output(&log, "long").into_iter().map(|(_, t)| t).collect();
     assert_eq!(out.first().map(String::as_str), Some("before"), "{out:?}");
@@ -135,7 +184,11 @@ fn long_line_is_split_into_1024_byte_pieces_nothing_lost() {
     for p in pieces {
         assert!(p.len() <= 1024, "piece of {} bytes", p.len());
     }
-    assert_eq!(pieces.concat(), long, "pieces concatenated give the line back");
+    assert_eq!(
+        pieces.concat(),
+        long,
+        "pieces concatenated give the line back"
+    );
     let lens: Vec<usize> = pieces.iter().map(|p| p.len()).collect();
     assert_eq!(lens, vec![1024, 1024, 952], "split at 1024 bytes");
 }
@@ -155,7 +208,18 @@ fn rotation_keeps_n_files_none_above_size() {
     let cmd = d.script("cmd.sh", &format!("{NUMBERED}\nexec sleep 100901"));
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-n", "rot", "-o", s(&log), "--log-size", "1k", "--log-keep", "2", s(&cmd)],
+        &[
+            "-f",
+            "-n",
+            "rot",
+            "-o",
+            s(&log),
+            "--log-size",
+            "1k",
+            "--log-keep",
+            "2",
+            s(&cmd),
+        ],
     );
     t.marker("sleep 100901");
     wait_until(20.0, "done-marker in the newest file", || {
@@ -163,14 +227,26 @@ fn rotation_keeps_n_files_none_above_size() {
     });
     let files = [p(2), p(1), log.clone()];
     for f in &files {
-        let len = fs::metadata(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())).len();
-        assert!(len <= 1024, "{} is {len} bytes > --log-size 1k", f.display());
+        let len = fs::metadata(f)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            .len();
+        assert!(
+            len <= 1024,
+            "{} is {len} bytes > --log-size 1k",
+            f.display()
+        );
     }
     assert!(!p(3).exists(), "--log-keep 2: no FILE.3");
     // Each rotated file was full: the first line of the next file did not fit.
     for w in files.windows(2) {
         let older = fs::metadata(&w[0]).unwrap().len();
-        let first = fs::read_to_string(&w[1]).unwrap().lines().next().unwrap().len() as u64 + 1;
+        let first = fs::read_to_string(&w[1])
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .len() as u64
+            + 1;
         assert!(
             older + first > 1024,
             "{} rotated at {older} bytes though {first} more fit",
@@ -185,14 +261,26 @@ fn rotation_keeps_n_files_none_above_size() {
     assert!(nums.len() >= 20, "three 1k files hold many lines: {nums:?}");
     assert_eq!(*nums.last().unwrap(), 399, "newest line in FILE");
     for w in nums.windows(2) {
-        assert_eq!(w[1], w[0] + 1, "lines across FILE.2, FILE.1, FILE are consecutive: {nums:?}");
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "lines across FILE.2, FILE.1, FILE are consecutive: {nums:?}"
+        );
     }
-    assert!(output(&log, "rot").iter().any(|(_, t)| line_no(t) == Some(399)));
+    assert!(
+        output(&log, "rot")
+            .iter()
+            .any(|(_, t)| line_no(t) == Some(399))
+    );
 
     signal(t.pid, SIGTERM);
     assert_eq!(t.wait_exit(20.0).code(), Some(0));
     for f in &files {
-        assert!(fs::metadata(f).unwrap().len() <= 1024, "{} after stop", f.display());
+        assert!(
+            fs::metadata(f).unwrap().len() <= 1024,
+            "{} after stop",
+            f.display()
+        );
     }
     assert!(!p(3).exists(), "no FILE.3 after stop");
 }
@@ -204,7 +292,16 @@ fn rotation_keep_zero_truncates_single_file() {
     let cmd = d.script("cmd.sh", &format!("{NUMBERED}\nexec sleep 100902"));
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-n", "rz", "-o", s(&log), "--log-size=1k", "--log-keep=0", s(&cmd)],
+        &[
+            "-f",
+            "-n",
+            "rz",
+            "-o",
+            s(&log),
+            "--log-size=1k",
+            "--log-keep=0",
+            s(&cmd),
+        ],
     );
     t.marker("sleep 100902");
     wait_until(20.0, "done-marker in FILE", || {
@@ -218,8 +315,15 @@ fn rotation_keep_zero_truncates_single_file() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("out.log"))
         .collect();
-    assert_eq!(names, vec!["out.log".to_string()], "--log-keep 0: only FILE");
-    let nums: Vec<u32> = output(&log, "rz").iter().filter_map(|(_, t)| line_no(t)).collect();
+    assert_eq!(
+        names,
+        vec!["out.log".to_string()],
+        "--log-keep 0: only FILE"
+    );
+    let nums: Vec<u32> = output(&log, "rz")
+        .iter()
+        .filter_map(|(_, t)| line_no(t))
+        .collect();
     assert_eq!(nums.last(), Some(&399), "{nums:?}");
     for w in nums.windows(2) {
         assert_eq!(w[1], w[0] + 1, "{nums:?}");
@@ -231,26 +335,38 @@ fn sighup_reopens_log_file() {
     let d = TempDir::new("log-hup");
     let log = d.join("out.log");
     let old = d.join("out.log.old");
-    let cmd = d.script("cmd.sh", "i=0\nwhile :; do echo \"tick $i\"; i=$((i+1)); sleep 0.05; done");
+    let cmd = d.script(
+        "cmd.sh",
+        "i=0\nwhile :; do echo \"tick $i\"; i=$((i+1)); sleep 0.05; done",
+    );
     let mut t = Tinyd::spawn(&d, &["-f", "-n", "hup", "-o", s(&log), s(&cmd)]);
     let ticks = |p: &Path| -> Vec<u32> {
-        output(p, "hup").iter().filter_map(|(_, t)| t.strip_prefix("tick ")?.parse().ok()).collect()
+        output(p, "hup")
+            .iter()
+            .filter_map(|(_, t)| t.strip_prefix("tick ")?.parse().ok())
+            .collect()
     };
     let pid = wait_starts(&log, "hup", 1, 20.0)[0].1;
     t.group(pid);
     wait_until(20.0, "ticks in FILE", || !ticks(&log).is_empty());
     fs::rename(&log, &old).unwrap();
     let n = ticks(&old).len();
-    wait_until(20.0, "lines still go to the renamed file before SIGHUP", || {
-        ticks(&old).len() >= n + 2
-    });
+    wait_until(
+        20.0,
+        "lines still go to the renamed file before SIGHUP",
+        || ticks(&old).len() >= n + 2,
+    );
     assert!(!log.exists(), "no new FILE before SIGHUP");
 
     assert!(signal(t.pid, SIGHUP));
-    wait_until(20.0, "a new FILE with ticks after SIGHUP", || ticks(&log).len() >= 3);
+    wait_until(20.0, "a new FILE with ticks after SIGHUP", || {
+        ticks(&log).len() >= 3
+    });
     let old_len = fs::metadata(&old).unwrap().len();
     let m = ticks(&log).len();
-    wait_until(20.0, "more ticks in the new FILE", || ticks(&log).len() >= m + 3);
+    wait_until(20.0, "more ticks in the new FILE", || {
+        ticks(&log).len() >= m + 3
+    });
     assert_eq!(
         fs::metadata(&old).unwrap().len(),
         old_len,
@@ -259,11 +375,26 @@ fn sighup_reopens_log_file() {
 
     let (o, nw) = (ticks(&old), ticks(&log));
     for w in o.windows(2).chain(nw.windows(2)) {
-        assert_eq!(w[1], w[0] + 1, "no tick lost or duplicated: old {o:?} new {nw:?}");
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "no tick lost or duplicated: old {o:?} new {nw:?}"
+        );
     }
-    assert_eq!(nw[0], o.last().unwrap() + 1, "the new FILE continues where the old one ended");
-    assert!(alive(t.pid) && alive(pid), "SIGHUP neither stops tinyd nor COMMAND");
-    assert_eq!(starts(&log, "hup").len() + starts(&old, "hup").len(), 1, "COMMAND not restarted");
+    assert_eq!(
+        nw[0],
+        o.last().unwrap() + 1,
+        "the new FILE continues where the old one ended"
+    );
+    assert!(
+        alive(t.pid) && alive(pid),
+        "SIGHUP neither stops tinyd nor COMMAND"
+    );
+    assert_eq!(
+        starts(&log, "hup").len() + starts(&old, "hup").len(),
+        1,
+        "COMMAND not restarted"
+    );
 }
 
 /// Runs tinyd with syslog to a socket in a temp dir; checks the datagrams.
@@ -271,7 +402,8 @@ fn syslog_case(tag: &str, syslog_arg: &str) {
     let d = TempDir::new("log-syslog");
     let sock_path = d.join("log.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let cmd = d.script("cmd.sh", "echo \"pid $$\"\necho second line\nexit 0");
     let mut t = Tinyd::spawn_env(
         &d,
@@ -289,7 +421,9 @@ fn syslog_case(tag: &str, syslog_arg: &str) {
     // Split `<PRI>Mmm dd hh:mm:ss REST`, checking the timestamp.
     let split = |m: &str| -> (String, String) {
         let close = m.find('>').unwrap_or_else(|| panic!("no <PRI>: {m:?}"));
-        let stamp = m.get(close + 1..close + 16).unwrap_or_else(|| panic!("short: {m:?}"));
+        let stamp = m
+            .get(close + 1..close + 16)
+            .unwrap_or_else(|| panic!("short: {m:?}"));
         assert!(
             recent.iter().any(|r| r == stamp),
             "timestamp {stamp:?} is not `Mmm dd hh:mm:ss` UTC near now: {m:?}"
@@ -301,14 +435,22 @@ fn syslog_case(tag: &str, syslog_arg: &str) {
     let cmdpid: i32 = parsed
         .iter()
         .find_map(|(_, r)| {
-            r.strip_prefix(&format!("tinyd[{}]: svc: started pid ", t.pid))?.parse().ok()
+            r.strip_prefix(&format!("tinyd[{}]: svc: started pid ", t.pid))?
+                .parse()
+                .ok()
         })
         .unwrap_or_else(|| panic!("no started event from tinyd[{}]: {msgs:?}", t.pid));
     let want = [
-        ("<29>", format!("tinyd[{}]: svc: started pid {cmdpid}", t.pid)),
+        (
+            "<29>",
+            format!("tinyd[{}]: svc: started pid {cmdpid}", t.pid),
+        ),
         ("<30>", format!("{tag}[{cmdpid}]: pid {cmdpid}")),
         ("<30>", format!("{tag}[{cmdpid}]: second line")),
-        ("<29>", format!("tinyd[{}]: svc: exited with status 0", t.pid)),
+        (
+            "<29>",
+            format!("tinyd[{}]: svc: exited with status 0", t.pid),
+        ),
     ];
     for (pri, rest) in &want {
         assert!(
@@ -316,14 +458,21 @@ fn syslog_case(tag: &str, syslog_arg: &str) {
             "missing datagram {pri}... {rest}; got {msgs:?}"
         );
     }
-    let outs: Vec<&String> = parsed.iter().filter(|(p, _)| p == "<30>").map(|(_, r)| r).collect();
+    let outs: Vec<&String> = parsed
+        .iter()
+        .filter(|(p, _)| p == "<30>")
+        .map(|(_, r)| r)
+        .collect();
     assert_eq!(
         outs,
         vec![&want[1].1, &want[2].1],
         "output datagrams in order, nothing else at daemon.info"
     );
     for (p, _) in &parsed {
-        assert!(p == "<29>" || p == "<30>", "unexpected priority {p}: {msgs:?}");
+        assert!(
+            p == "<29>" || p == "<30>",
+            "unexpected priority {p}: {msgs:?}"
+        );
     }
 }
 
@@ -368,11 +517,25 @@ fn output_flood_loses_no_line_and_rss_stays_flat() {
             s(&go)
         ),
     );
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "fl", "-o", s(&log), "--log-size", "100M", s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &[
+            "-f",
+            "-n",
+            "fl",
+            "-o",
+            s(&log),
+            "--log-size",
+            "100M",
+            s(&cmd),
+        ],
+    );
     t.marker("sleep 101101");
     let pid = wait_starts(&log, "fl", 1, 20.0)[0].1;
     t.group(pid);
-    wait_until(30.0, "warm-up output logged", || tail(&log, 4096).contains(" fl: warm-done\n"));
+    wait_until(30.0, "warm-up output logged", || {
+        tail(&log, 4096).contains(" fl: warm-done\n")
+    });
     wait_quiet(t.pid, 20.0);
     let rss0 = smaps_kb(t.pid, "Rss").unwrap();
 
@@ -385,7 +548,10 @@ fn output_flood_loses_no_line_and_rss_stays_flat() {
     });
     wait_quiet(t.pid, 20.0);
     let rss1 = smaps_kb(t.pid, "Rss").unwrap();
-    assert!(rss1 <= rss0 + 8, "tinyd Rss grew from {rss0} kB to {rss1} kB during the flood");
+    assert!(
+        rss1 <= rss0 + 8,
+        "tinyd Rss grew from {rss0} kB to {rss1} kB during the flood"
+    );
 
     let out = output(&log, "fl");
     let xs = out.iter().filter(|(_, t)| t == "x").count();
@@ -578,7 +744,10 @@ mod support {
     // ---- time -------------------------------------------------------------
 
     pub fn now_ms() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
     }
 
     /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -618,8 +787,15 @@ mod support {
         if b.len() != 24 || !s.is_ascii() {
             return None;
         }
-        let sep =
-            [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')];
+        let sep = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (23, b'Z'),
+        ];
         if sep.iter().any(|&(i, c)| b[i] != c) {
             return None;
         }
@@ -639,11 +815,19 @@ mod support {
 
     /// `Mmm dd hh:mm:ss` (RFC 3164, day space-padded) for a UTC time.
     pub fn rfc3164(secs: i64) -> String {
-        const M: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const M: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         let (_, m, d) = civil_from_days(secs.div_euclid(86400));
         let r = secs.rem_euclid(86400);
-        format!("{} {:>2} {:02}:{:02}:{:02}", M[m as usize - 1], d, r / 3600, r / 60 % 60, r % 60)
+        format!(
+            "{} {:>2} {:02}:{:02}:{:02}",
+            M[m as usize - 1],
+            d,
+            r / 3600,
+            r / 60 % 60,
+            r % 60
+        )
     }
 
     // ---- log files ----------------------------------------------------------
@@ -671,8 +855,15 @@ mod support {
             let ts = l.get(..24).unwrap_or("");
             let ms = parse_rfc3339_ms(ts)
                 .unwrap_or_else(|| panic!("{}: bad timestamp in line {l:?}", path.display()));
-            assert_eq!(l.as_bytes().get(24), Some(&b' '), "no space after timestamp: {l:?}");
-            v.push(LogLine { ms, rest: l[25..].to_string() });
+            assert_eq!(
+                l.as_bytes().get(24),
+                Some(&b' '),
+                "no space after timestamp: {l:?}"
+            );
+            v.push(LogLine {
+                ms,
+                rest: l[25..].to_string(),
+            });
         }
         v
     }
@@ -705,17 +896,23 @@ mod support {
 
     /// Waits until the log holds at least `n` starts; returns them.
     pub fn wait_starts(path: &Path, name: &str, n: usize, secs: f64) -> Vec<(i64, i32)> {
-        wait_for(secs, &format!("{n} `started pid` events in {}", path.display()), || {
-            let s = starts(path, name);
-            (s.len() >= n).then_some(s)
-        })
+        wait_for(
+            secs,
+            &format!("{n} `started pid` events in {}", path.display()),
+            || {
+                let s = starts(path, name);
+                (s.len() >= n).then_some(s)
+            },
+        )
     }
 
     /// Waits until NAME wrote a line with exactly `text`.
     pub fn wait_output(path: &Path, name: &str, text: &str, secs: f64) {
-        wait_until(secs, &format!("output line {text:?} in {}", path.display()), || {
-            output(path, name).iter().any(|(_, t)| t == text)
-        });
+        wait_until(
+            secs,
+            &format!("output line {text:?} in {}", path.display()),
+            || output(path, name).iter().any(|(_, t)| t == text),
+        );
     }
 
     /// Waits until a process is quiet: sleeping, nothing pending, and its
@@ -740,7 +937,11 @@ mod support {
 
     /// voluntary + nonvoluntary context switches.
     pub fn ctxt(pid: i32) -> u64 {
-        let f = |k| status_field(pid, k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let f = |k| {
+            status_field(pid, k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         f("voluntary_ctxt_switches") + f("nonvoluntary_ctxt_switches")
     }
 }

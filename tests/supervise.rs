@@ -18,7 +18,11 @@ fn delays(log: &Path, name: &str) -> Vec<String> {
     events(log, name)
         .into_iter()
         .filter_map(|(_, e)| {
-            Some(e.strip_prefix("restarting in ")?.strip_suffix(" seconds")?.to_string())
+            Some(
+                e.strip_prefix("restarting in ")?
+                    .strip_suffix(" seconds")?
+                    .to_string(),
+            )
         })
         .collect()
 }
@@ -31,7 +35,12 @@ fn gaps(st: &[(i64, i32)]) -> Vec<i64> {
 fn stop(t: &mut Tinyd) {
     assert!(signal(t.pid, SIGTERM));
     let st = t.wait_exit(20.0);
-    assert_eq!(st.code(), Some(0), "tinyd exits 0 after SIGTERM; stderr: {}", t.stderr());
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "tinyd exits 0 after SIGTERM; stderr: {}",
+        t.stderr()
+    );
 }
 
 #[test]
@@ -41,23 +50,52 @@ fn restart_always_delay_doubles_from_min() {
     let cmd = d.script("cmd.sh", "exit 0");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "always", "--restart-delay", "0.1:0.4", "-n", "grow", "-o", s(&log), s(&cmd)],
+        &[
+            "-f",
+            "-r",
+            "always",
+            "--restart-delay",
+            "0.1:0.4",
+            "-n",
+            "grow",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
     );
     let st = wait_starts(&log, "grow", 5, 30.0);
     let g = gaps(&st);
     let dl = delays(&log, "grow");
-    assert_eq!(&dl[..4], &["0.1", "0.2", "0.4", "0.4"], "printed delays: {dl:?}");
+    assert_eq!(
+        &dl[..4],
+        &["0.1", "0.2", "0.4", "0.4"],
+        "printed delays: {dl:?}"
+    );
     for (i, want) in [100, 200, 400, 400].iter().enumerate() {
-        assert!(g[i] >= want - 5, "gap {} is {} ms < delay {want} ms; gaps {g:?}", i + 1, g[i]);
+        assert!(
+            g[i] >= want - 5,
+            "gap {} is {} ms < delay {want} ms; gaps {g:?}",
+            i + 1,
+            g[i]
+        );
     }
-    assert!(g[2] as f64 >= g[0] as f64 * 1.5, "3rd gap not >= 1.5x the 1st: {g:?}");
+    assert!(
+        g[2] as f64 >= g[0] as f64 * 1.5,
+        "3rd gap not >= 1.5x the 1st: {g:?}"
+    );
     assert!(g[3] < 1500, "4th gap capped near MAX: {g:?}");
     let pids: Vec<i32> = st.iter().map(|x| x.1).collect();
     for w in pids.windows(2) {
         assert_ne!(w[0], w[1], "each start is a new process: {pids:?}");
     }
     let ev = events(&log, "grow");
-    assert!(ev.iter().filter(|(_, e)| e == "exited with status 0").count() >= 4, "{ev:?}");
+    assert!(
+        ev.iter()
+            .filter(|(_, e)| e == "exited with status 0")
+            .count()
+            >= 4,
+        "{ev:?}"
+    );
     stop(&mut t);
 }
 
@@ -68,17 +106,33 @@ fn restart_delay_is_capped_at_max() {
     let cmd = d.script("cmd.sh", "exit 0");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "--restart=always", "--restart-delay=0.1:0.2", "-n", "cap", "-o", s(&log), s(&cmd)],
+        &[
+            "-f",
+            "--restart=always",
+            "--restart-delay=0.1:0.2",
+            "-n",
+            "cap",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
     );
     let st = wait_starts(&log, "cap", 7, 30.0);
     let g = gaps(&st);
     assert!(g[0] >= 95, "first gap >= MIN: {g:?}");
     for (i, &x) in g.iter().enumerate().skip(1) {
-        assert!((190..1500).contains(&x), "gap {} = {x} ms not in [0.19 s, 1.5 s): {g:?}", i + 1);
+        assert!(
+            (190..1500).contains(&x),
+            "gap {} = {x} ms not in [0.19 s, 1.5 s): {g:?}",
+            i + 1
+        );
     }
     let dl = delays(&log, "cap");
     assert_eq!(dl[0], "0.1", "{dl:?}");
-    assert!(dl[1..6].iter().all(|x| x == "0.2"), "delays stay at MAX: {dl:?}");
+    assert!(
+        dl[1..6].iter().all(|x| x == "0.2"),
+        "delays stay at MAX: {dl:?}"
+    );
     stop(&mut t);
 }
 
@@ -96,22 +150,50 @@ fn restart_delay_resets_after_run_longer_than_max() {
     );
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "always", "--restart-delay", "0.2:0.5", "-n", "rst", "-o", s(&log), s(&cmd)],
+        &[
+            "-f",
+            "-r",
+            "always",
+            "--restart-delay",
+            "0.2:0.5",
+            "-n",
+            "rst",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
     );
     let st = wait_starts(&log, "rst", 6, 30.0);
     let out = output(&log, "rst");
-    let run4 = out.iter().find(|(_, t)| t == "run 4").expect("run 4 logged").0;
+    let run4 = out
+        .iter()
+        .find(|(_, t)| t == "run 4")
+        .expect("run 4 logged")
+        .0;
     let exits: Vec<i64> = events(&log, "rst")
         .into_iter()
         .filter(|(_, e)| e.starts_with("exited"))
         .map(|(ms, _)| ms)
         .collect();
-    assert!(exits[3] - run4 >= 900, "run 4 lasted about 1 s (>= MAX): {exits:?} {run4}");
+    assert!(
+        exits[3] - run4 >= 900,
+        "run 4 lasted about 1 s (>= MAX): {exits:?} {run4}"
+    );
     let dl = delays(&log, "rst");
-    assert_eq!(&dl[..3], &["0.2", "0.4", "0.5"], "delays before the long run: {dl:?}");
-    assert_eq!(dl[3], "0.2", "after the long run the delay is back to MIN: {dl:?}");
+    assert_eq!(
+        &dl[..3],
+        &["0.2", "0.4", "0.5"],
+        "delays before the long run: {dl:?}"
+    );
+    assert_eq!(
+        dl[3], "0.2",
+        "after the long run the delay is back to MIN: {dl:?}"
+    );
     assert_eq!(dl[4], "0.4", "and doubles again: {dl:?}");
-    assert!(st[4].0 - exits[3] >= 195, "restart after the long run waited MIN");
+    assert!(
+        st[4].0 - exits[3] >= 195,
+        "restart after the long run waited MIN"
+    );
     stop(&mut t);
 }
 
@@ -122,12 +204,27 @@ fn on_failure_exit_0_ends_tinyd_with_0() {
     let cmd = d.script("cmd.sh", "echo once\nexit 0");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "on-failure", "--restart-delay", "0.1", "-n", "of0", "-o", s(&log), s(&cmd)],
+        &[
+            "-f",
+            "-r",
+            "on-failure",
+            "--restart-delay",
+            "0.1",
+            "-n",
+            "of0",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     assert_eq!(starts(&log, "of0").len(), 1);
     assert!(delays(&log, "of0").is_empty());
-    assert!(events(&log, "of0").iter().any(|(_, e)| e == "exited with status 0"));
+    assert!(
+        events(&log, "of0")
+            .iter()
+            .any(|(_, e)| e == "exited with status 0")
+    );
 }
 
 #[test]
@@ -138,7 +235,10 @@ fn on_failure_nonzero_exit_is_restarted() {
     // First run fails with 3, the second succeeds: tinyd then exits 0.
     let cmd = d.script(
         "cmd.sh",
-        &format!("if [ -e '{c}' ]; then exit 0; fi\n: > '{c}'\nexit 3", c = s(&count)),
+        &format!(
+            "if [ -e '{c}' ]; then exit 0; fi\n: > '{c}'\nexit 3",
+            c = s(&count)
+        ),
     );
     let mut t = Tinyd::spawn(
         &d,
@@ -158,8 +258,15 @@ fn on_failure_nonzero_exit_is_restarted() {
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     assert_eq!(starts(&log, "of3").len(), 2, "restarted once after exit 3");
     let ev: Vec<String> = events(&log, "of3").into_iter().map(|(_, e)| e).collect();
-    let i3 = ev.iter().position(|e| e == "exited with status 3").expect("exit 3 logged");
-    assert_eq!(ev.get(i3 + 1).map(String::as_str), Some("restarting in 0.1 seconds"), "{ev:?}");
+    let i3 = ev
+        .iter()
+        .position(|e| e == "exited with status 3")
+        .expect("exit 3 logged");
+    assert_eq!(
+        ev.get(i3 + 1).map(String::as_str),
+        Some("restarting in 0.1 seconds"),
+        "{ev:?}"
+    );
     assert!(ev.contains(&"exited with status 0".to_string()), "{ev:?}");
 }
 
@@ -168,10 +275,17 @@ fn never_exits_with_command_status() {
     let d = TempDir::new("sup-never");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "exit 5");
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "nv", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "nv", "-o", s(&log), s(&cmd)],
+    );
     assert_eq!(t.wait_exit(20.0).code(), Some(5), "stderr: {}", t.stderr());
     assert_eq!(starts(&log, "nv").len(), 1);
-    assert!(events(&log, "nv").iter().any(|(_, e)| e == "exited with status 5"));
+    assert!(
+        events(&log, "nv")
+            .iter()
+            .any(|(_, e)| e == "exited with status 5")
+    );
 }
 
 #[test]
@@ -179,10 +293,20 @@ fn never_killed_by_signal_exits_128_plus_n() {
     let d = TempDir::new("sup-never-sig");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "kill -KILL $$");
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "ns", "-o", s(&log), s(&cmd)]);
-    assert_eq!(t.wait_exit(20.0).code(), Some(137), "stderr: {}", t.stderr());
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "ns", "-o", s(&log), s(&cmd)],
+    );
+    assert_eq!(
+        t.wait_exit(20.0).code(),
+        Some(137),
+        "stderr: {}",
+        t.stderr()
+    );
     assert!(
-        events(&log, "ns").iter().any(|(_, e)| e == "killed by signal 9"),
+        events(&log, "ns")
+            .iter()
+            .any(|(_, e)| e == "killed by signal 9"),
         "{:?}",
         events(&log, "ns")
     );
@@ -200,7 +324,10 @@ fn sleeps_in(pgrp: i32, arg: &str) -> Vec<i32> {
 fn stop_timeout_kills_group_that_ignores_sigterm() {
     let d = TempDir::new("sup-kill");
     let log = d.join("out.log");
-    let cmd = d.script("cmd.sh", "trap '' TERM\necho ready\nwhile :; do sleep 100811; done");
+    let cmd = d.script(
+        "cmd.sh",
+        "trap '' TERM\necho ready\nwhile :; do sleep 100811; done",
+    );
     let mut t = Tinyd::spawn(&d, &["-f", "-t", "1", "-n", "ign", "-o", s(&log), s(&cmd)]);
     t.marker("sleep 100811");
     let pid = wait_starts(&log, "ign", 1, 20.0)[0].1;
@@ -210,7 +337,11 @@ fn stop_timeout_kills_group_that_ignores_sigterm() {
         let v = sleeps_in(pid, "100811");
         (!v.is_empty()).then_some(v)
     });
-    assert_eq!(stat(pid).map(|s| s.pgrp), Some(pid), "COMMAND leads its group");
+    assert_eq!(
+        stat(pid).map(|s| s.pgrp),
+        Some(pid),
+        "COMMAND leads its group"
+    );
 
     stop(&mut t);
     assert!(
@@ -227,8 +358,14 @@ fn stop_timeout_kills_group_that_ignores_sigterm() {
         at(&format!("stopping pid {pid}")).unwrap_or_else(|| panic!("stopping event: {ev:?}"));
     let kill = at(&format!("sending SIGKILL to process group {pid}"))
         .unwrap_or_else(|| panic!("SIGKILL event: {ev:?}"));
-    assert!(kill - stopping >= 950, "SIGKILL only after the 1 s stop timeout: {ev:?}");
-    assert!(at("stopped").is_some_and(|s| s >= kill), "stopped after the kill: {ev:?}");
+    assert!(
+        kill - stopping >= 950,
+        "SIGKILL only after the 1 s stop timeout: {ev:?}"
+    );
+    assert!(
+        at("stopped").is_some_and(|s| s >= kill),
+        "stopped after the kill: {ev:?}"
+    );
     assert!(all_children(t.pid).is_empty());
 }
 
@@ -241,24 +378,40 @@ fn daemon_stop_kills_group_removes_pidfile() {
         "cmd.sh",
         "trap '' TERM\nsleep 100821 &\necho ready\nwhile :; do sleep 100822; done",
     );
-    let mut t = Tinyd::daemon(&d, &["-t", "1", "-n", "dm", "-o", s(&log), s(&cmd)], &pidfile);
+    let mut t = Tinyd::daemon(
+        &d,
+        &["-t", "1", "-n", "dm", "-o", s(&log), s(&cmd)],
+        &pidfile,
+    );
     t.marker("sleep 10082");
     let pid = wait_starts(&log, "dm", 1, 20.0)[0].1;
     t.group(pid);
-    assert_eq!(stat(pid).map(|s| s.ppid), Some(t.pid), "COMMAND is the daemon's child");
+    assert_eq!(
+        stat(pid).map(|s| s.ppid),
+        Some(t.pid),
+        "COMMAND is the daemon's child"
+    );
     wait_output(&log, "dm", "ready", 20.0);
     let kids = wait_for(20.0, "both sleeps in COMMAND's group", || {
-        Some(vec![*sleeps_in(pid, "100821").first()?, *sleeps_in(pid, "100822").first()?])
+        Some(vec![
+            *sleeps_in(pid, "100821").first()?,
+            *sleeps_in(pid, "100822").first()?,
+        ])
     });
     stop_daemon(t.pid);
     assert!(!pidfile.exists(), "pidfile removed on SIGTERM");
-    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+    assert!(
+        group_members(pid).is_empty(),
+        "group left: {:?}",
+        group_members(pid)
+    );
     for k in kids {
         assert!(stat(k).is_none_or(|s| s.pgrp != pid), "{k} left behind");
     }
     let ev = events(&log, "dm");
     assert!(
-        ev.iter().any(|(_, e)| e == &format!("sending SIGKILL to process group {pid}")),
+        ev.iter()
+            .any(|(_, e)| e == &format!("sending SIGKILL to process group {pid}")),
         "{ev:?}"
     );
     assert!(ev.iter().any(|(_, e)| e == "stopped"), "{ev:?}");
@@ -274,13 +427,23 @@ fn stop_kills_grandchildren() {
     let pid = wait_starts(&log, "gc", 1, 20.0)[0].1;
     t.group(pid);
     let (a, b) = wait_for(20.0, "both grandchildren running", || {
-        Some((*sleeps_in(pid, "100501").first()?, *sleeps_in(pid, "100502").first()?))
+        Some((
+            *sleeps_in(pid, "100501").first()?,
+            *sleeps_in(pid, "100502").first()?,
+        ))
     });
     stop(&mut t);
     for (p, arg) in [(a, "100501"), (b, "100502"), (pid, "")] {
-        assert!(!alive(p) || (!arg.is_empty() && !is_sleep(p, arg)), "{p} ({arg}) still running");
+        assert!(
+            !alive(p) || (!arg.is_empty() && !is_sleep(p, arg)),
+            "{p} ({arg}) still running"
+        );
     }
-    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+    assert!(
+        group_members(pid).is_empty(),
+        "group left: {:?}",
+        group_members(pid)
+    );
     assert!(events(&log, "gc").iter().any(|(_, e)| e == "stopped"));
 }
 
@@ -289,14 +452,27 @@ fn leftover_child_is_killed_when_command_exits() {
     let d = TempDir::new("sup-left");
     let log = d.join("out.log");
     let bg = d.join("bgpid");
-    let cmd = d.script("cmd.sh", &format!("sleep 100601 &\necho $! > '{}'\nexit 0", s(&bg)));
-    let mut t = Tinyd::spawn(&d, &["-f", "-r", "never", "-n", "lo", "-o", s(&log), s(&cmd)]);
+    let cmd = d.script(
+        "cmd.sh",
+        &format!("sleep 100601 &\necho $! > '{}'\nexit 0", s(&bg)),
+    );
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "lo", "-o", s(&log), s(&cmd)],
+    );
     t.marker("sleep 100601");
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let pid = starts(&log, "lo")[0].1;
     let b = read_pid(&bg).expect("background pid written");
-    assert!(!is_sleep(b, "100601"), "background child {b} left behind after tinyd exited");
-    assert!(group_members(pid).is_empty(), "group left: {:?}", group_members(pid));
+    assert!(
+        !is_sleep(b, "100601"),
+        "background child {b} left behind after tinyd exited"
+    );
+    assert!(
+        group_members(pid).is_empty(),
+        "group left: {:?}",
+        group_members(pid)
+    );
 }
 
 #[test]
@@ -304,10 +480,24 @@ fn leftover_children_are_killed_before_restart() {
     let d = TempDir::new("sup-left2");
     let log = d.join("out.log");
     let bg = d.join("bgpids");
-    let cmd = d.script("cmd.sh", &format!("sleep 100602 &\necho $! >> '{}'\nexit 0", s(&bg)));
+    let cmd = d.script(
+        "cmd.sh",
+        &format!("sleep 100602 &\necho $! >> '{}'\nexit 0", s(&bg)),
+    );
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "always", "--restart-delay", "0.2:0.2", "-n", "lo2", "-o", s(&log), s(&cmd)],
+        &[
+            "-f",
+            "-r",
+            "always",
+            "--restart-delay",
+            "0.2:0.2",
+            "-n",
+            "lo2",
+            "-o",
+            s(&log),
+            s(&cmd),
+        ],
     );
     t.marker("sleep 100602");
     let st = wait_starts(&log, "lo2", 3, 30.0);
@@ -319,17 +509,31 @@ fn leftover_children_are_killed_before_restart() {
     assert!(bgs.len() >= 2, "{bgs:?}");
     // The third start happened, so the leftovers of runs 1 and 2 are gone.
     for &b in &bgs[..2] {
-        assert!(!is_sleep(b, "100602"), "leftover {b} still running after restart");
+        assert!(
+            !is_sleep(b, "100602"),
+            "leftover {b} still running after restart"
+        );
     }
     for &(_, p) in &st[..2] {
-        assert!(group_members(p).is_empty(), "old group {p}: {:?}", group_members(p));
+        assert!(
+            group_members(p).is_empty(),
+            "old group {p}: {:?}",
+            group_members(p)
+        );
     }
     stop(&mut t);
-    assert!(sleeps_any("100602").is_empty(), "left after stop: {:?}", sleeps_any("100602"));
+    assert!(
+        sleeps_any("100602").is_empty(),
+        "left after stop: {:?}",
+        sleeps_any("100602")
+    );
 }
 
 fn sleeps_any(arg: &str) -> Vec<i32> {
-    procs_matching(&format!("sleep {arg}")).into_iter().filter(|&p| is_sleep(p, arg)).collect()
+    procs_matching(&format!("sleep {arg}"))
+        .into_iter()
+        .filter(|&p| is_sleep(p, arg))
+        .collect()
 }
 
 #[test]
@@ -347,13 +551,20 @@ fn usr1_usr2_are_forwarded_to_command() {
     wait_output(&log, "usr", "ready", 20.0);
     assert!(signal(t.pid, SIGUSR1));
     wait_output(&log, "usr", "got-usr1", 20.0);
-    assert!(!output(&log, "usr").iter().any(|(_, t)| t == "got-usr2"), "USR2 not sent yet");
+    assert!(
+        !output(&log, "usr").iter().any(|(_, t)| t == "got-usr2"),
+        "USR2 not sent yet"
+    );
     assert!(signal(t.pid, SIGUSR2));
     wait_output(&log, "usr", "got-usr2", 20.0);
     assert!(alive(t.pid) && alive(pid));
     assert_eq!(starts(&log, "usr").len(), 1, "COMMAND kept running");
     stop(&mut t);
-    assert!(sleeps_any("100711").is_empty(), "left: {:?}", sleeps_any("100711"));
+    assert!(
+        sleeps_any("100711").is_empty(),
+        "left: {:?}",
+        sleeps_any("100711")
+    );
 }
 
 #[test]
@@ -365,7 +576,9 @@ fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
     t.marker("sleep 100701");
     let pid = wait_starts(&log, "storm", 1, 20.0)[0].1;
     t.group(pid);
-    wait_until(20.0, "COMMAND exec'd sleep 100701", || is_sleep(pid, "100701"));
+    wait_until(20.0, "COMMAND exec'd sleep 100701", || {
+        is_sleep(pid, "100701")
+    });
     let sigs = [SIGUSR1, SIGHUP, SIGUSR2, SIGCHLD];
     // Warm-up: every handler path once.
     for &sg in &sigs {
@@ -379,7 +592,10 @@ fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
         .map(|k| {
             std::thread::spawn(move || {
                 for i in 0..5_000 {
-                    assert!(signal(tp, sigs[(i + k) % 4]), "kill #{i} failed: tinyd gone?");
+                    assert!(
+                        signal(tp, sigs[(i + k) % 4]),
+                        "kill #{i} failed: tinyd gone?"
+                    );
                 }
             })
         })
@@ -389,12 +605,22 @@ fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
     }
     wait_quiet(t.pid, 30.0);
     let rss1 = smaps_kb(t.pid, "Rss").unwrap();
-    assert!(rss1.abs_diff(rss0) <= 8, "Rss {rss0} kB before the storm, {rss1} kB after");
-    assert!(is_sleep(pid, "100701"), "COMMAND survived (USR1/USR2 ignored by it)");
+    assert!(
+        rss1.abs_diff(rss0) <= 8,
+        "Rss {rss0} kB before the storm, {rss1} kB after"
+    );
+    assert!(
+        is_sleep(pid, "100701"),
+        "COMMAND survived (USR1/USR2 ignored by it)"
+    );
     assert_eq!(starts(&log, "storm").len(), 1, "no restart");
     stop(&mut t);
     assert!(!is_sleep(pid, "100701"));
-    assert!(events(&log, "storm").iter().any(|(_, e)| e == &format!("stopping pid {pid}")));
+    assert!(
+        events(&log, "storm")
+            .iter()
+            .any(|(_, e)| e == &format!("stopping pid {pid}"))
+    );
 }
 
 #[test]
@@ -406,7 +632,9 @@ fn idle_tinyd_has_zero_wakeups() {
     t.marker("sleep 100801");
     let pid = wait_starts(&log, "idle", 1, 20.0)[0].1;
     t.group(pid);
-    wait_until(20.0, "COMMAND exec'd sleep 100801", || is_sleep(pid, "100801"));
+    wait_until(20.0, "COMMAND exec'd sleep 100801", || {
+        is_sleep(pid, "100801")
+    });
     wait_output(&log, "idle", "ready", 20.0);
     wait_quiet(t.pid, 20.0);
     let n0 = ctxt(t.pid);
@@ -443,16 +671,31 @@ fn crash_loop_rss_flat_and_no_zombies() {
     // About two more seconds, sampling Rss and tinyd's children.
     wait_until(30.0, "20 more restarts", || {
         rss.push(smaps_kb(t.pid, "Rss").unwrap());
-        assert!(all_children(t.pid).len() <= 1, "children pile up: {:?}", all_children(t.pid));
+        assert!(
+            all_children(t.pid).len() <= 1,
+            "children pile up: {:?}",
+            all_children(t.pid)
+        );
         starts(&log, "crash").len() >= 30
     });
     let (lo, hi) = (*rss.iter().min().unwrap(), *rss.iter().max().unwrap());
-    assert!(hi - lo <= 8, "Rss moved between {lo} and {hi} kB during the crash loop");
+    assert!(
+        hi - lo <= 8,
+        "Rss moved between {lo} and {hi} kB during the crash loop"
+    );
     wait_until(10.0, "no zombie child of tinyd", || {
-        all_children(t.pid).iter().all(|&c| stat(c).is_some_and(|s| s.state != 'Z'))
+        all_children(t.pid)
+            .iter()
+            .all(|&c| stat(c).is_some_and(|s| s.state != 'Z'))
     });
     let ev = events(&log, "crash");
-    assert!(ev.iter().filter(|(_, e)| e == "exited with status 1").count() >= 29, "{ev:?}");
+    assert!(
+        ev.iter()
+            .filter(|(_, e)| e == "exited with status 1")
+            .count()
+            >= 29,
+        "{ev:?}"
+    );
     stop(&mut t);
 }
 
@@ -638,7 +881,10 @@ mod support {
     // ---- time -------------------------------------------------------------
 
     pub fn now_ms() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
     }
 
     /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -678,8 +924,15 @@ mod support {
         if b.len() != 24 || !s.is_ascii() {
             return None;
         }
-        let sep =
-            [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')];
+        let sep = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (23, b'Z'),
+        ];
         if sep.iter().any(|&(i, c)| b[i] != c) {
             return None;
         }
@@ -699,11 +952,19 @@ mod support {
 
     /// `Mmm dd hh:mm:ss` (RFC 3164, day space-padded) for a UTC time.
     pub fn rfc3164(secs: i64) -> String {
-        const M: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const M: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         let (_, m, d) = civil_from_days(secs.div_euclid(86400));
         let r = secs.rem_euclid(86400);
-        format!("{} {:>2} {:02}:{:02}:{:02}", M[m as usize - 1], d, r / 3600, r / 60 % 60, r % 60)
+        format!(
+            "{} {:>2} {:02}:{:02}:{:02}",
+            M[m as usize - 1],
+            d,
+            r / 3600,
+            r / 60 % 60,
+            r % 60
+        )
     }
 
     // ---- log files ----------------------------------------------------------
@@ -731,8 +992,15 @@ mod support {
             let ts = l.get(..24).unwrap_or("");
             let ms = parse_rfc3339_ms(ts)
                 .unwrap_or_else(|| panic!("{}: bad timestamp in line {l:?}", path.display()));
-            assert_eq!(l.as_bytes().get(24), Some(&b' '), "no space after timestamp: {l:?}");
-            v.push(LogLine { ms, rest: l[25..].to_string() });
+            assert_eq!(
+                l.as_bytes().get(24),
+                Some(&b' '),
+                "no space after timestamp: {l:?}"
+            );
+            v.push(LogLine {
+                ms,
+                rest: l[25..].to_string(),
+            });
         }
         v
     }
@@ -765,17 +1033,23 @@ mod support {
 
     /// Waits until the log holds at least `n` starts; returns them.
     pub fn wait_starts(path: &Path, name: &str, n: usize, secs: f64) -> Vec<(i64, i32)> {
-        wait_for(secs, &format!("{n} `started pid` events in {}", path.display()), || {
-            let s = starts(path, name);
-            (s.len() >= n).then_some(s)
-        })
+        wait_for(
+            secs,
+            &format!("{n} `started pid` events in {}", path.display()),
+            || {
+                let s = starts(path, name);
+                (s.len() >= n).then_some(s)
+            },
+        )
     }
 
     /// Waits until NAME wrote a line with exactly `text`.
     pub fn wait_output(path: &Path, name: &str, text: &str, secs: f64) {
-        wait_until(secs, &format!("output line {text:?} in {}", path.display()), || {
-            output(path, name).iter().any(|(_, t)| t == text)
-        });
+        wait_until(
+            secs,
+            &format!("output line {text:?} in {}", path.display()),
+            || output(path, name).iter().any(|(_, t)| t == text),
+        );
     }
 
     /// Waits until a process is quiet: sleeping, nothing pending, and its
@@ -800,7 +1074,11 @@ mod support {
 
     /// voluntary + nonvoluntary context switches.
     pub fn ctxt(pid: i32) -> u64 {
-        let f = |k| status_field(pid, k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let f = |k| {
+            status_field(pid, k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         f("voluntary_ctxt_switches") + f("nonvoluntary_ctxt_switches")
     }
 }
