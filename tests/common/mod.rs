@@ -70,9 +70,17 @@ impl TempDir {
     }
     /// Writes an executable shell script and returns its path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        // A shell reads its script as it runs: never rewrite one in place
+        // (a truncated file makes a starting shell exit at once). Write a
+        // new file and rename it over the old one, and only when it changed.
         let p = self.join(name);
-        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!("#!/bin/sh\n{body}\n");
+        if fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
+            let tmp = self.join(&format!(".{name}.new"));
+            fs::write(&tmp, text).unwrap();
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::rename(&tmp, &p).unwrap();
+        }
         p
     }
 }

@@ -1,0 +1,1144 @@
+//! The control socket: every request and its exit status, reload, the
+//! socket's permissions and peer credentials, the raw protocol's limits
+//! (long, malformed and slow requests, many clients at once) and shutdown.
+//!
+//! Every test has its own TempDir, socket and pidfile, and every process it
+//! starts names a file of that directory in its command line (the
+//! directory is the marker); a `Td` guard kills tinyd, its services'
+//! process groups and whatever carries the marker when the test ends, even
+//! when an assertion failed.
+
+mod common;
+
+use common::*;
+use multi::*;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Whether `pid` runs the service script for `name`.
+fn runs_service(pid: i32, name: &str) -> bool {
+    alive(pid) && cmdline(pid).join(" ").ends_with(&format!("svc.sh {name}"))
+}
+
+/// Live processes running the service script for `name` in this test.
+fn service_procs(d: &TempDir, name: &str) -> Vec<i32> {
+    procs_with(&marker(d))
+        .into_iter()
+        .filter(|&p| runs_service(p, name))
+        .collect()
+}
+
+/// The status line of one service, from `tinyd ctl status NAME`.
+fn status_of(sock: &Path, name: &str) -> (Option<i32>, Line) {
+    let o = ctl(sock, &["status", name]);
+    let l = parse_status(&o.stdout);
+    assert_eq!(l.len(), 1, "one line for status {name}: {o:?}");
+    (o.code, l[0].clone())
+}
+
+#[test]
+fn status_lists_services_in_file_order_with_their_real_pids() {
+    let d = TempDir::new("ctl-status");
+    let text: String = ["zeta", "alpha", "mid"]
+        .iter()
+        .map(|n| service(&d, n, ""))
+        .collect();
+    let conf = write(&d, "t.conf", &text);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["zeta", "alpha", "mid"]);
+    let o = ctl(&sock, &["status"]);
+    assert_eq!(o.code, Some(0), "every service running: {o:?}");
+    assert_eq!(o.stderr, "");
+    let lines = parse_status(&o.stdout);
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha", "mid"], "file order");
+    for (l, &pid) in lines.iter().zip(&p) {
+        assert_eq!(l.state, "running", "{l:?}");
+        assert_eq!(l.pid, Some(pid));
+        assert!(
+            runs_service(pid, &l.name),
+            "pid {pid} runs {}: {:?}",
+            l.name,
+            cmdline(pid)
+        );
+        let st = stat(pid).unwrap();
+        assert_eq!(
+            (st.ppid, st.pgrp),
+            (t.pid, pid),
+            "a child of tinyd in its own group"
+        );
+        assert!(l.up.parse::<u64>().is_ok(), "UP is seconds: {l:?}");
+        assert_eq!((l.restarts.as_str(), l.last.as_str()), ("0", "-"), "{l:?}");
+    }
+    let (code, l) = status_of(&sock, "alpha");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (l.name.as_str(), l.state.as_str(), l.pid),
+        ("alpha", "running", Some(p[1]))
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn stop_start_restart() {
+    let d = TempDir::new("ctl-stop");
+    let text = format!(
+        "{}{}",
+        service(&d, "a", "restart = always"),
+        service(&d, "b", "")
+    );
+    let conf = write(&d, "t.conf", &text);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["a", "b"]);
+
+    let o = ctl(&sock, &["stop", "a"]);
+    assert_eq!(o.code, Some(0), "stop: {o:?}");
+    assert!(
+        o.stdout.starts_with("a stopped - - "),
+        "stop replies a's status: {o:?}"
+    );
+    assert!(!alive(p[0]), "a's process is gone when stop answers");
+    assert!(live_members(p[0]).is_empty(), "a's group is empty");
+    let (code, l) = status_of(&sock, "a");
+    assert_eq!(
+        (code, l.state.as_str(), l.pid),
+        (Some(3), "stopped", None),
+        "{l:?}"
+    );
+    assert_eq!(
+        ctl(&sock, &["status"]).code,
+        Some(3),
+        "not every service runs"
+    );
+    // Much longer than the restart delay (0.2 s): a stopped service stays
+    // stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, l) = status_of(&sock, "a");
+    assert_eq!(
+        (code, l.state.as_str()),
+        (Some(3), "stopped"),
+        "still stopped: {l:?}"
+    );
+    assert!(service_procs(&d, "a").is_empty(), "a did not come back");
+    assert_eq!(running_pids(&sock, &["b"]), Some(vec![p[1]]), "b untouched");
+
+    let o = ctl(&sock, &["start", "a"]);
+    assert_eq!(o.code, Some(0), "start: {o:?}");
+    let l = parse_status(&o.stdout);
+    assert_eq!(
+        (l.len(), l[0].state.as_str()),
+        (1, "running"),
+        "start replies a's status: {o:?}"
+    );
+    let a2 = l[0].pid.unwrap();
+    assert_ne!(a2, p[0], "a new process");
+    assert!(runs_service(a2, "a"));
+    t.group(a2);
+    assert_eq!(running_pids(&sock, &["a"]), Some(vec![a2]));
+
+    let o = ctl(&sock, &["restart", "a"]);
+    assert_eq!(o.code, Some(0), "restart: {o:?}");
+    let a3 = parse_status(&o.stdout)[0]
+        .pid
+        .expect("restart replies a running status line");
+    t.group(a3);
+    assert_ne!(a3, a2, "restart gives a new pid");
+    assert!(!alive(a2), "the old process is gone");
+    assert!(runs_service(a3, "a"));
+    assert_eq!(running_pids(&sock, &["a", "b"]), Some(vec![a3, p[1]]));
+
+    let o = ctl(&sock, &["start", "b"]);
+    assert_eq!(o.code, Some(0), "start of a running service: {o:?}");
+    assert_eq!(ctl(&sock, &["status"]).code, Some(0));
+    t.shutdown(&sock);
+}
+
+#[test]
+fn unknown_service_is_4() {
+    let d = TempDir::new("ctl-unknown");
+    let conf = write(&d, "t.conf", &service(&d, "known", ""));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["known"]);
+    for req in ["status", "start", "stop", "restart"] {
+        let o = ctl(&sock, &[req, "nosuch"]);
+        assert_eq!(o.code, Some(4), "{req} nosuch: {o:?}");
+        assert_eq!(o.stderr, "tinyd: unknown service: nosuch\n", "{req}");
+        assert_eq!(o.stdout, "", "{req}");
+    }
+    assert_eq!(
+        running_pids(&sock, &["known"]),
+        Some(p),
+        "nothing else changed"
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn bad_requests_are_64_and_tinyctl_works_like_tinyd_ctl() {
+    let d = TempDir::new("ctl-bad");
+    let conf = write(
+        &d,
+        "t.conf",
+        &format!("{}{}", service(&d, "x", ""), service(&d, "y", "")),
+    );
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["x", "y"]);
+    for args in [
+        &["frobnicate"][..],
+        &["start"],
+        &["stop"],
+        &["restart"],
+        &["status", "x", "y"],
+    ] {
+        let o = ctl(&sock, args);
+        assert_eq!(o.code, Some(64), "{args:?}: {o:?}");
+        assert_eq!(o.stderr.lines().count(), 1, "{args:?}: {o:?}");
+        assert!(o.stderr.starts_with("tinyd: "), "{args:?}: {o:?}");
+    }
+    let o = ctl(&sock, &[]);
+    assert_eq!(o.code, Some(64), "no request: {o:?}");
+
+    let link = d.join("tinyctl");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let tc = |args: &[&str]| {
+        let o = run_cmd(
+            std::process::Command::new(&link)
+                .arg("-s")
+                .arg(&sock)
+                .args(args),
+        );
+        out(o)
+    };
+    let o = tc(&["status"]);
+    assert_eq!(o.code, Some(0), "tinyctl status: {o:?}");
+    let l = parse_status(&o.stdout);
+    assert_eq!(
+        l.iter().map(|l| l.pid.unwrap()).collect::<Vec<_>>(),
+        p,
+        "{o:?}"
+    );
+    assert_eq!(tc(&["status", "nosuch"]).code, Some(4));
+    assert_eq!(tc(&["frobnicate"]).code, Some(64));
+    let o = tc(&["restart", "y"]);
+    assert_eq!(o.code, Some(0), "tinyctl restart: {o:?}");
+    let y2 = parse_status(&o.stdout)[0].pid.unwrap();
+    t.group(y2);
+    assert_ne!(y2, p[1]);
+    assert_eq!(running_pids(&sock, &["x", "y"]), Some(vec![p[0], y2]));
+    t.shutdown(&sock);
+}
+
+#[test]
+fn reload_keeps_unchanged_restarts_changed_adds_and_removes() {
+    let d = TempDir::new("ctl-reload");
+    let tlog = d.join("tinyd.log");
+    let head = format!("[tinyd]\nlog = {}\n\n", s(&tlog));
+    let v1 = format!(
+        "{head}{}{}{}{}",
+        service(&d, "keep1", ""),
+        service(&d, "chg", "env = V=1"),
+        service(&d, "gone", ""),
+        service(&d, "keep2", ""),
+    );
+    let conf = write(&d, "t.conf", &v1);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["keep1", "chg", "gone", "keep2"]);
+    let v2 = format!(
+        "{head}{}{}{}{}",
+        service(&d, "keep1", ""),
+        service(&d, "chg", "env = V=2"),
+        service(&d, "keep2", ""),
+        service(&d, "new", ""),
+    );
+    fs::write(&conf, v2).unwrap();
+    let o = ctl(&sock, &["reload"]);
+    assert_eq!(o.code, Some(0), "reload: {o:?}");
+    assert_eq!(
+        o.stdout,
+        "reloaded: 1 added, 1 removed, 1 changed, 2 unchanged\n"
+    );
+    let q = wait_for(15.0, "chg restarted and new running", || {
+        let q = running_pids(&sock, &["keep1", "chg", "keep2", "new"])?;
+        (q[1] != p[1]).then_some(q)
+    });
+    for &g in &q {
+        t.group(g);
+    }
+    assert_eq!(
+        (q[0], q[2]),
+        (p[0], p[3]),
+        "unchanged services keep their pids"
+    );
+    assert!(
+        !alive(p[1]) && live_members(p[1]).is_empty(),
+        "chg's old process is gone"
+    );
+    assert!(
+        environ(q[1]).contains(&"V=2".to_string()),
+        "chg runs with its new settings"
+    );
+    wait_until(10.0, "the removed service's process is gone", || {
+        !alive(p[2]) && live_members(p[2]).is_empty()
+    });
+    assert!(service_procs(&d, "gone").is_empty());
+    assert!(runs_service(q[3], "new"));
+    assert_eq!(
+        ctl(&sock, &["status", "gone"]).code,
+        Some(4),
+        "gone is unknown now"
+    );
+    // The changed service started again only after its old process stopped.
+    let ev = events(&tlog);
+    let stop = ev
+        .iter()
+        .position(|e| e.starts_with(&format!("chg: stopping pid {}", p[1])));
+    let exit = ev
+        .iter()
+        .position(|e| e.starts_with("chg: killed by signal"));
+    let start = ev
+        .iter()
+        .position(|e| *e == format!("chg: started pid {}", q[1]));
+    assert!(
+        stop.is_some() && exit.is_some() && start.is_some(),
+        "{ev:?}"
+    );
+    assert!(stop < exit && exit < start, "{ev:?}");
+    assert!(
+        ev.contains(&"reloaded: 1 added, 1 removed, 1 changed, 2 unchanged".to_string()),
+        "{ev:?}"
+    );
+    // status lists the services in the order of the file now in force.
+    let (code, lines) = status(&sock).unwrap();
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        (code, names),
+        (0, vec!["keep1", "chg", "keep2", "new"]),
+        "{lines:?}"
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn reload_with_a_broken_file_changes_nothing() {
+    let d = TempDir::new("ctl-reload-bad");
+    let tlog = d.join("tinyd.log");
+    let head = format!("[tinyd]\nlog = {}\n\n", s(&tlog));
+    let good = format!("{head}{}{}", service(&d, "one", ""), service(&d, "two", ""));
+    let conf = write(&d, "t.conf", &good);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["one", "two"]);
+    let svc = svc_script(&d);
+    // Errors on lines 6 and 8; `one` would be changed, `three` added.
+    let bad = format!(
+        "{head}[one]\nexec = {svc} one changed\nbogus = 1\n[two]\n[three]\nexec = {svc} three\n"
+    );
+    assert_eq!(bad.lines().nth(5), Some("bogus = 1"));
+    fs::write(&conf, bad).unwrap();
+    let o = ctl(&sock, &["reload"]);
+    assert_eq!(o.code, Some(78), "reload of a broken file: {o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: {conf}:6: unknown key: bogus\ntinyd: {conf}:7: missing exec: two\n"),
+        "one line per error"
+    );
+    assert_eq!(o.stdout, "");
+    assert_eq!(
+        running_pids(&sock, &["one", "two"]),
+        Some(p.clone()),
+        "old pids unchanged"
+    );
+    assert!(runs_service(p[0], "one") && runs_service(p[1], "two"));
+    assert_eq!(
+        ctl(&sock, &["status", "three"]).code,
+        Some(4),
+        "nothing added"
+    );
+    assert!(service_procs(&d, "three").is_empty());
+    let ev = events(&tlog);
+    assert!(
+        ev.contains(&format!("{conf}:6: unknown key: bogus")),
+        "errors in tinyd's log: {ev:?}"
+    );
+    assert!(
+        ev.contains(&format!("{conf}:7: missing exec: two")),
+        "{ev:?}"
+    );
+    // Still the same processes a little later.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(running_pids(&sock, &["one", "two"]), Some(p.clone()));
+    t.shutdown(&sock);
+}
+
+#[test]
+fn socket_is_0600_and_other_users_are_refused() {
+    let d = TempDir::new("ctl-perm");
+    let conf = write(&d, "t.conf", &service(&d, "p", ""));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["p"]);
+    let meta = fs::metadata(&sock).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "socket mode");
+    let as_nobody = || {
+        let mut c = tinyd();
+        c.arg("ctl")
+            .arg("-s")
+            .arg(&sock)
+            .arg("status")
+            .uid(65534)
+            .gid(65534);
+        let o = run_cmd(&mut c);
+        out(o)
+    };
+    let o = as_nobody();
+    assert_eq!(
+        o.code,
+        Some(1),
+        "uid 65534 cannot connect to a 0600 socket: {o:?}"
+    );
+    assert!(
+        o.stderr.contains("cannot connect") && o.stderr.contains("permission denied"),
+        "{o:?}"
+    );
+    // Let anyone connect: tinyd's own check must refuse.
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();
+    // Several times: the refusal may come before the client has even sent
+    // its request.
+    for n in 0..10 {
+        let o = as_nobody();
+        assert_eq!(o.code, Some(77), "SO_PEERCRED check, try {n}: {o:?}");
+        assert_eq!(o.stderr, "tinyd: permission denied\n");
+        assert_eq!(o.stdout, "");
+    }
+    let o = ctl(&sock, &["status"]);
+    assert_eq!(o.code, Some(0), "root is still served: {o:?}");
+    assert_eq!(parse_status(&o.stdout)[0].pid, Some(p[0]));
+    t.shutdown(&sock);
+}
+
+/// Connects and sends `bytes`; returns the whole reply.
+fn raw(sock: &Path, bytes: &[u8]) -> String {
+    let mut st = UnixStream::connect(sock).unwrap();
+    st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    st.write_all(bytes).unwrap();
+    String::from_utf8_lossy(&read_all(&mut st)).into_owned()
+}
+
+#[test]
+fn raw_protocol_long_and_malformed_requests() {
+    let d = TempDir::new("ctl-raw");
+    let conf = write(&d, "t.conf", &service(&d, "r", ""));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["r"]);
+    let r = raw(&sock, &[b'x'; 200]);
+    assert!(r.starts_with("64\n"), "200 bytes without a newline: {r:?}");
+    assert!(r.contains("too long"), "{r:?}");
+    let mut long = b"status ".to_vec();
+    long.extend_from_slice(&[b'a'; 150]);
+    long.push(b'\n');
+    assert!(raw(&sock, &long).starts_with("64\n"), "a 158-byte line");
+    for bad in [
+        &b"frobnicate\n"[..],
+        b"\n",
+        b"start\n",
+        b"start a/b\n",
+        b"reload x\n",
+        b"stop a b\n",
+    ] {
+        let r = raw(&sock, bad);
+        assert!(
+            r.starts_with("64\n"),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // A fine request still works, also with CRLF.
+    let r = raw(&sock, b"status r\r\n");
+    assert!(r.starts_with(&format!("0\nr running {} ", p[0])), "{r:?}");
+    t.shutdown(&sock);
+}
+
+#[test]
+fn slow_client_times_out_while_others_are_served() {
+    let d = TempDir::new("ctl-slow");
+    let conf = write(&d, "t.conf", &service(&d, "w", ""));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["w"]);
+    let t0 = Instant::now();
+    let mut slow = UnixStream::connect(&sock).unwrap();
+    slow.write_all(b"sta").unwrap(); // not a whole line
+    let (code, text) = ask(&sock, "status").expect("a reply while the slow client waits");
+    let served = t0.elapsed();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.starts_with(&format!("w running {} ", p[0])),
+        "{text:?}"
+    );
+    assert!(
+        served < Duration::from_millis(1500),
+        "served promptly: {served:?}"
+    );
+    // The slow connection is still open (no reply yet).
+    slow.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 64];
+    if t0.elapsed() < Duration::from_millis(1800) {
+        let r = slow.read(&mut b);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "no reply before 2 s: {r:?}"
+        );
+    }
+    slow.set_nonblocking(false).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let r = String::from_utf8_lossy(&read_all(&mut slow)).into_owned();
+    let took = t0.elapsed();
+    assert_eq!(r, "1\ntinyd: request timed out\n", "then closed");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "closed after about 2 s, not {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "closed after about 2 s, not {took:?}"
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn idle_connections_do_not_lock_out_a_new_client() {
+    let d = TempDir::new("ctl-idle");
+    let conf = write(&d, "t.conf", &service(&d, "i", ""));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["i"]);
+    let idle: Vec<UnixStream> = (0..20)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    let o = ctl(&sock, &["status"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(parse_status(&o.stdout)[0].pid, Some(p[0]));
+    assert!(
+        took < Duration::from_secs(8),
+        "answered once the idle ones timed out: {took:?}"
+    );
+    for (n, mut c) in idle.into_iter().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = String::from_utf8_lossy(&read_all(&mut c)).into_owned();
+        assert_eq!(r, "1\ntinyd: request timed out\n", "idle connection {n}");
+    }
+    assert_eq!(ask(&sock, "status").map(|r| r.0), Some(0), "still serving");
+    t.shutdown(&sock);
+}
+
+#[test]
+fn a_hundred_ctl_processes_at_once() {
+    let d = TempDir::new("ctl-100p");
+    let text: String = ["h1", "h2", "h3"]
+        .iter()
+        .map(|n| service(&d, n, ""))
+        .collect();
+    let conf = write(&d, "t.conf", &text);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["h1", "h2", "h3"]);
+    let mut kids: Vec<Guard> = (0..100)
+        .map(|_| {
+            let mut c = tinyd();
+            c.arg("ctl").arg("-s").arg(&sock).arg("status");
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+            Guard(c.spawn().unwrap())
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(30);
+    for (n, g) in kids.iter_mut().enumerate() {
+        let left = end.saturating_duration_since(Instant::now()).as_secs_f64();
+        let st = wait_for(left, "a ctl status exits", || g.0.try_wait().unwrap());
+        let (mut out, mut err) = (String::new(), String::new());
+        g.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        g.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(st.code(), Some(0), "client {n}: {out} {err}");
+        let pids: Vec<Option<i32>> = parse_status(&out).iter().map(|l| l.pid).collect();
+        assert_eq!(
+            pids,
+            p.iter().map(|&x| Some(x)).collect::<Vec<_>>(),
+            "client {n}: {out}"
+        );
+    }
+    t.shutdown(&sock);
+}
+
+#[test]
+fn a_hundred_raw_clients_at_once() {
+    let d = TempDir::new("ctl-100t");
+    let text: String = ["r1", "r2"].iter().map(|n| service(&d, n, "")).collect();
+    let conf = write(&d, "t.conf", &text);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let p = t.running(&sock, &["r1", "r2"]);
+    let gate = Arc::new(Barrier::new(100));
+    let threads: Vec<_> = (0..100)
+        .map(|_| {
+            let (gate, sock) = (gate.clone(), sock.clone());
+            std::thread::spawn(move || {
+                gate.wait();
+                ask_verbose(&sock, "status")
+            })
+        })
+        .collect();
+    let want = format!("r1 running {} ", p[0]);
+    for (n, th) in threads.into_iter().enumerate() {
+        let r = th.join().unwrap();
+        let (code, text) = r.unwrap_or_else(|e| panic!("client {n}: no reply: {e}"));
+        assert_eq!(code, 0, "client {n}: {text}");
+        assert!(
+            text.starts_with(&want) && text.lines().count() == 2,
+            "client {n}: {text:?}"
+        );
+    }
+    t.shutdown(&sock);
+}
+
+/// Like `ask`, but says what went wrong.
+fn ask_verbose(sock: &Path, req: &str) -> Result<(i32, String), String> {
+    let mut st = UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
+    st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    st.write_all(format!("{req}\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut v = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        match st.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => v.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read after {:?}: {e}", String::from_utf8_lossy(&v))),
+        }
+    }
+    let r = String::from_utf8_lossy(&v).into_owned();
+    let (head, rest) = r.split_once('\n').ok_or(format!("reply {r:?}"))?;
+    Ok((
+        head.parse().map_err(|_| format!("reply {r:?}"))?,
+        rest.to_string(),
+    ))
+}
+
+/// Services that ignore SIGTERM (as do their children), stop-timeout 1.
+fn stubborn_conf(d: &TempDir) -> String {
+    let st = stubborn_script(d);
+    let mut text = String::new();
+    for n in ["s1", "s2"] {
+        text.push_str(&format!("[{n}]\nexec = {st} {n}\nstop-timeout = 1\n\n"));
+    }
+    text + &service(d, "plain", "")
+}
+
+#[test]
+fn shutdown_stops_everything_then_replies() {
+    let d = TempDir::new("ctl-shutdown");
+    let conf = write(&d, "t.conf", &stubborn_conf(&d));
+    let mut t = Td::foreground(&d, &conf);
+    let (sock, pidf) = (d.join("ctl.sock"), d.join("tinyd.pid"));
+    let p = t.running(&sock, &["s1", "s2", "plain"]);
+    wait_until(
+        10.0,
+        "the stubborn services have their sleep children",
+        || group_members(p[0]).len() >= 2 && group_members(p[1]).len() >= 2,
+    );
+    assert_eq!(read_pid(&pidf), Some(t.pid));
+    let t0 = Instant::now();
+    let o = ctl(&sock, &["shutdown"]);
+    let took = t0.elapsed();
+    // Checked at once: all this happened before the reply.
+    let left: Vec<(i32, Vec<i32>)> = p.iter().map(|&g| (g, live_members(g))).collect();
+    let (pid_gone, sock_gone) = (!pidf.exists(), !sock.exists());
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert_eq!(o.stdout, "stopped\n");
+    assert!(
+        took >= Duration::from_millis(900),
+        "waited for the stop timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert!(
+        left.iter().all(|(_, m)| m.is_empty()),
+        "service groups left: {left:?}"
+    );
+    assert!(pid_gone, "pidfile removed before the reply");
+    assert!(sock_gone, "socket removed before the reply");
+    let st = t.wait_exit(10.0);
+    assert_eq!(st.code(), Some(0), "stderr: {}", t.stderr());
+    assert!(
+        procs_with(&marker(&d)).is_empty(),
+        "{:?}",
+        procs_with(&marker(&d))
+    );
+}
+
+#[test]
+fn sigterm_in_config_mode_stops_everything() {
+    let d = TempDir::new("ctl-sigterm");
+    let mut t = Td::reaper(&d);
+    let conf = write(&d, "t.conf", &stubborn_conf(&d));
+    let (sock, pidf) = (d.join("ctl.sock"), d.join("tinyd.pid"));
+    let out = launch(&d, &["-p", &s(&pidf), "--control", &s(&sock), "-c", &conf]);
+    assert_eq!(out.code, Some(0), "launcher: {out:?}");
+    t.pid = read_pid(&pidf).expect("pidfile");
+    let p = t.running(&sock, &["s1", "s2", "plain"]);
+    wait_until(
+        10.0,
+        "the stubborn services have their sleep children",
+        || group_members(p[0]).len() >= 2 && group_members(p[1]).len() >= 2,
+    );
+    assert!(signal(t.pid, SIGTERM));
+    wait_until(10.0, "tinyd exits after SIGTERM", || !alive(t.pid));
+    for &g in &p {
+        assert!(
+            live_members(g).is_empty(),
+            "group {g} left: {:?}",
+            live_members(g)
+        );
+    }
+    assert!(!pidf.exists(), "pidfile removed");
+    assert!(!sock.exists(), "socket removed");
+    assert!(
+        procs_with(&marker(&d)).is_empty(),
+        "{:?}",
+        procs_with(&marker(&d))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared in spirit with tests/config.rs (kept local so that
+// common/mod.rs stays as it is).
+
+mod multi {
+    #![allow(dead_code)]
+    use super::common::*;
+    use std::fs::{self, File};
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::Path;
+    use std::process::{Child, Command, ExitStatus};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    pub const SIGSTOP: i32 = 19;
+
+    /// A path as a String (tests only use UTF-8 paths).
+    pub fn s(p: &Path) -> String {
+        p.to_str().unwrap().to_string()
+    }
+
+    /// What every process of a test carries in its command line.
+    pub fn marker(d: &TempDir) -> String {
+        format!("{}/", s(d.path()))
+    }
+
+    /// Writes a file in the test's directory; returns its path.
+    pub fn write(d: &TempDir, name: &str, text: &str) -> String {
+        let p = d.join(name);
+        fs::write(&p, text).unwrap();
+        s(&p)
+    }
+
+    /// The service script: records its start in `ran.NAME` (when it may
+    /// write there), then stays up. `$1` is the service's name.
+    pub fn svc_script(d: &TempDir) -> String {
+        let ran = s(&d.join("ran."));
+        s(&d.script(
+            "svc.sh",
+            &format!("echo $$ >> '{ran}'\"$1\" 2>/dev/null\nwhile :; do sleep 2; done"),
+        ))
+    }
+
+    /// A script that ignores SIGTERM, as do its children.
+    pub fn stubborn_script(d: &TempDir) -> String {
+        s(&d.script("stubborn.sh", "trap '' TERM\nwhile :; do sleep 1; done"))
+    }
+
+    /// A `[NAME]` section running the service script, with short delays,
+    /// plus `extra` lines.
+    pub fn service(d: &TempDir, name: &str, extra: &str) -> String {
+        format!(
+            "[{name}]\nexec = {} {name}\nrestart-delay = 0.2\nstop-timeout = 2\n{extra}\n",
+            svc_script(d)
+        )
+    }
+
+    /// A two-line `[NAME]` section.
+    pub fn service_min(d: &TempDir, name: &str) -> String {
+        format!("[{name}]\nexec = {} {name}\n", svc_script(d))
+    }
+
+    /// The argument vector of a process (empty for zombies).
+    pub fn cmdline(pid: i32) -> Vec<String> {
+        let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let b = b.strip_suffix(&[0]).unwrap_or(&b);
+        if b.is_empty() {
+            return Vec::new();
+        }
+        b.split(|&c| c == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    /// A process's environment.
+    pub fn environ(pid: i32) -> Vec<String> {
+        let b = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        b.split(|&c| c == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    /// Live processes (other than this test process) with `marker` in an
+    /// argument.
+    pub fn procs_with(marker: &str) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let mut v = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|x| x.parse::<i32>().ok()) else {
+                continue;
+            };
+            if p != me && alive(p) && cmdline(p).iter().any(|a| a.contains(marker)) {
+                v.push(p);
+            }
+        }
+        v
+    }
+
+    /// Live (not zombie) members of process group `g`.
+    pub fn live_members(g: i32) -> Vec<i32> {
+        group_members(g).into_iter().filter(|&p| alive(p)).collect()
+    }
+
+    /// `2026-11-25T11:23:34.123Z`
+    pub fn timestamp_ok(ts: &str) -> bool {
+        let b = ts.as_bytes();
+        b.len() == 24
+            && b.iter().enumerate().all(|(i, &c)| match i {
+                4 | 7 => c == b'-',
+                10 => c == b'T',
+                13 | 16 => c == b':',
+                19 => c == b'.',
+                23 => c == b'Z',
+                _ => c.is_ascii_digit(),
+            })
+    }
+
+    /// The lines of a log file without their timestamps.
+    fn log_lines(log: &Path) -> Vec<String> {
+        fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| Some(l.split_once(' ')?.1.to_string()))
+            .collect()
+    }
+
+    /// The output lines of service `name` in a log file.
+    pub fn output(log: &Path, name: &str) -> Vec<String> {
+        let p = format!("{name}: ");
+        log_lines(log)
+            .iter()
+            .filter_map(|l| Some(l.strip_prefix(&p)?.to_string()))
+            .collect()
+    }
+
+    /// tinyd's events in a log file (what follows `tinyd: `).
+    pub fn events(log: &Path) -> Vec<String> {
+        output(log, "tinyd")
+    }
+
+    /// A finished command.
+    #[derive(Debug)]
+    pub struct Out {
+        pub code: Option<i32>,
+        /// The signal that killed it, if one did.
+        pub signal: Option<i32>,
+        pub stdout: String,
+        pub stderr: String,
+    }
+
+    /// Runs tinyd with `args` to completion (20 s at most). Its stdout and
+    /// stderr go to files, so that a daemon keeping them open cannot make
+    /// the test hang.
+    pub fn launch(d: &TempDir, args: &[&str]) -> Out {
+        let mut c = tinyd();
+        c.args(args);
+        launch_cmd(d, &mut c)
+    }
+
+    pub fn launch_cmd(d: &TempDir, c: &mut Command) -> Out {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let (o, e) = (
+            d.join(&format!("launch{n}.out")),
+            d.join(&format!("launch{n}.err")),
+        );
+        c.stdout(File::create(&o).unwrap())
+            .stderr(File::create(&e).unwrap());
+        let mut g = Guard(c.spawn().unwrap());
+        let status = wait_for(20.0, "the launched command exits", || {
+            g.0.try_wait().unwrap()
+        });
+        drop(g);
+        Out {
+            code: status.code(),
+            signal: status.signal(),
+            stdout: fs::read_to_string(&o).unwrap(),
+            stderr: fs::read_to_string(&e).unwrap(),
+        }
+    }
+
+    pub fn out(o: std::process::Output) -> Out {
+        Out {
+            code: o.status.code(),
+            signal: o.status.signal(),
+            stdout: text(&o.stdout),
+            stderr: text(&o.stderr),
+        }
+    }
+
+    /// `tinyd ctl -s SOCK ARGS...`, run to completion.
+    pub fn ctl(sock: &Path, args: &[&str]) -> Out {
+        let mut c = tinyd();
+        c.arg("ctl").arg("-s").arg(sock).args(args);
+        let o = run_cmd(&mut c);
+        out(o)
+    }
+
+    /// Reads until end of file or an error (a reset after the reply);
+    /// retries when interrupted (a socket read with a timeout fails with
+    /// EINTR when any signal arrives, even one without a handler).
+    pub fn read_all(st: &mut UnixStream) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match st.read(&mut b) {
+                Ok(0) => return v,
+                Ok(n) => v.extend_from_slice(&b[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return v,
+            }
+        }
+    }
+
+    /// One request over the raw protocol: the reply's status and text.
+    pub fn ask(sock: &Path, req: &str) -> Option<(i32, String)> {
+        let mut st = UnixStream::connect(sock).ok()?;
+        st.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+        st.write_all(format!("{req}\n").as_bytes()).ok()?;
+        let r = String::from_utf8_lossy(&read_all(&mut st)).into_owned();
+        let (head, rest) = r.split_once('\n')?;
+        Some((head.parse().ok()?, rest.to_string()))
+    }
+
+    /// A line of `status`: `NAME STATE PID UP RESTARTS LAST`.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Line {
+        pub name: String,
+        pub state: String,
+        pub pid: Option<i32>,
+        pub up: String,
+        pub restarts: String,
+        pub last: String,
+    }
+
+    pub fn parse_status(text: &str) -> Vec<Line> {
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                assert_eq!(f.len(), 6, "status line has 6 fields: {l:?}");
+                Line {
+                    name: f[0].into(),
+                    state: f[1].into(),
+                    pid: if f[2] == "-" {
+                        None
+                    } else {
+                        Some(f[2].parse().unwrap_or_else(|_| panic!("pid in {l:?}")))
+                    },
+                    up: f[3].into(),
+                    restarts: f[4].into(),
+                    last: f[5].into(),
+                }
+            })
+            .collect()
+    }
+
+    /// `status` over the raw protocol.
+    pub fn status(sock: &Path) -> Option<(i32, Vec<Line>)> {
+        let (c, t) = ask(sock, "status")?;
+        Some((c, parse_status(&t)))
+    }
+
+    /// The pids of the named services once they all run, in that order.
+    pub fn running_pids(sock: &Path, names: &[&str]) -> Option<Vec<i32>> {
+        let (_, lines) = status(sock)?;
+        names
+            .iter()
+            .map(|n| {
+                let l = lines.iter().find(|l| l.name == *n)?;
+                if l.state == "running" { l.pid } else { None }
+            })
+            .collect()
+    }
+
+    /// tinyd started by a test (or found through its pidfile).
+    pub struct Td {
+        child: Option<Child>,
+        pub pid: i32,
+        status: Option<ExitStatus>,
+        dir: String,
+        marker: String,
+        pgids: Vec<i32>,
+    }
+
+    impl Td {
+        /// tinyd with `args`, stdout and stderr to files in the directory.
+        pub fn spawn(d: &TempDir, args: &[&str]) -> Td {
+            Self::spawn_env(d, args, &[])
+        }
+
+        pub fn spawn_env(d: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Td {
+            let mut c = tinyd();
+            c.args(args)
+                .stdout(File::create(d.join("tinyd.stdout")).unwrap())
+                .stderr(File::create(d.join("tinyd.stderr")).unwrap());
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            let child = c.spawn().expect("spawn tinyd");
+            let mut t = Self::reaper(d);
+            t.pid = child.id() as i32;
+            t.child = Some(child);
+            t
+        }
+
+        /// `tinyd -f -p DIR/tinyd.pid --control DIR/ctl.sock -c CONF`.
+        pub fn foreground(d: &TempDir, conf: &str) -> Td {
+            let (p, c) = (s(&d.join("tinyd.pid")), s(&d.join("ctl.sock")));
+            Self::spawn(d, &["-f", "-p", &p, "--control", &c, "-c", conf])
+        }
+
+        /// No tinyd yet: only cleans up the test's processes on drop (set
+        /// `pid` to a daemon's to have it killed too).
+        pub fn reaper(d: &TempDir) -> Td {
+            Td {
+                child: None,
+                pid: 0,
+                status: None,
+                dir: s(d.path()),
+                marker: marker(d),
+                pgids: Vec::new(),
+            }
+        }
+
+        /// Waits until the named services run; returns their pids (and
+        /// remembers their process groups for the cleanup).
+        pub fn running(&mut self, sock: &Path, names: &[&str]) -> Vec<i32> {
+            let p = wait_for(15.0, &format!("services {names:?} running"), || {
+                running_pids(sock, names)
+            });
+            self.pgids.extend(&p);
+            p
+        }
+
+        /// Remembers a process group to kill on drop.
+        pub fn group(&mut self, g: i32) {
+            self.pgids.push(g);
+        }
+
+        /// Waits (with a deadline) until tinyd (a child) exits.
+        pub fn wait_exit(&mut self, secs: f64) -> ExitStatus {
+            if let Some(s) = self.status {
+                return s;
+            }
+            let child = self.child.as_mut().expect("wait_exit is for a child tinyd");
+            let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
+            self.status = Some(s);
+            s
+        }
+
+        pub fn stderr(&self) -> String {
+            fs::read_to_string(Path::new(&self.dir).join("tinyd.stderr")).unwrap_or_default()
+        }
+
+        /// `tinyd ctl shutdown`: checks it answers 0, then that tinyd exits.
+        pub fn shutdown(&mut self, sock: &Path) {
+            let o = ctl(sock, &["shutdown"]);
+            assert_eq!(o.code, Some(0), "shutdown: {o:?}");
+            if self.child.is_some() {
+                let st = self.wait_exit(20.0);
+                assert_eq!(
+                    st.code(),
+                    Some(0),
+                    "tinyd exits 0; stderr: {}",
+                    self.stderr()
+                );
+            } else {
+                wait_until(20.0, "tinyd exits", || !alive(self.pid));
+            }
+        }
+    }
+
+    fn kill_group(g: i32) {
+        let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
+        if g > 1 && g != me {
+            signal(-g, SIGKILL);
+        }
+    }
+
+    impl Drop for Td {
+        fn drop(&mut self) {
+            if self.pid > 0 && self.status.is_none() && alive(self.pid) {
+                // Freeze tinyd so that it restarts nothing, then kill its
+                // services' groups and tinyd.
+                signal(self.pid, SIGSTOP);
+                for c in all_children(self.pid) {
+                    if let Some(st) = stat(c) {
+                        if st.pgrp == c {
+                            kill_group(c);
+                        }
+                    }
+                    signal(c, SIGKILL);
+                }
+                signal(self.pid, SIGKILL);
+            }
+            if let Some(c) = &mut self.child {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            for _ in 0..3 {
+                for &g in &self.pgids {
+                    kill_group(g);
+                }
+                for p in procs_with(&self.marker) {
+                    if let Some(st) = stat(p) {
+                        if st.pgrp == p {
+                            kill_group(p);
+                        }
+                    }
+                    signal(p, SIGKILL);
+                }
+            }
+        }
+    }
+}
