@@ -543,10 +543,10 @@ impl<'a> Parser<'a, '_> {
             if self.store && self.count < MAX_SERVICES {
                 self.names[self.count] = self.cur.name;
                 self.count += 1;
-                if self.seen & EXEC != 0 {
-                    if let Some(e) = (self.each)(&self.cur) {
-                        self.errs.push(e.line, e.msg, e.text);
-                    }
+                if self.seen & EXEC != 0
+                    && let Some(e) = (self.each)(&self.cur)
+                {
+                    self.errs.push(e.line, e.msg, e.text);
                 }
             }
         }

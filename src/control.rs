@@ -202,8 +202,8 @@ impl<'a> Sup<'a> {
             }
             rank += 1;
         }
-        for i in 0..old {
-            if !seen[i] && !self.t.slots[i].retired {
+        for (i, &kept) in seen.iter().enumerate().take(old) {
+            if !kept && !self.t.slots[i].retired {
                 ch.removed += 1;
                 self.retire(i, now);
             }

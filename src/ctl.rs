@@ -50,10 +50,10 @@ pub fn parse(line: &[u8]) -> Result<Request<'_>, &'static str> {
     if words.next().is_some() {
         return Err("too many words");
     }
-    if let Some(n) = name {
-        if n.len() > 64 || n.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/') {
-            return Err("bad service name");
-        }
+    if let Some(n) = name
+        && (n.len() > 64 || n.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/'))
+    {
+        return Err("bad service name");
     }
     fn need(n: Option<&[u8]>) -> Result<&[u8], &'static str> {
         n.ok_or("missing service name")

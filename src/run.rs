@@ -186,7 +186,9 @@ fn own(g: &Global<'_>, arena: Arena) -> Own {
 #[cfg(feature = "ctl")]
 /// Reads and checks the configuration file, staging a spec per service in
 /// `t.staged`. Each error goes to `err` as a line `tinyd: FILE:LINE: ...`;
-/// `global` sees the `[tinyd]` section of a valid file.
+/// `global` sees the `[tinyd]` section of a valid file. `Err` means the
+/// file was rejected: its errors have gone to `err` already.
+#[allow(clippy::result_unit_err)]
 pub fn load_config(
     base: BorrowedFd<'_>,
     path: &CStr,

@@ -26,6 +26,8 @@ impl<T> Cell<T> {
 
     /// # Safety
     /// At most one call for a given cell, ever (`static_once!` ensures it).
+    // The point of the cell: one `&'static mut` handed out, once.
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn get_once(&'static self) -> &'static mut T {
         // SAFETY: the caller guarantees no other reference was or will be
         // made.

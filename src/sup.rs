@@ -247,6 +247,9 @@ impl<'a> Sup<'a> {
 
     /// Makes a slot for `spec`: its output pipe and log when it has them.
     /// The service starts at the next turn of the loop (unless held).
+    // The spec comes back on failure so that its arena returns to the pool
+    // (it is moved, not copied: the size does not matter).
+    #[allow(clippy::result_large_err)]
     pub fn add(&mut self, spec: Spec, held: bool) -> Result<usize, (Spec, Errno)> {
         let logged = spec.log_file().is_some() || spec.syslog_tag().is_some() || self.log.is_some();
         let out = if logged {
@@ -281,12 +284,12 @@ impl<'a> Sup<'a> {
         let base = self.base;
         let slot = &mut self.t.slots[i];
         let target = target(&slot.spec, self.devlog);
-        if let Err(e) = slot.sink.open(base, &target) {
-            if matches!(target, Target::File { .. }) {
-                let slot = self.t.slots.pop().expect("just pushed");
-                return Err((slot.into_spec(), e));
-            }
-            // syslogd may start later: lines are counted as lost till then.
+        // syslogd may start later: its lines are counted as lost till then.
+        if let Err(e) = slot.sink.open(base, &target)
+            && matches!(target, Target::File { .. })
+        {
+            let slot = self.t.slots.pop().expect("just pushed");
+            return Err((slot.into_spec(), e));
         }
         Ok(i)
     }
@@ -305,6 +308,8 @@ impl<'a> Sup<'a> {
 
     /// Starts service `i`. A failure to start is logged; at the first start
     /// of the command line's service, it is fatal.
+    // The error is the message to log, built where the failure is known.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn spawn(&mut self, i: usize, now: u64) -> Result<(), Msg> {
         let slot = &self.t.slots[i];
         let spec = spawn::Spec {

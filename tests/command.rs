@@ -267,7 +267,7 @@ fn member_gids(user: &str) -> BTreeSet<u32> {
 const SIG_IGN: usize = 1;
 const SIG_BLOCK: i32 = 0;
 /// Ignored in the launcher: SIGHUP, SIGQUIT, SIGUSR2, SIGPIPE.
-const IGNORED: u64 = 1 << (1 - 1) | 1 << (3 - 1) | 1 << (12 - 1) | 1 << (13 - 1);
+const IGNORED: u64 = 1 | 1 << (3 - 1) | 1 << (12 - 1) | 1 << (13 - 1);
 /// Blocked in the launcher: SIGUSR1, SIGALRM.
 const BLOCKED: u64 = 1 << (10 - 1) | 1 << (14 - 1);
 

@@ -5,6 +5,8 @@
 //! declared from the C library std already links.
 #![allow(dead_code)]
 
+pub mod multi;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -234,10 +236,10 @@ pub fn children(pid: i32) -> Vec<i32> {
 pub fn all_children(pid: i32) -> Vec<i32> {
     let mut v = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-            if stat(p).map(|s| s.ppid) == Some(pid) {
-                v.push(p);
-            }
+        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+            && stat(p).map(|s| s.ppid) == Some(pid)
+        {
+            v.push(p);
         }
     }
     v
@@ -247,10 +249,10 @@ pub fn all_children(pid: i32) -> Vec<i32> {
 pub fn group_members(pgrp: i32) -> Vec<i32> {
     let mut v = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-            if stat(p).map(|s| s.pgrp) == Some(pgrp) {
-                v.push(p);
-            }
+        if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+            && stat(p).map(|s| s.pgrp) == Some(pgrp)
+        {
+            v.push(p);
         }
     }
     v
