@@ -499,6 +499,10 @@ impl<'a> Sup<'a> {
                         .u(pgid)
                         .s(b" survived SIGKILL; giving up");
                     self.event(Some(i), PRI_ERR, m.as_bytes());
+                    // Forget the process too: a shutdown must not wait
+                    // for it forever (if it ever ends, it is reaped as an
+                    // orphan).
+                    self.t.slots[i].svc.pid = None;
                 }
                 let slot = &self.t.slots[i];
                 let (state, last) = (slot.svc.state, slot.svc.last);
@@ -531,8 +535,6 @@ impl<'a> Sup<'a> {
     /// all zombies (its leftovers among them) are gone.
     #[inline(never)]
     pub(crate) fn reap(&mut self, now: u64) {
-        let mut ended = ArrayVec::<(usize, Status), 8>::new();
-        let mut more = false;
         loop {
             match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, st))) => {
@@ -545,35 +547,30 @@ impl<'a> Sup<'a> {
                         (None, Some(s)) => Status::Signaled(s as u8),
                         _ => continue,
                     };
-                    self.t.slots[i].svc.pid = None;
-                    if ended.push((i, status)).is_err() {
-                        // Handle these first; the rest at the next turn.
-                        self.t.slots[i].svc.pid = Some(pid);
-                        more = true;
-                        break;
-                    }
+                    // Handled at once: a reaped status exists nowhere else.
+                    self.ended(i, status, now);
                 }
                 Ok(None) => break,
                 Err(Errno::INTR) => {}
                 Err(_) => break, // ECHILD: no children
             }
         }
-        for &(i, status) in ended.iter() {
-            self.flush_output(i);
-            let mut m = Msg::new();
-            match status {
-                Status::Exited(c) => m.s(b"exited with status ").u(c as u64),
-                Status::Signaled(s) => m.s(b"killed by signal ").u(s as u64),
-            };
-            self.event(Some(i), PRI_NOTICE, m.as_bytes());
-            let alive = self.group_alive(i);
-            let policy = self.t.slots[i].spec.policy;
-            let d = self.t.slots[i].svc.exited(status, now, alive, &policy);
-            self.act(i, d, now);
-        }
-        if more {
-            self.reap(now);
-        }
+    }
+
+    /// Service `i`'s process ended with `status`.
+    fn ended(&mut self, i: usize, status: Status, now: u64) {
+        self.t.slots[i].svc.pid = None;
+        self.flush_output(i);
+        let mut m = Msg::new();
+        match status {
+            Status::Exited(c) => m.s(b"exited with status ").u(c as u64),
+            Status::Signaled(s) => m.s(b"killed by signal ").u(s as u64),
+        };
+        self.event(Some(i), PRI_NOTICE, m.as_bytes());
+        let alive = self.group_alive(i);
+        let policy = self.t.slots[i].spec.policy;
+        let d = self.t.slots[i].svc.exited(status, now, alive, &policy);
+        self.act(i, d, now);
     }
 
     /// Stops every service (SIGTERM, SIGINT, `shutdown`).

@@ -723,3 +723,46 @@ fn sigterm_in_config_mode_stops_everything() {
         procs_with(&marker(&d))
     );
 }
+
+/// More services than tinyd handles in one batch end at the same moment:
+/// every exit is seen (none lost between two reaping rounds), so shutdown
+/// ends at once, not after the stop timeout or never.
+#[test]
+fn many_services_ending_together_are_all_reaped() {
+    let d = TempDir::new("ctl-many");
+    let names: Vec<String> = (0..40).map(|n| format!("m{n:02}")).collect();
+    let text: String = names
+        .iter()
+        .map(|n| {
+            format!(
+                "[{n}]\nexec = {} {n}\nstop-timeout = 30\n\n",
+                svc_script(&d)
+            )
+        })
+        .collect();
+    let conf = write(&d, "t.conf", &text);
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = t.running(&sock, &refs);
+    let t0 = Instant::now();
+    let o = ctl(&sock, &["shutdown"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert!(
+        took < Duration::from_secs(20),
+        "shutdown waited for a stop timeout: {took:?}"
+    );
+    let st = t.wait_exit(10.0);
+    assert_eq!(st.code(), Some(0), "stderr: {}", t.stderr());
+    for &g in &p {
+        assert!(live_members(g).is_empty(), "group {g} left");
+    }
+    let err = t.stderr();
+    for n in &names {
+        assert!(
+            err.contains(&format!("tinyd: {n}: stopped\n")),
+            "{n}: {err}"
+        );
+    }
+}
