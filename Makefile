@@ -2,37 +2,52 @@
 # runs every test, `make bench` measures tinyd against its peers.
 
 CARGO ?= cargo
+# The full build (default features: config file, control socket, reload)
+# and the minimal one (--no-default-features: one COMMAND, issue 2's job).
 BIN := target/release/tinyd
+MIN_BIN := target/minimal/release/tinyd
 SIZE_BUDGET := 65536
+FULL_BUDGET := 98304
 
-.PHONY: all build size run test check-binary unit integration lint bench clean
+.PHONY: all build minimal size run test check-binary lint bench clean
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
-size: build
-	@echo "tinyd: $$(stat -c %s $(BIN)) bytes stripped (budget $(SIZE_BUDGET))"
+minimal:
+	CARGO_TARGET_DIR=target/minimal $(CARGO) build --release --locked --no-default-features
+
+size: build minimal
+	@echo "tinyd (full):    $$(stat -c %s $(BIN)) bytes stripped (budget $(FULL_BUDGET))"
+	@echo "tinyd (minimal): $$(stat -c %s $(MIN_BIN)) bytes stripped (budget $(SIZE_BUDGET))"
 
 run: build
 	./examples/run.sh
 
-# Every test: the binary's properties, unit tests of the pure parts, and the
-# integration tests that launch the built binary.
-test: build check-binary
+# Every test: the binaries' properties, unit tests of the pure parts (with
+# and without the ctl feature), the integration tests against the full
+# build, and the single-command tests again against the minimal build.
+test: build minimal check-binary
 	$(CARGO) test --release --locked -- --test-threads=4
+	CARGO_TARGET_DIR=target/minimal $(CARGO) test --release --locked --no-default-features --lib
+	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked \
+	  --test daemon --test command --test logs --test supervise -- --test-threads=4
 
-# The binary must be static, libc-free and within its size budget.
-check-binary: build
-	@! readelf -lW $(BIN) | grep -q INTERP || { echo "FAIL: $(BIN) has an ELF interpreter"; exit 1; }
-	@! readelf -d $(BIN) | grep -q 'Dynamic section' || { echo "FAIL: $(BIN) has a dynamic section"; exit 1; }
+# Both binaries must be static, libc-free and within their size budgets.
+check-binary: build minimal
 	@out=$$($(CARGO) tree --locked -e normal -i libc 2>&1); \
 	  if [ -n "$$out" ] && ! echo "$$out" | grep -q 'nothing to print'; then \
 	    echo "FAIL: libc is in the dependency tree:"; echo "$$out"; exit 1; fi
-	@size=$$(stat -c %s $(BIN)); [ $$size -le $(SIZE_BUDGET) ] || \
-	  { echo "FAIL: $(BIN) is $$size bytes, over the $(SIZE_BUDGET) budget"; exit 1; }
-	@echo "ok: $(BIN) is static, libc-free, $$(stat -c %s $(BIN)) bytes"
+	@for pair in $(BIN):$(FULL_BUDGET) $(MIN_BIN):$(SIZE_BUDGET); do \
+	  bin=$${pair%%:*}; budget=$${pair##*:}; \
+	  ! readelf -lW $$bin | grep -q INTERP || { echo "FAIL: $$bin has an ELF interpreter"; exit 1; }; \
+	  ! readelf -d $$bin | grep -q 'Dynamic section' || { echo "FAIL: $$bin has a dynamic section"; exit 1; }; \
+	  size=$$(stat -c %s $$bin); [ $$size -le $$budget ] || \
+	    { echo "FAIL: $$bin is $$size bytes, over the $$budget budget"; exit 1; }; \
+	  echo "ok: $$bin is static, libc-free, $$size bytes (budget $$budget)"; \
+	done
 
 lint:
 	$(CARGO) fmt --check
