@@ -7,9 +7,13 @@
 # to this run, so that every process the benchmark starts can be found and
 # ended again. Peers: s6-supervise (s6), runsv (runit), busybox runsv (if the
 # applet exists), start-stop-daemon --background (dpkg), daemon --respawn
-# (libslack), supervisord (python). Results: a Markdown table on stdout and in
-# bench/out/results.md. Environment: TINYD=path (default target/release/tinyd),
-# REPS (5), STORM (10000), IDLE (10 seconds).
+# (libslack), supervisord (python). tinyd is measured twice: the full build
+# (column "tinyd", the base of every ratio) and the minimal build
+# (--no-default-features, column "tinyd minimal"). Results: a Markdown table on
+# stdout and in bench/out/results.md, then the many-services table of
+# bench/services.sh (bench/out/services.md). Environment: TINYD=path (default
+# target/release/tinyd), TINYD_MIN=path (default target/minimal/release/tinyd),
+# REPS (5), STORM (10000), IDLE (10 seconds), SERVICES_TIMEOUT (900 seconds).
 set -u
 export LC_ALL=C
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -17,6 +21,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 TINYD=${TINYD:-$ROOT/target/release/tinyd}
+TINYD_MIN=${TINYD_MIN:-$ROOT/target/minimal/release/tinyd}
 OUTDIR=$HERE/out
 REPS=${REPS:-5}
 STORM=${STORM:-10000}
@@ -152,24 +157,29 @@ trap 'exit 130' INT TERM HUP
 
 # ---------------------------------------------------------------- the peers
 # ids, column labels, service numbers
-IDS=(tinyd s6 runsv bbrunsv ssd daemon supervisord)
-declare -A LABEL=([tinyd]="tinyd" [s6]="s6-supervise" [runsv]="runsv (runit)"
+IDS=(tinyd tinymin s6 runsv bbrunsv ssd daemon supervisord)
+declare -A LABEL=([tinyd]="tinyd" [tinymin]="tinyd minimal" [s6]="s6-supervise" [runsv]="runsv (runit)"
   [bbrunsv]="busybox runsv" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
   [supervisord]="supervisord")
 declare -A NUM SUP SVC NA FAILED V D
 i=10
 for id in "${IDS[@]}"; do NUM[$id]="$MARK$i"; i=$((i + 1)); done
 
-TINYD_OK=1
-if [ ! -x "$TINYD" ]; then
-  TINYD_OK=0
-  NA[tinyd]="not built ($TINYD missing)"
-  problem "tinyd binary $TINYD not found: run cargo build --release"
-fi
+# The tinyd builds: id -> binary, make target, --restart-delay used (DELAY).
+TINYS=(tinyd tinymin)
+declare -A TBIN=([tinyd]=$TINYD [tinymin]=$TINYD_MIN) TMAKE=([tinyd]=build [tinymin]=minimal) DELAY
+is_tiny() { [ -n "${TBIN[$1]-}" ]; }
+tiny_ok() { [ -z "${NA[$1]-}" ]; }
+for id in "${TINYS[@]}"; do
+  DELAY[$id]=0:0
+  if [ ! -x "${TBIN[$id]}" ]; then
+    NA[$id]="not built (${TBIN[$id]} missing)"
+    problem "${LABEL[$id]} binary ${TBIN[$id]} not found: run make ${TMAKE[$id]}"
+  fi
+done
 if ! busybox --list 2>/dev/null | grep -qx runsv; then
   NA[bbrunsv]="n/a: Debian's busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null) has no runsv applet (busybox --list)"
 fi
-TINYD_DELAY=0:0
 
 # TRACE=file: start the supervisor under strace -f writing to file; TRACER=strace pid
 TRACE=""
@@ -208,32 +218,34 @@ spawn_bg() {
 }
 
 # --- start_<id>: start the supervisor, set SUP[id] and SVC[id]; 1 on failure
-start_tinyd() { # start_tinyd [fg]
-  ID=tinyd
-  local n=${NUM[tinyd]}
-  rm -f "$TMP/tinyd.pid"
-  if [ "${1-}" = fg ]; then
-    spawn_fg "$TINYD" -f --restart-delay "$TINYD_DELAY" -n bench -- /usr/bin/sleep "$n" || return 1
-    SUP[tinyd]=$LAUNCHED
+start_tiny() { # start_tiny ID [fg]: tinyd build ID (daemon mode, or -f with fg)
+  ID=$1
+  local id=$1 bin=${TBIN[$1]} n=${NUM[$1]} pf=$TMP/$1.pid
+  rm -f "$pf"
+  if [ "${2-}" = fg ]; then
+    spawn_fg "$bin" -f --restart-delay "${DELAY[$id]}" -n bench -- /usr/bin/sleep "$n" || return 1
+    SUP[$id]=$LAUNCHED
   else
-    spawn_bg "$TINYD" -p "$TMP/tinyd.pid" --restart-delay "$TINYD_DELAY" -n bench -- /usr/bin/sleep "$n"
+    spawn_bg "$bin" -p "$pf" --restart-delay "${DELAY[$id]}" -n bench -- /usr/bin/sleep "$n"
     if [ "$RC" -ne 0 ]; then
-      problem "tinyd: \`tinyd -p PIDFILE --restart-delay $TINYD_DELAY -n bench -- sleep $n\`: expected exit 0 after the service exec'd, got exit $RC, stderr: $(tail -n1 "$TMP/stderr.tinyd" 2>/dev/null)"
+      problem "${LABEL[$id]}: \`$bin -p PIDFILE --restart-delay ${DELAY[$id]} -n bench -- sleep $n\`: expected exit 0 after the service exec'd, got exit $RC, stderr: $(tail -n1 "$TMP/stderr.$id" 2>/dev/null)"
       return 1
     fi
-    if ! wait_until 5 pidfile_pid "$TMP/tinyd.pid"; then
-      problem "tinyd: daemon mode: expected pidfile $TMP/tinyd.pid with the daemon's pid, got none after 5 s"
+    if ! wait_until 5 pidfile_pid "$pf"; then
+      problem "${LABEL[$id]}: daemon mode: expected pidfile $pf with the daemon's pid, got none after 5 s"
       return 1
     fi
-    SUP[tinyd]=$PFP
+    SUP[$id]=$PFP
   fi
-  if ! wait_until 5 svc_child "${SUP[tinyd]}" "$n"; then
-    kids_of "${SUP[tinyd]}"
-    problem "tinyd: expected child \`sleep $n\` of tinyd pid ${SUP[tinyd]} within 5 s, got children: '${KIDS}'"
+  if ! wait_until 5 svc_child "${SUP[$id]}" "$n"; then
+    kids_of "${SUP[$id]}"
+    problem "${LABEL[$id]}: expected child \`sleep $n\` of $bin pid ${SUP[$id]} within 5 s, got children: '${KIDS}'"
     return 1
   fi
-  SVC[tinyd]=$SVCP
+  SVC[$id]=$SVCP
 }
+start_tinyd() { start_tiny tinyd "$@"; }
+start_tinymin() { start_tiny tinymin "$@"; }
 
 mk_rundir() { # mk_rundir DIR NUM
   rm -rf "$1"; mkdir -p "$1"
@@ -314,7 +326,7 @@ EOF
 # --- stop_<id>: the peer's own way to stop the service (not timed here)
 stop_cmd() { # the command that stops the service of $1
   case $1 in
-    tinyd|daemon|supervisord) kill -TERM "${SUP[$1]}" 2>/dev/null ;;
+    tinyd|tinymin|daemon|supervisord) kill -TERM "${SUP[$1]}" 2>/dev/null ;;
     s6) s6-svc -d "$TMP/s6-svc" ;;
     runsv) sv down "$TMP/runsv-svc" >/dev/null ;;
     bbrunsv) busybox sv down "$TMP/bbrunsv-svc" >/dev/null ;;
@@ -355,13 +367,15 @@ measure_size() { # id binary [note]
 }
 
 size_all() {
-  if [ $TINYD_OK = 1 ]; then
-    local t=$TINYD
-    if ! file -L "$TINYD" | grep -q ', stripped'; then
-      strip -o "$TMP/tinyd.stripped" "$TINYD" && t=$TMP/tinyd.stripped
+  local id t
+  for id in "${TINYS[@]}"; do
+    tiny_ok "$id" || continue
+    t=${TBIN[$id]}
+    if ! file -L "$t" | grep -q ', stripped'; then
+      strip -o "$TMP/$id.stripped" "$t" && t=$TMP/$id.stripped
     fi
-    measure_size tinyd "$t"
-  fi
+    measure_size "$id" "$t"
+  done
   measure_size s6 "$(command -v s6-supervise)"
   measure_size runsv "$(command -v runsv)"
   [ -z "${NA[bbrunsv]-}" ] && measure_size bbrunsv "$(command -v busybox)" "whole busybox"
@@ -433,12 +447,12 @@ stop_latency() { # id
     stop_cmd "$id"
     wait_dead "$svc" "$t0" || { problem "$id: service pid $svc still alive 10 s after stop"; return; }
     vals+=("$ELAPSED")
-    if [ "$id" = tinyd ] || [ "$id" = daemon ] || [ "$id" = supervisord ]; then
+    if is_tiny "$id" || [ "$id" = daemon ] || [ "$id" = supervisord ]; then
       if ! wait_until 5 dead "${SUP[$id]}"; then
-        [ "$id" = tinyd ] && problem "tinyd: after SIGTERM to tinyd pid ${SUP[$id]}: expected tinyd to exit, still running after 5 s"
+        is_tiny "$id" && problem "${LABEL[$id]}: after SIGTERM to tinyd pid ${SUP[$id]}: expected tinyd to exit, still running after 5 s"
       fi
-      if [ "$id" = tinyd ] && [ -e "$TMP/tinyd.pid" ]; then
-        problem "tinyd: after SIGTERM: expected pidfile removed, $TMP/tinyd.pid still exists"
+      if is_tiny "$id" && [ -e "$TMP/$id.pid" ]; then
+        problem "${LABEL[$id]}: after SIGTERM: expected pidfile removed, $TMP/$id.pid still exists"
       fi
     fi
   done
@@ -486,18 +500,19 @@ storm_peer() { # id: SIGCHLD x STORM
   fi
 }
 
-storm_tinyd() {
-  local n=${NUM[tinyd]} pf=$TMP/storm.pid lg=$TMP/storm.log sup svc before after i rc t0 started exitnote
-  ID=tinyd
-  "$TINYD" -p "$pf" -o "$lg" --restart-delay "$TINYD_DELAY" -n storm -- \
-    sh -c "trap '' USR1 USR2 HUP; exec /usr/bin/sleep $n" </dev/null >/dev/null 2>>"$TMP/stderr.tinyd"
+storm_tiny() { # ID: a second instance of tinyd build ID (daemon, -o LOG) gets the storm
+  local id=$1 n=${NUM[$1]} pf=$TMP/storm-$1.pid lg=$TMP/storm-$1.log sup svc before after i rc t0 started exitnote
+  local L=${LABEL[$1]}
+  ID=$id
+  "${TBIN[$id]}" -p "$pf" -o "$lg" --restart-delay "${DELAY[$id]}" -n storm -- \
+    sh -c "trap '' USR1 USR2 HUP; exec /usr/bin/sleep $n" </dev/null >/dev/null 2>>"$TMP/stderr.$id"
   rc=$?
   if [ $rc -ne 0 ] || ! wait_until 5 pidfile_pid "$pf"; then
-    problem "tinyd storm instance did not start (exit $rc)"; D[storm,tinyd]="did not start"; return
+    problem "$L storm instance did not start (exit $rc)"; D[storm,$id]="did not start"; return
   fi
   sup=$PFP
   if ! wait_until 5 svc_child "$sup" "$n"; then
-    problem "tinyd storm: service not up"; D[storm,tinyd]="service not up"; return
+    problem "$L storm: service not up"; D[storm,$id]="service not up"; return
   fi
   svc=$SVCP
   nap 0.2
@@ -512,41 +527,42 @@ storm_tinyd() {
     after+="${after:+->}$(smaps "$sup" Rss)"
   done
   if dead "$sup"; then
-    problem "tinyd: $STORM mixed USR1/HUP/CHLD to tinyd (daemon, -o LOG): expected it to survive, got: tinyd pid $sup gone"
-    D[storm,tinyd]="DIED"; return
+    problem "$L: $STORM mixed USR1/HUP/CHLD to tinyd (daemon, -o LOG): expected it to survive, got: tinyd pid $sup gone"
+    D[storm,$id]="DIED"; return
   fi
   local svcnote="service kept"
   if ! alive "$svc"; then
     svcnote="service restarted"
-    problem "tinyd: $STORM mixed USR1/HUP/CHLD (service ignores USR1/HUP): expected service pid $svc unchanged, got it gone"
+    problem "$L: $STORM mixed USR1/HUP/CHLD (service ignores USR1/HUP): expected service pid $svc unchanged, got it gone"
   fi
   started=$(grep -c 'started pid' "$lg" 2>/dev/null)
-  [ "${started:-0}" -eq 1 ] || problem "tinyd storm: expected exactly one 'started pid' line in the log, got ${started:-0}"
+  [ "${started:-0}" -eq 1 ] || problem "$L storm: expected exactly one 'started pid' line in the log, got ${started:-0}"
   now_us; t0=$NOW
   kill -TERM "$sup"
   if wait_dead "$sup" "$t0"; then
     exitnote="exits on TERM ($(ms "$ELAPSED") ms)"
-    [ -e "$pf" ] && { problem "tinyd storm: after SIGTERM expected pidfile removed, still there"; exitnote+=", pidfile left"; }
-    alive "$svc" && { problem "tinyd storm: after SIGTERM expected service $svc gone, still alive"; exitnote+=", service left"; }
+    [ -e "$pf" ] && { problem "$L storm: after SIGTERM expected pidfile removed, still there"; exitnote+=", pidfile left"; }
+    alive "$svc" && { problem "$L storm: after SIGTERM expected service $svc gone, still alive"; exitnote+=", service left"; }
   else
-    problem "tinyd: after the storm, SIGTERM to tinyd pid $sup: expected exit, still running after 10 s"
+    problem "$L: after the storm, SIGTERM to tinyd pid $sup: expected exit, still running after 10 s"
     exitnote="no exit on TERM"
   fi
-  D[storm,tinyd]="survived 2 storms, Rss ${before}->${after} kB, $svcnote, $exitnote"
+  D[storm,$id]="survived 2 storms, Rss ${before}->${after} kB, $svcnote, $exitnote"
 }
 
 # ================================================================ run
-log "tmp dir $TMP, service numbers ${MARK}xx, tinyd: $TINYD"
+log "tmp dir $TMP, service numbers ${MARK}xx, tinyd: $TINYD, tinyd minimal: $TINYD_MIN"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Does tinyd accept --restart-delay 0:0? (contract: MIN may be 0)
-if [ $TINYD_OK = 1 ]; then
-  out=$("$TINYD" --restart-delay 0:0 -f -r never -- true 2>&1); rc=$?
+# Does each tinyd build accept --restart-delay 0:0? (contract: MIN may be 0)
+for id in "${TINYS[@]}"; do
+  tiny_ok "$id" || continue
+  out=$("${TBIN[$id]}" --restart-delay 0:0 -f -r never -- true 2>&1); rc=$?
   if [ $rc -ne 0 ]; then
-    problem "tinyd: \`tinyd --restart-delay 0:0 -f -r never -- true\`: expected exit 0, got $rc: $out; using --restart-delay 0"
-    TINYD_DELAY=0
+    problem "${LABEL[$id]}: \`${TBIN[$id]} --restart-delay 0:0 -f -r never -- true\`: expected exit 0, got $rc: $out; using --restart-delay 0"
+    DELAY[$id]=0
   fi
-fi
+done
 
 PEERS=()
 for id in "${IDS[@]}"; do [ -z "${NA[$id]-}" ] && PEERS+=("$id"); done
@@ -558,7 +574,7 @@ log "2/7 syscalls (strace)"
 for id in "${PEERS[@]}"; do
   trace_one "sys,$id" "$id"
 done
-[ $TINYD_OK = 1 ] && trace_one "sysfg,tinyd" tinyd fg
+for id in "${TINYS[@]}"; do tiny_ok "$id" && trace_one "sysfg,$id" "$id" fg; done
 
 log "3/7 start all supervisors"
 for id in "${PEERS[@]}"; do
@@ -587,8 +603,8 @@ log "5/7 restart latency"
 for id in "${LONG[@]}"; do restart_latency "$id"; done
 
 log "6/7 signal storm"
-for id in "${LONG[@]}"; do [ "$id" != tinyd ] && storm_peer "$id"; done
-[ $TINYD_OK = 1 ] && storm_tinyd
+for id in "${LONG[@]}"; do is_tiny "$id" || storm_peer "$id"; done
+for id in "${TINYS[@]}"; do tiny_ok "$id" && storm_tiny "$id"; done
 
 log "7/7 stop latency"
 for id in "${PEERS[@]}"; do stop_latency "$id"; done
@@ -618,8 +634,14 @@ cell() { # metric id
   esac
   v=${V[$m,$id]-}
   [ -z "$v" ] && { echo "n/a"; return; }
-  if [ "$id" = tinyd ]; then
-    [ "$m" = sys ] && v="$v daemon / ${V[sysfg,tinyd]-?} -f"
+  if is_tiny "$id"; then
+    # tinyd itself: no ratio; other builds: ratio to tinyd (daemon and -f each)
+    local fg=${V[sysfg,$id]-?}
+    if [ "$id" != tinyd ]; then
+      [ "$m" = sys ] && fg+=$(ratio "$fg" "${V[sysfg,tinyd]-}")
+      v+=$(ratio "$v" "${V[$m,tinyd]-}")
+    fi
+    [ "$m" = sys ] && v="$v daemon / $fg -f"
     echo "$v"; return
   fi
   base=${V[$m,tinyd]-}
@@ -662,6 +684,12 @@ make_table() {
   done
 }
 
+rel() { case $1 in "$ROOT"/*) echo "${1#"$ROOT"/}" ;; *) echo "$1" ;; esac; }
+delays() { # the --restart-delay used, once if both builds used the same
+  if [ "${DELAY[tinyd]}" = "${DELAY[tinymin]}" ]; then echo "${DELAY[tinyd]}"
+  else echo "${DELAY[tinyd]} (minimal: ${DELAY[tinymin]})"; fi
+}
+
 T_END=$EPOCHREALTIME
 {
   echo "tinyd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r),"
@@ -669,8 +697,9 @@ T_END=$EPOCHREALTIME
   echo
   make_table
   echo
-  echo "Ratios in parentheses: peer / tinyd. Service: \`/usr/bin/sleep N\` (s6/runsv: a \`#!/bin/sh exec /usr/bin/sleep N\` run script)."
-  echo "tinyd runs in daemon mode (\`-p PIDFILE --restart-delay $TINYD_DELAY\`); its syscall count is given for daemon mode and for \`-f\`;"
+  echo "Ratios in parentheses: peer / tinyd (the full build), also for tinyd minimal. Service: \`/usr/bin/sleep N\` (s6/runsv: a \`#!/bin/sh exec /usr/bin/sleep N\` run script)."
+  echo "tinyd: \`$(rel "$TINYD")\` (default features: config file, control socket); tinyd minimal: \`$(rel "$TINYD_MIN")\` (\`--no-default-features\`: one COMMAND only); both measured alike."
+  echo "tinyd runs in daemon mode (\`-p PIDFILE --restart-delay $(delays)\`); its syscall count is given for daemon mode and for \`-f\`;"
   echo "s6-supervise and runsv (foreground programs) are compared with \`tinyd -f\`, the others with daemon mode."
   echo "Syscalls: lines of \`strace -f\` from the supervisor's execve to the service's execve, all processes, signals/exits not counted;"
   echo "for s6/runsv the count ends at execve(\"./run\") (the run script's shell is not counted)."
@@ -678,8 +707,8 @@ T_END=$EPOCHREALTIME
   echo "the s6-svc, sv and start-stop-daemon times include starting that control program (about 1 ms), the SIGTERM cases (bash builtin kill) do not."
   echo "Restart: SIGKILL to the service until the supervisor has a new child (fork, before exec); the service had run > 1 s each time."
   echo "Syscall counts depend on the fd limit (ulimit -n $NOFILE here): start-stop-daemon and daemon close every fd below it."
-  echo "Restart minimums: tinyd --restart-delay $TINYD_DELAY; s6/runsv built-in (1 s only if the service ran < 1 s); daemon --respawn --attempts=100; supervisord startsecs=0 autorestart=true."
-  echo "Signal storm: tinyd gets USR1/HUP/CHLD in turn, twice ($STORM each, Rss after each) (service ignores USR1/HUP, tinyd logs to a file so HUP reopens it), then SIGTERM; peers get SIGCHLD only."
+  echo "Restart minimums: tinyd --restart-delay $(delays); s6/runsv built-in (1 s only if the service ran < 1 s); daemon --respawn --attempts=100; supervisord startsecs=0 autorestart=true."
+  echo "Signal storm: each tinyd build gets USR1/HUP/CHLD in turn, twice ($STORM each, Rss after each) (service ignores USR1/HUP, tinyd logs to a file so HUP reopens it), then SIGTERM; peers get SIGCHLD only."
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static dpkg daemon supervisor python3 2>/dev/null)"
   if [ ${#PROBLEMS[@]} -gt 0 ]; then
     echo
@@ -688,3 +717,26 @@ T_END=$EPOCHREALTIME
   fi
 } | tee "$OUTDIR/results.md"
 log "written $OUTDIR/results.md"
+
+# ---------------------------------------------------------------- many services
+# bench/services.sh: tinyd -c FILE against s6-svscan and runsvdir. Its table
+# follows the main one on stdout; the main table is written before it runs, so
+# a failure here loses nothing but this part, and is listed as a problem.
+SVC_MD=$OUTDIR/services.md
+SPROBLEMS=()
+rm -f "$SVC_MD"
+log "services: bash bench/services.sh (TINYD=$TINYD)"
+TINYD=$TINYD timeout -k 30 "${SERVICES_TIMEOUT:-900}" bash "$HERE/services.sh" </dev/null >/dev/null
+rc=$?
+if [ ! -s "$SVC_MD" ]; then
+  SPROBLEMS+=("bench/services.sh (TINYD=$TINYD): expected the table in $SVC_MD, got exit $rc and no table (its messages are on stderr)")
+elif [ $rc -ne 0 ]; then
+  SPROBLEMS+=("bench/services.sh: exit $rc (its problems are listed under its table)")
+fi
+if [ -s "$SVC_MD" ]; then echo; cat "$SVC_MD"; fi
+if [ ${#SPROBLEMS[@]} -gt 0 ]; then
+  for p in "${SPROBLEMS[@]}"; do problem "$p"; done
+  # on stdout after the services table, and recorded with the main table
+  { echo; echo "Problems (many services, bench/services.sh):"
+    for p in "${SPROBLEMS[@]}"; do echo "- $p"; done; } | tee -a "$OUTDIR/results.md"
+fi
