@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod multi;
+pub mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
