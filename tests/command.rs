@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::launch::*;
 use common::*;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -30,139 +31,7 @@ unsafe extern "C" {
 /// A number used by no other test in any test binary: 11 digits, the
 /// first four a per-binary prefix and a counter, the last seven our pid.
 fn uniq() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("8{:03}{:07}", n, std::process::id())
-}
-
-/// A path as a String (tests only use UTF-8 paths).
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
-}
-
-/// The marker for processes that mention files of this TempDir.
-fn dir_marker(t: &TempDir) -> String {
-    format!("{}/", s(t.path()))
-}
-
-/// The argument vector of a process (empty for zombies and kernel threads).
-fn cmdline(pid: i32) -> Vec<String> {
-    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let b = b.strip_suffix(&[0]).unwrap_or(&b);
-    if b.is_empty() {
-        return Vec::new();
-    }
-    b.split(|&c| c == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// Live processes (other than this test process) with `marker` in an argument.
-fn procs_with(marker: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut v = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|x| x.parse::<i32>().ok()) else {
-            continue;
-        };
-        if p != me && alive(p) && cmdline(p).iter().any(|a| a.contains(marker)) {
-            v.push(p);
-        }
-    }
-    v
-}
-
-/// Waits (with a deadline) until no process carries `marker`.
-fn assert_no_process(marker: &str) {
-    wait_until(
-        10.0,
-        &format!("no process left with {marker:?} in its command line"),
-        || procs_with(marker).is_empty(),
-    );
-}
-
-/// Kills, when dropped, every process that carries one of the markers.
-struct Reaper(Vec<String>);
-
-impl Reaper {
-    fn new(markers: &[&str]) -> Reaper {
-        Reaper(markers.iter().map(|m| m.to_string()).collect())
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for _ in 0..3 {
-            for m in &self.0 {
-                for p in procs_with(m) {
-                    signal(p, SIGKILL);
-                }
-            }
-        }
-    }
-}
-
-/// What a finished launcher left.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a prepared command to completion (20 s at most). Its stdout and
-/// stderr go to files, not pipes, so a daemon that kept them open cannot
-/// make the test hang.
-fn launch(t: &TempDir, c: &mut Command) -> Out {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let (o, e) = (
-        t.join(&format!("launch{n}.out")),
-        t.join(&format!("launch{n}.err")),
-    );
-    c.stdout(File::create(&o).unwrap())
-        .stderr(File::create(&e).unwrap());
-    let mut g = Guard(c.spawn().unwrap());
-    let status = wait_for(20.0, "the launched tinyd exits", || g.0.try_wait().unwrap());
-    drop(g);
-    Out {
-        status,
-        stdout: fs::read_to_string(&o).unwrap(),
-        stderr: fs::read_to_string(&e).unwrap(),
-    }
-}
-
-/// tinyd with these arguments.
-fn td(args: &[&str]) -> Command {
-    let mut c = tinyd();
-    c.args(args);
-    c
-}
-
-fn run_t(t: &TempDir, args: &[&str]) -> Out {
-    launch(t, &mut td(args))
-}
-
-/// Starts a daemon with pidfile `t/pid`; returns the daemon's pid.
-fn start(t: &TempDir, args: &[&str]) -> i32 {
-    let pf = s(&t.join("pid"));
-    let mut all = vec!["-p", pf.as_str()];
-    all.extend_from_slice(args);
-    let o = run_t(t, &all);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "launcher failed: {:?} {}",
-        o.status,
-        o.stderr
-    );
-    read_pid(&t.join("pid")).expect("pidfile holds a pid after a successful start")
-}
-
-/// The child of `parent` whose argv is exactly `argv` (waits for it).
-fn find_child(parent: i32, argv: &[&str]) -> i32 {
-    wait_for(10.0, &format!("a child {argv:?} of {parent}"), || {
-        children(parent).into_iter().find(|&c| cmdline(c) == argv)
-    })
+    uniq_in(8)
 }
 
 fn assert_one_error_line(o: &Out, what: &str) {

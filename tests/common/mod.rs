@@ -5,6 +5,7 @@
 //! declared from the C library std already links.
 #![allow(dead_code)]
 
+pub mod launch;
 pub mod multi;
 pub mod support;
 
@@ -303,4 +304,36 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A path as a String (tests only use UTF-8 paths).
+pub fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// The argument vector of a process (empty for zombies and kernel threads).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let b = b.strip_suffix(&[0]).unwrap_or(&b);
+    if b.is_empty() {
+        return Vec::new();
+    }
+    b.split(|&c| c == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Live processes (other than this test process) with `marker` in an argument.
+pub fn procs_with(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|x| x.parse::<i32>().ok()) else {
+            continue;
+        };
+        if p != me && alive(p) && cmdline(p).iter().any(|a| a.contains(marker)) {
+            v.push(p);
+        }
+    }
+    v
 }

@@ -13,11 +13,6 @@ use std::time::Duration;
 
 pub const SIGSTOP: i32 = 19;
 
-/// A path as a String (tests only use UTF-8 paths).
-pub fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
-}
-
 /// What every process of a test carries in its command line.
 pub fn marker(d: &TempDir) -> String {
     format!("{}/", s(d.path()))
@@ -59,18 +54,6 @@ pub fn service_min(d: &TempDir, name: &str) -> String {
     format!("[{name}]\nexec = {} {name}\n", svc_script(d))
 }
 
-/// The argument vector of a process (empty for zombies).
-pub fn cmdline(pid: i32) -> Vec<String> {
-    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let b = b.strip_suffix(&[0]).unwrap_or(&b);
-    if b.is_empty() {
-        return Vec::new();
-    }
-    b.split(|&c| c == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
 /// A process's environment.
 pub fn environ(pid: i32) -> Vec<String> {
     let b = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -78,22 +61,6 @@ pub fn environ(pid: i32) -> Vec<String> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect()
-}
-
-/// Live processes (other than this test process) with `marker` in an
-/// argument.
-pub fn procs_with(marker: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut v = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|x| x.parse::<i32>().ok()) else {
-            continue;
-        };
-        if p != me && alive(p) && cmdline(p).iter().any(|a| a.contains(marker)) {
-            v.push(p);
-        }
-    }
-    v
 }
 
 /// Live (not zombie) members of process group `g`.
