@@ -177,6 +177,12 @@ for id in "${TINYS[@]}"; do
     problem "${LABEL[$id]} binary ${TBIN[$id]} not found: run make ${TMAKE[$id]}"
   fi
 done
+# A binary just built (make bench builds first) has dirty page-cache pages until
+# writeback (about 30 s); smaps counts those in Private_Dirty of every process
+# that maps them. Write them back now (sync FILE = fsync) so they are not counted.
+for id in "${TINYS[@]}"; do
+  tiny_ok "$id" && { sync -- "${TBIN[$id]}" || problem "sync ${TBIN[$id]} failed: its Private_Dirty may include unwritten page cache"; }
+done
 if ! busybox --list 2>/dev/null | grep -qx runsv; then
   NA[bbrunsv]="n/a: Debian's busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null) has no runsv applet (busybox --list)"
 fi
