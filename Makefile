@@ -9,7 +9,7 @@ MIN_BIN := target/minimal/release/tinyd
 SIZE_BUDGET := 65536
 FULL_BUDGET := 98304
 
-.PHONY: all build minimal size run test check-binary lint bench clean
+.PHONY: all build minimal size run test check-binary lint bench boot clean
 
 all: build
 
@@ -48,6 +48,11 @@ check-binary: build minimal
 	    { echo "FAIL: $$bin is $$size bytes, over the $$budget budget"; exit 1; }; \
 	  echo "ok: $$bin is static, libc-free, $$size bytes (budget $$budget)"; \
 	done
+
+# Boot a real kernel (Debian's, under qemu TCG) with busybox init and tinyd
+# (also part of make test, as tests/boot.rs).
+boot: build
+	bash tests/boot/run.sh $(BIN)
 
 lint:
 	$(CARGO) fmt --check
