@@ -293,18 +293,29 @@ fn write_all(fd: &OwnedFd, parts: &[&[u8]]) -> Result<(), Errno> {
         skip = 0;
         while !rest.is_empty() {
             match rustix::io::write(fd, rest) {
-                Ok(0) => return Err(Errno::NOSPC),
+                Ok(0) => return Err(cut(fd, done, Errno::NOSPC)),
                 Ok(w) => {
                     rest = &rest[w..];
                     done += w;
                 }
                 Err(Errno::INTR) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(cut(fd, done, e)),
             }
         }
     }
     debug_assert!(done >= total);
     Ok(())
+}
+
+/// Takes the `done` bytes of a record cut short (disk full) back off the
+/// file's end, so that no half line is left for the next one to join;
+/// returns `e`.
+#[cold]
+fn cut(fd: &OwnedFd, done: usize, e: Errno) -> Errno {
+    if let Ok(st) = rustix::fs::fstat(fd) {
+        let _ = rustix::fs::ftruncate(fd, (st.st_size as u64).saturating_sub(done as u64));
+    }
+    e
 }
 
 /// One datagram made of the parts, without blocking.
