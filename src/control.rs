@@ -22,6 +22,8 @@ use crate::svc::{State, Status};
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: u64 = 2000;
+/// How long the listener rests after `accept` ran out of descriptors.
+const ACCEPT_PAUSE: u64 = 1000;
 /// How long `start` and `restart` wait for the service to run.
 const START_WAIT: u64 = 10_000;
 
@@ -58,7 +60,7 @@ impl<'a> Sup<'a> {
     pub fn poll_control<'f>(&'f self, set: &mut PollSet<'f>) {
         if let Some((_, l)) = &self.control {
             // A full client table leaves the rest in the backlog.
-            if !self.t.clients.is_full() {
+            if !self.t.clients.is_full() && self.accept_after.is_none() {
                 set.add(rustix::fd::AsFd::as_fd(l), SRC_LISTEN);
             }
         }
@@ -71,6 +73,9 @@ impl<'a> Sup<'a> {
 
     /// Reads the clients that are ready, then accepts new ones.
     pub fn serve(&mut self, srcs: &[u16], ready: &dyn Fn(usize) -> bool, now: u64) {
+        if self.accept_after.is_some_and(|t| t <= now) {
+            self.accept_after = None;
+        }
         // From the last index down: a reply removes its entry.
         for k in (0..srcs.len()).rev() {
             if srcs[k] & SRC_KIND == SRC_CLIENT && ready(k) {
@@ -243,6 +248,15 @@ impl<'a> Sup<'a> {
             let fd = match rustix::net::accept_with(l, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)
             {
                 Ok(fd) => fd,
+                // Out of descriptors or memory: the connection stays in the
+                // backlog and the listener readable; retry later, never spin.
+                Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                    self.accept_after = Some(now + ACCEPT_PAUSE);
+                    let mut m = Msg::new();
+                    m.s(b"control socket: cannot accept: ").err(e);
+                    self.event(None, PRI_ERR, m.as_bytes());
+                    return;
+                }
                 Err(_) => return, // EAGAIN: no more; others are transient
             };
             // Only root and tinyd's own user may ask anything.

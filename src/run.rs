@@ -524,6 +524,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         devlog: syslog_path(&envp),
         #[cfg(feature = "ctl")]
         control,
+        #[cfg(feature = "ctl")]
+        accept_after: None,
         pipe: None,
         me: rustix::process::getpid(),
         stopping: false,

@@ -198,6 +198,10 @@ pub struct Sup<'a> {
     pub devlog: &'a CStr,
     #[cfg(feature = "ctl")]
     pub control: Option<(&'a CStr, OwnedFd)>,
+    /// `accept` ran out of descriptors or memory: the listener is left
+    /// out of poll until then (a pending connection keeps it readable).
+    #[cfg(feature = "ctl")]
+    pub accept_after: Option<u64>,
     pub pipe: Option<SelfPipe>,
     pub me: Pid,
     /// SIGTERM, SIGINT or `shutdown`.
@@ -649,6 +653,7 @@ impl<'a> Sup<'a> {
         let slots = slots
             .into_iter()
             .chain(self.t.clients.iter().map(|c| c.deadline))
+            .chain(self.accept_after)
             .min();
         slots
     }
