@@ -19,6 +19,8 @@ use crate::sink::{PRI_ERR, PRI_NOTICE};
 use crate::spec::Spec;
 use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
 use crate::svc::{State, Status};
+use crate::sys;
+use rustix::fd::AsFd;
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: u64 = 2000;
@@ -260,8 +262,8 @@ impl<'a> Sup<'a> {
                 Err(_) => return, // EAGAIN: no more; others are transient
             };
             // Only root and tinyd's own user may ask anything.
-            let allowed = match rustix::net::sockopt::socket_peercred(&fd) {
-                Ok(cred) => cred.uid.is_root() || cred.uid == rustix::process::geteuid(),
+            let allowed = match sys::peer_uid(fd.as_fd()) {
+                Ok(uid) => uid == 0 || uid == rustix::process::geteuid().as_raw(),
                 Err(_) => false,
             };
             if !allowed {

@@ -6,6 +6,8 @@
 //! fork sound here: the child owns a full copy of a one-thread address space.
 
 use core::ffi::CStr;
+#[cfg(feature = "ctl")]
+use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
@@ -118,6 +120,31 @@ pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8
         Err(e) => e,
         Ok(_) => Errno::INVAL, // execve does not return on success
     }
+}
+
+/// The uid of a Unix socket's peer, `getsockopt(SO_PEERCRED)`. Not rustix's
+/// `socket_peercred`: for a peer in another PID namespace the kernel gives
+/// pid 0, which rustix's `UCred` (a non-zero `Pid`) cannot hold.
+#[cfg(feature = "ctl")]
+pub fn peer_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    const SOL_SOCKET: usize = 1;
+    const SO_PEERCRED: usize = 17;
+    // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+    let mut cred = [0u32; 3];
+    let mut len = core::mem::size_of_val(&cred) as u32;
+    // SAFETY: `cred` and `len` are live, writable, and `len` holds the size
+    // of `cred`, so the kernel writes at most that many bytes.
+    check(unsafe {
+        sc::syscall!(
+            GETSOCKOPT,
+            fd.as_raw_fd() as usize,
+            SOL_SOCKET,
+            SO_PEERCRED,
+            cred.as_mut_ptr() as usize,
+            &mut len as *mut u32 as usize
+        )
+    })?;
+    Ok(cred[1])
 }
 
 /// `exit_group(code)`—ends the process.
