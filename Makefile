@@ -9,7 +9,7 @@ MIN_BIN := target/minimal/release/tinyd
 SIZE_BUDGET := 65536
 FULL_BUDGET := 98304
 
-.PHONY: all build minimal size run test check-binary lint bench boot clean
+.PHONY: all build minimal size run deps test check-binary lint bench boot clean
 
 all: build
 
@@ -26,10 +26,16 @@ size: build minimal
 run: build
 	./examples/run.sh
 
+# What the tests need beyond Rust (root, Debian): busybox-static and
+# util-linux for tests/busybox.rs and tests/faults.rs; does nothing when
+# they are there. (tests/boot.rs fetches qemu and a kernel itself.)
+deps:
+	sh tests/install-deps.sh
+
 # Every test: the binaries' properties, unit tests of the pure parts (with
 # and without the ctl feature), the integration tests against the full
 # build, and the single-command tests again against the minimal build.
-test: build minimal check-binary
+test: deps build minimal check-binary
 	$(CARGO) test --release --locked -- --test-threads=4
 	CARGO_TARGET_DIR=target/minimal $(CARGO) test --release --locked --no-default-features --lib
 	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked \
