@@ -5,8 +5,10 @@
 #
 # Every supervisor looks after the same service: `sleep N` with a number unique
 # to this run, so that every process the benchmark starts can be found and
-# ended again. Peers: s6-supervise (s6), runsv (runit), busybox runsv (if the
-# applet exists), start-stop-daemon --background (dpkg), daemon --respawn
+# ended again. Peers: s6-supervise (s6), runsv (runit), busybox runsv (a
+# busybox 1.35.0 with just runsv and sv, built by bench/build-busybox.sh into
+# bench/out/busybox-runsv/ from Debian's source, since Debian's busybox-static
+# has no runsv applet), start-stop-daemon --background (dpkg), daemon --respawn
 # (libslack), supervisord (python). tinyd is measured twice: the full build
 # (column "tinyd", the base of every ratio) and the minimal build
 # (--no-default-features, column "tinyd minimal"). Results: a Markdown table on
@@ -37,6 +39,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 bash "$HERE/install-peers.sh" >&2 || { echo "bench: installing peers failed" >&2; exit 1; }
 mkdir -p "$OUTDIR"
+# busybox runsv: our own build (downloads and builds once, ~15 s; then reuses
+# it). If that fails, its column is n/a with the reason; the rest still runs.
+BB=$OUTDIR/busybox-runsv/busybox
+BBVER=1.35.0
+BB_FAIL=""
+bash "$HERE/build-busybox.sh" 2>&1 | tee "$OUTDIR/build-busybox.txt" >&2
+if [ "${PIPESTATUS[0]}" -ne 0 ] || [ ! -x "$BB" ]; then
+  BB_FAIL=$(tail -n1 "$OUTDIR/build-busybox.txt")
+  BB_FAIL=${BB_FAIL#build-busybox: }; BB_FAIL=${BB_FAIL#FAILED: }
+  BB_FAIL=${BB_FAIL:-failed, no message}
+fi
 
 TMP=$(mktemp -d /tmp/tinyd-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -159,7 +172,7 @@ trap 'exit 130' INT TERM HUP
 # ids, column labels, service numbers
 IDS=(tinyd tinymin s6 runsv bbrunsv ssd daemon supervisord)
 declare -A LABEL=([tinyd]="tinyd" [tinymin]="tinyd minimal" [s6]="s6-supervise" [runsv]="runsv (runit)"
-  [bbrunsv]="busybox runsv" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
+  [bbrunsv]="busybox runsv ($BBVER, built from Debian's source: allnoconfig + runsv, sv, static)" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
   [supervisord]="supervisord")
 declare -A NUM SUP SVC NA FAILED V D
 i=10
@@ -183,8 +196,9 @@ done
 for id in "${TINYS[@]}"; do
   tiny_ok "$id" && { sync -- "${TBIN[$id]}" || problem "sync ${TBIN[$id]} failed: its Private_Dirty may include unwritten page cache"; }
 done
-if ! busybox --list 2>/dev/null | grep -qx runsv; then
-  NA[bbrunsv]="n/a: Debian's busybox-static $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null) has no runsv applet (busybox --list)"
+if [ -n "$BB_FAIL" ]; then
+  NA[bbrunsv]="n/a: bench/build-busybox.sh: $BB_FAIL (Debian's busybox-static has no runsv applet)"
+  problem "busybox runsv: bench/build-busybox.sh failed ($BB_FAIL): column n/a"
 fi
 
 # TRACE=file: start the supervisor under strace -f writing to file; TRACER=strace pid
@@ -279,7 +293,7 @@ start_runsv_generic() { # id, runsv command...
   SVC[$ID]=$SVCP
 }
 start_runsv() { start_runsv_generic runsv runsv; }
-start_bbrunsv() { start_runsv_generic bbrunsv busybox runsv; }
+start_bbrunsv() { start_runsv_generic bbrunsv "$BB" runsv; }
 
 start_ssd() {
   ID=ssd
@@ -335,7 +349,7 @@ stop_cmd() { # the command that stops the service of $1
     tinyd|tinymin|daemon|supervisord) kill -TERM "${SUP[$1]}" 2>/dev/null ;;
     s6) s6-svc -d "$TMP/s6-svc" ;;
     runsv) sv down "$TMP/runsv-svc" >/dev/null ;;
-    bbrunsv) busybox sv down "$TMP/bbrunsv-svc" >/dev/null ;;
+    bbrunsv) "$BB" sv down "$TMP/bbrunsv-svc" >/dev/null ;;
     ssd) start-stop-daemon -K -q -p "$TMP/ssd.pid" ;;
   esac
 }
@@ -344,8 +358,8 @@ shutdown_peer() {
   case $1 in
     s6) s6-svc -xd "$TMP/s6-svc" 2>/dev/null ;;
     runsv) sv down "$TMP/runsv-svc" >/dev/null 2>&1; sv exit "$TMP/runsv-svc" >/dev/null 2>&1 ;;
-    bbrunsv) busybox sv down "$TMP/bbrunsv-svc" >/dev/null 2>&1
-             busybox sv exit "$TMP/bbrunsv-svc" >/dev/null 2>&1 ;;
+    bbrunsv) "$BB" sv down "$TMP/bbrunsv-svc" >/dev/null 2>&1
+             "$BB" sv exit "$TMP/bbrunsv-svc" >/dev/null 2>&1 ;;
     *) stop_cmd "$1" 2>/dev/null ;;
   esac
   [ -n "${SUP[$1]-}" ] && wait_until 5 dead "${SUP[$1]}"
@@ -384,7 +398,7 @@ size_all() {
   done
   measure_size s6 "$(command -v s6-supervise)"
   measure_size runsv "$(command -v runsv)"
-  [ -z "${NA[bbrunsv]-}" ] && measure_size bbrunsv "$(command -v busybox)" "whole busybox"
+  [ -z "${NA[bbrunsv]-}" ] && measure_size bbrunsv "$BB" "as built (stripped by busybox's make)"
   measure_size ssd "$(command -v start-stop-daemon)"
   measure_size daemon "$(command -v daemon)"
   measure_size supervisord /usr/bin/python3 "interpreter $(readlink -f /usr/bin/python3 | xargs basename) (+ .py not counted)"
@@ -442,7 +456,7 @@ stop_latency() { # id
         s6) s6-svc -u "$TMP/s6-svc"; wait_until 5 svc_child "${SUP[s6]}" "${NUM[s6]}" && SVC[s6]=$SVCP ;;
         runsv) sv up "$TMP/runsv-svc" >/dev/null
                wait_until 5 svc_child "${SUP[runsv]}" "${NUM[runsv]}" && SVC[runsv]=$SVCP ;;
-        bbrunsv) busybox sv up "$TMP/bbrunsv-svc" >/dev/null
+        bbrunsv) "$BB" sv up "$TMP/bbrunsv-svc" >/dev/null
                wait_until 5 svc_child "${SUP[bbrunsv]}" "${NUM[bbrunsv]}" && SVC[bbrunsv]=$SVCP ;;
         *) "start_$id" ;;
       esac || { problem "$id: could not (re)start for stop latency"; return; }
@@ -703,12 +717,12 @@ T_END=$EPOCHREALTIME
   echo
   make_table
   echo
-  echo "Ratios in parentheses: peer / tinyd (the full build), also for tinyd minimal. Service: \`/usr/bin/sleep N\` (s6/runsv: a \`#!/bin/sh exec /usr/bin/sleep N\` run script)."
+  echo "Ratios in parentheses: peer / tinyd (the full build), also for tinyd minimal. Service: \`/usr/bin/sleep N\` (s6/runsv/busybox runsv: a \`#!/bin/sh exec /usr/bin/sleep N\` run script)."
   echo "tinyd: \`$(rel "$TINYD")\` (default features: config file, control socket); tinyd minimal: \`$(rel "$TINYD_MIN")\` (\`--no-default-features\`: one COMMAND only); both measured alike."
   echo "tinyd runs in daemon mode (\`-p PIDFILE --restart-delay $(delays)\`); its syscall count is given for daemon mode and for \`-f\`;"
-  echo "s6-supervise and runsv (foreground programs) are compared with \`tinyd -f\`, the others with daemon mode."
+  echo "s6-supervise, runsv and busybox runsv (foreground programs) are compared with \`tinyd -f\`, the others with daemon mode."
   echo "Syscalls: lines of \`strace -f\` from the supervisor's execve to the service's execve, all processes, signals/exits not counted;"
-  echo "for s6/runsv the count ends at execve(\"./run\") (the run script's shell is not counted)."
+  echo "for s6/runsv/busybox runsv the count ends at execve(\"./run\") (the run script's shell is not counted)."
   echo "Stop: tinyd/daemon/supervisord SIGTERM to the supervisor; s6-svc -d; sv down; start-stop-daemon -K; until the service is dead (zombie or gone);"
   echo "the s6-svc, sv and start-stop-daemon times include starting that control program (about 1 ms), the SIGTERM cases (bash builtin kill) do not."
   echo "Restart: SIGKILL to the service until the supervisor has a new child (fork, before exec); the service had run > 1 s each time."
@@ -716,6 +730,8 @@ T_END=$EPOCHREALTIME
   echo "Restart minimums: tinyd --restart-delay $(delays); s6/runsv built-in (1 s only if the service ran < 1 s); daemon --respawn --attempts=100; supervisord startsecs=0 autorestart=true."
   echo "Signal storm: each tinyd build gets USR1/HUP/CHLD in turn, twice ($STORM each, Rss after each) (service ignores USR1/HUP, tinyd logs to a file so HUP reopens it), then SIGTERM; peers get SIGCHLD only."
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static dpkg daemon supervisor python3 2>/dev/null)"
+  echo "busybox runsv: \`$(rel "$BB")\`, busybox $BBVER from Debian's orig tarball (without Debian's patches), \`make allnoconfig\` + CONFIG_RUNSV, CONFIG_SV, CONFIG_STATIC, sh applet none;"
+  echo "started as \`busybox runsv DIR\`, controlled with its own \`busybox sv\`. Debian's busybox-static has no runsv applet."
   if [ ${#PROBLEMS[@]} -gt 0 ]; then
     echo
     echo "Problems:"
