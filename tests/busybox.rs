@@ -31,24 +31,28 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 const HINT: &str = "run tests/install-deps.sh as root (installs busybox-static and util-linux)";
 
+/// The directories of $PATH (none when it is unset).
+fn path_dirs() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default()
+}
+
+/// `name` in the first of `dirs` that holds it as a file; panics with the
+/// hint when none does.
+fn find_in(dirs: impl IntoIterator<Item = PathBuf>, name: &str) -> String {
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| s(&p))
+        .unwrap_or_else(|| panic!("{name} not found: {HINT}"))
+}
+
 /// The busybox binary, with the applets the tests use; panics with the
 /// installer's name when it is missing.
 fn busybox() -> String {
-    let found = ["/usr/bin/busybox", "/bin/busybox", "/usr/sbin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join("busybox"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        )
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("busybox not found: {HINT}"));
-    let bb = s(&found);
+    let fixed = ["/usr/bin", "/bin", "/usr/sbin"].map(PathBuf::from);
+    let bb = find_in(fixed.into_iter().chain(path_dirs()), "busybox");
     let list = Command::new(&bb)
         .arg("--list")
         .output()
@@ -73,13 +77,8 @@ fn tool(name: &str) -> String {
         Some("0"),
         "the busybox tests need root (namespaces, mounts)"
     );
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .map(|p| s(&p))
-        .unwrap_or_else(|| panic!("{name} not found: {HINT}"))
+    let fixed = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from);
+    find_in(path_dirs().into_iter().chain(fixed), name)
 }
 
 /// The last pid of /proc/PID/status's `NSpid`: the pid inside the

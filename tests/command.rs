@@ -34,21 +34,6 @@ fn uniq() -> String {
     uniq_in(8)
 }
 
-fn assert_one_error_line(o: &Out, what: &str) {
-    assert!(
-        o.stderr.starts_with("tinyd: ")
-            && o.stderr.ends_with('\n')
-            && o.stderr.lines().count() == 1,
-        "{what}: expected exactly one line starting `tinyd: ` on stderr, got {:?}",
-        o.stderr
-    );
-}
-
-/// The path the kernel shows for an open file (the path itself if missing).
-fn canon(p: &Path) -> String {
-    s(&fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
-}
-
 /// Writes an executable shell script.
 fn write_script(p: &Path, body: &str) {
     fs::write(p, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -92,14 +77,6 @@ fn ids(pid: i32, key: &str) -> Vec<u32> {
         .expect(key)
         .split_whitespace()
         .map(|x| x.parse().unwrap())
-        .collect()
-}
-
-fn environ(pid: i32) -> Vec<String> {
-    let b = fs::read(format!("/proc/{pid}/environ")).unwrap();
-    b.split(|&c| c == 0)
-        .filter(|x| !x.is_empty())
-        .map(|x| String::from_utf8_lossy(x).into_owned())
         .collect()
 }
 

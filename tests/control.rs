@@ -616,30 +616,6 @@ fn a_hundred_raw_clients_at_once() {
     t.shutdown(&sock);
 }
 
-/// Like `ask`, but says what went wrong.
-fn ask_verbose(sock: &Path, req: &str) -> Result<(i32, String), String> {
-    let mut st = UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
-    st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    st.write_all(format!("{req}\n").as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
-    let mut v = Vec::new();
-    let mut b = [0u8; 4096];
-    loop {
-        match st.read(&mut b) {
-            Ok(0) => break,
-            Ok(n) => v.extend_from_slice(&b[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("read after {:?}: {e}", String::from_utf8_lossy(&v))),
-        }
-    }
-    let r = String::from_utf8_lossy(&v).into_owned();
-    let (head, rest) = r.split_once('\n').ok_or(format!("reply {r:?}"))?;
-    Ok((
-        head.parse().map_err(|_| format!("reply {r:?}"))?,
-        rest.to_string(),
-    ))
-}
-
 /// Services that ignore SIGTERM (as do their children), stop-timeout 1.
 fn stubborn_conf(d: &TempDir) -> String {
     let st = stubborn_script(d);

@@ -40,34 +40,11 @@ fn uniq() -> String {
     uniq_in(7)
 }
 
-/// Live members of a process group.
-fn live_members(pgrp: i32) -> Vec<i32> {
-    group_members(pgrp)
-        .into_iter()
-        .filter(|&p| alive(p))
-        .collect()
-}
-
-fn assert_one_error_line(o: &Out, what: &str) {
-    assert!(
-        o.stderr.starts_with("tinyd: ")
-            && o.stderr.ends_with('\n')
-            && o.stderr.lines().count() == 1,
-        "{what}: expected exactly one line starting `tinyd: ` on stderr, got {:?}",
-        o.stderr
-    );
-}
-
 /// The open-file flags of a descriptor (/proc/PID/fdinfo/FD).
 fn fd_flags(pid: i32, fd: i32) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
     let v = s.lines().find_map(|l| l.strip_prefix("flags:"))?;
     u64::from_str_radix(v.trim(), 8).ok()
-}
-
-/// The path the kernel shows for an open file (the path itself if missing).
-fn canon(p: &Path) -> String {
-    s(&fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
 /// A new pseudo-terminal: (master, slave).

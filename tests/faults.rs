@@ -4,315 +4,23 @@
 //! Each checks that tinyd keeps supervising, costs little CPU (no busy
 //! loop), keeps a flat Rss, and leaves nothing behind.
 //!
-//! Only the basic helpers of tests/common are used; the guard and the log
-//! parsing below are this file's own.
+//! The guard (`Tinyd`) and the log parsing are tests/common/support.rs's;
+//! the /proc readers and resource limits are tests/common/mod.rs's.
 
 mod common;
 
-use common::{
-    SIGCHLD, SIGHUP, SIGKILL, SIGTERM, SIGUSR1, SIGUSR2, TempDir, alive, all_children,
-    group_members, read_pid, signal, smaps_kb, stat, status_field, tinyd, wait_for, wait_until,
-};
+use common::support::*;
+use common::*;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-const SIGPIPE: i32 = 13;
-const SIGSTOP: i32 = 19;
-const RLIMIT_NPROC: i32 = 6;
-const RLIMIT_NOFILE: i32 = 7;
-
-#[repr(C)]
-struct Rlimit {
-    cur: u64,
-    max: u64,
-}
-
-unsafe extern "C" {
-    fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
-}
-
-/// Sets a resource limit (soft and hard) in a child before it execs.
-fn limit(c: &mut Command, resource: i32, n: u64) {
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe,
-    // on a struct it owns.
-    unsafe {
-        c.pre_exec(move || {
-            let r = Rlimit { cur: n, max: n };
-            if setrlimit(resource, &r) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().unwrap().to_string()
-}
-
-/// tinyd's CPU time so far, in clock ticks (1/100 s): utime + stime.
-fn cpu(pid: i32) -> u64 {
-    stat(pid).map(|s| s.utime + s.stime).expect("tinyd alive")
-}
-
-fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-/// Live processes (not zombies), other than this one, whose command line
-/// contains `needle`.
-fn procs(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut v = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        if let Some(q) = e.file_name().to_str().and_then(|x| x.parse::<i32>().ok())
-            && q != me
-            && cmdline(q).contains(needle)
-            && alive(q)
-        {
-            v.push(q);
-        }
-    }
-    v
-}
-
-/// Zombies whose parent is `pid`.
-fn zombies_of(pid: i32) -> Vec<i32> {
-    all_children(pid)
-        .into_iter()
-        .filter(|&c| stat(c).is_some_and(|s| s.state == 'Z'))
-        .collect()
-}
-
-fn kill_group(g: i32) {
-    let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
-    if g > 1 && g != me {
-        signal(-g, SIGKILL);
-    }
-}
-
-/// tinyd started by a test, or a daemon found through its pidfile. On
-/// drop, tinyd is frozen, its children's groups killed, then tinyd, the
-/// recorded extra processes and every process naming the test's directory.
-struct Run {
-    child: Option<Child>,
-    pid: i32,
-    status: Option<ExitStatus>,
-    err: PathBuf,
-    marker: String,
-    extra: Vec<i32>,
-}
-
-impl Run {
-    /// Spawns `c` (tinyd, or something that execs it) with stdout and
-    /// stderr to `TAG.out` and `TAG.err` in the test's directory.
-    fn spawn_cmd(d: &TempDir, tag: &str, mut c: Command) -> Run {
-        let err = d.join(&format!("{tag}.err"));
-        c.stdin(Stdio::null())
-            .stdout(fs::File::create(d.join(&format!("{tag}.out"))).unwrap())
-            .stderr(fs::File::create(&err).unwrap());
-        let child = c.spawn().expect("spawn tinyd");
-        Run {
-            pid: child.id() as i32,
-            child: Some(child),
-            status: None,
-            err,
-            marker: format!("{}/", p(d.path())),
-            extra: Vec::new(),
-        }
-    }
-
-    fn spawn(d: &TempDir, tag: &str, args: &[&str]) -> Run {
-        let mut c = tinyd();
-        c.args(args);
-        Self::spawn_cmd(d, tag, c)
-    }
-
-    /// Only cleans up (`pid` may be set to a daemon's later).
-    fn reaper(d: &TempDir) -> Run {
-        Run {
-            child: None,
-            pid: 0,
-            status: None,
-            err: d.join("none"),
-            marker: format!("{}/", p(d.path())),
-            extra: Vec::new(),
-        }
-    }
-
-    fn wait_exit(&mut self, secs: f64) -> ExitStatus {
-        if let Some(s) = self.status {
-            return s;
-        }
-        let child = self.child.as_mut().expect("a child tinyd");
-        let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
-        self.status = Some(s);
-        s
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// SIGTERM, then checks tinyd exits 0 within `secs`; returns how long
-    /// it took.
-    fn stop(&mut self, secs: f64) -> Duration {
-        let t0 = Instant::now();
-        assert!(signal(self.pid, SIGTERM));
-        let st = self.wait_exit(secs);
-        let took = t0.elapsed();
-        assert_eq!(
-            st.code(),
-            Some(0),
-            "tinyd exits 0 after SIGTERM ({st:?}); stderr: {}",
-            self.stderr()
-        );
-        took
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        if self.pid > 0 && self.status.is_none() && alive(self.pid) {
-            signal(self.pid, SIGSTOP);
-            for c in all_children(self.pid) {
-                if let Some(s) = stat(c) {
-                    kill_group(s.pgrp);
-                }
-                signal(c, SIGKILL);
-            }
-            signal(self.pid, SIGKILL);
-        }
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for &x in &self.extra {
-            signal(x, SIGKILL);
-        }
-        for _ in 0..2 {
-            for q in procs(&self.marker) {
-                if let Some(s) = stat(q) {
-                    kill_group(s.pgrp);
-                }
-                signal(q, SIGKILL);
-            }
-        }
-    }
-}
-
-/// A process the test started itself: killed and reaped on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-// ---- log files ---------------------------------------------------------------
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` as ms since the epoch.
-fn ts_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 24 || b[4] != b'-' || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
-        return None;
-    }
-    let n = |a: usize, z: usize| s.get(a..z)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0, 4)?, n(5, 7)?, n(8, 10)?);
-    Some(((days * 24 + n(11, 13)?) * 60 + n(14, 16)?) * 60_000 + n(17, 19)? * 1000 + n(20, 23)?)
-}
-
-/// The complete lines of a log: (ms, what follows the timestamp). Panics
-/// on a malformed line (a line cut or glued to another).
-fn parse_log(path: &Path) -> Vec<(i64, String)> {
-    let s = fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let complete = &s[..s.rfind('\n').map_or(0, |i| i + 1)];
-    complete
-        .lines()
-        .map(|l| {
-            let ms = l
-                .get(..24)
-                .and_then(ts_ms)
-                .unwrap_or_else(|| panic!("{}: bad line {l:?}", path.display()));
-            assert_eq!(l.as_bytes().get(24), Some(&b' '), "bad line {l:?}");
-            (ms, l[25..].to_string())
-        })
-        .collect()
-}
-
-/// tinyd's events about service `name`: (ms, event).
-fn events(path: &Path, name: &str) -> Vec<(i64, String)> {
-    let pre = format!("tinyd: {name}: ");
-    parse_log(path)
-        .into_iter()
-        .filter_map(|(ms, r)| Some((ms, r.strip_prefix(&pre)?.to_string())))
-        .collect()
-}
-
-/// (ms, pid) of each `started pid N` event.
-fn starts(path: &Path, name: &str) -> Vec<(i64, i32)> {
-    events(path, name)
-        .into_iter()
-        .filter_map(|(ms, e)| Some((ms, e.strip_prefix("started pid ")?.parse().ok()?)))
-        .collect()
-}
-
-fn wait_starts(path: &Path, name: &str, n: usize, secs: f64) -> Vec<(i64, i32)> {
-    wait_for(secs, &format!("{n} starts of {name}"), || {
-        let s = starts(path, name);
-        (s.len() >= n).then_some(s)
-    })
-}
-
-/// Waits until a process is idle: sleeping, no signal pending, and its
-/// context switches unchanged over 200 ms.
-fn wait_quiet(pid: i32, secs: f64) {
-    let ctxt = || {
-        ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
-            .iter()
-            .map(|k| {
-                status_field(pid, k)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum::<u64>()
-    };
-    let mut last = (u64::MAX, Instant::now());
-    wait_until(secs, "tinyd is idle", || {
-        let zero = |k| status_field(pid, k).is_some_and(|v| v.trim_start_matches('0').is_empty());
-        let idle = stat(pid).map(|s| s.state) == Some('S') && zero("ShdPnd") && zero("SigPnd");
-        let n = ctxt();
-        if !idle || n != last.0 {
-            last = (n, Instant::now());
-            return false;
-        }
-        last.1.elapsed() >= Duration::from_millis(200)
-    });
-}
 
 fn sleep_until(t: Instant) {
     let now = Instant::now();
@@ -321,34 +29,18 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// Rss and Private_Dirty in kB.
-fn mem(pid: i32) -> (u64, u64) {
-    (
-        smaps_kb(pid, "Rss").expect("Rss"),
-        smaps_kb(pid, "Private_Dirty").expect("Private_Dirty"),
-    )
-}
-
-fn assert_flat(what: &str, before: (u64, u64), after: (u64, u64)) {
-    assert!(
-        after.0 <= before.0 + 8 && after.1 <= before.1 + 8,
-        "{what}: Rss/Private_Dirty grew from {before:?} to {after:?} kB"
-    );
-    eprintln!("{what}: Rss/Private_Dirty {before:?} -> {after:?} kB");
-}
-
 // ---- 1. crash loop -------------------------------------------------------------
 
 #[test]
 fn crash_loop_costs_no_cpu_and_no_memory() {
     let d = TempDir::new("flt-crash");
     let (l1, l2) = (d.join("default.log"), d.join("fast.log"));
-    let mut slow = Run::spawn(
+    let mut slow = Tinyd::spawn_tag(
         &d,
         "default",
-        &["-f", "-n", "crash", "-o", &p(&l1), "--", "/bin/false"],
+        &["-f", "-n", "crash", "-o", &s(&l1), "--", "/bin/false"],
     );
-    let mut fast = Run::spawn(
+    let mut fast = Tinyd::spawn_tag(
         &d,
         "fast",
         &[
@@ -358,7 +50,7 @@ fn crash_loop_costs_no_cpu_and_no_memory() {
             "-n",
             "crash",
             "-o",
-            &p(&l2),
+            &s(&l2),
             "--",
             "/bin/false",
         ],
@@ -413,7 +105,7 @@ fn term_recorder(d: &TempDir, w: &Path) -> PathBuf {
         "rec.sh",
         &format!(
             "trap 'echo \"$$ TERM\" >> {w}/term; exit 0' TERM\necho $$ >> {w}/started\nwhile :; do sleep 0.05; done",
-            w = p(w)
+            w = s(w)
         ),
     )
 }
@@ -430,9 +122,9 @@ fn sigkilled_tinyd_terms_its_commands_and_pidfile_is_taken_over() {
         if !user.is_empty() {
             args.extend(["-u", user]);
         }
-        let rec = p(&rec);
+        let rec = s(&rec);
         args.push(&rec);
-        let mut t = Run::spawn(&d, &format!("kill{user}"), &args);
+        let mut t = Tinyd::spawn_tag(&d, &format!("kill{user}"), &args);
         let pid: i32 = wait_for(10.0, "service started", || {
             fs::read_to_string(w.join("started"))
                 .ok()?
@@ -462,43 +154,39 @@ fn sigkilled_tinyd_terms_its_commands_and_pidfile_is_taken_over() {
     // the service at any time.
     let pf = d.join("tinyd.pid");
     let svc = d.script("one.sh", "while :; do sleep 0.05; done");
-    let one = p(&svc);
-    let args = ["-p", &p(&pf), "-n", "one", &one];
-    let mut r = Run::reaper(&d);
-    // The launcher only: a Run would clean the daemon up on drop.
-    let launch = |r: &mut Run| {
-        let err = d.join("launch.err");
-        let mut l = Proc(
-            tinyd()
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&err).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        let st = wait_for(20.0, "the launcher exits", || l.0.try_wait().unwrap());
-        r.extra.extend(read_pid(&pf));
-        (st, fs::read_to_string(&err).unwrap())
+    let one = s(&svc);
+    let args = ["-p", &s(&pf), "-n", "one", &one];
+    let mut r = Tinyd::reaper(&d);
+    // The launcher only: a Tinyd of its own would clean the daemon up
+    // when dropped; `r` kills it on drop.
+    let launch = |r: &mut Tinyd| {
+        let o = multi::launch(&d, &args);
+        if let Some(pid) = read_pid(&pf) {
+            r.process(pid);
+        }
+        (o.code, o.stderr)
     };
-    let (st, err) = launch(&mut r);
-    assert!(st.success(), "first start: {err}");
+    let (code, err) = launch(&mut r);
+    assert!(code == Some(0), "first start: {err}");
     let pid1 = read_pid(&pf).unwrap();
     r.pid = pid1;
     // Copies of the service: `/bin/sh .../one.sh` leading its group (not
     // tinyd, whose command line names the script too, nor a fork of the
     // script before it execs).
     let copies = |one: &str| -> Vec<i32> {
-        procs(one)
+        procs_with(one)
             .into_iter()
-            .filter(|&q| cmdline(q).starts_with("/bin/sh ") && stat(q).is_some_and(|s| s.pgrp == q))
+            .filter(|&q| {
+                cmdline(q).join(" ").starts_with("/bin/sh ") && stat(q).is_some_and(|s| s.pgrp == q)
+            })
             .collect()
     };
     let copy1 = wait_for(10.0, "one copy", || copies(&one).first().copied());
-    let (st, err) = launch(&mut r);
-    assert_eq!(st.code(), Some(1), "second start refused: {err}");
+    let (code, err) = launch(&mut r);
+    assert_eq!(code, Some(1), "second start refused: {err}");
     assert_eq!(
         err.trim(),
-        format!("tinyd: {}: already running (pid {pid1})", p(&pf))
+        format!("tinyd: {}: already running (pid {pid1})", s(&pf))
     );
     assert_eq!(copies(&one), vec![copy1], "still one copy");
 
@@ -516,8 +204,8 @@ fn sigkilled_tinyd_terms_its_commands_and_pidfile_is_taken_over() {
     assert!(signal(pid1, SIGKILL));
     wait_until(10.0, "the first tinyd is gone", || !alive(pid1));
     assert_eq!(read_pid(&pf), Some(pid1), "the stale pidfile is left");
-    let (st, err) = launch(&mut r);
-    assert!(st.success(), "start over a stale pidfile: {err}");
+    let (code, err) = launch(&mut r);
+    assert!(code == Some(0), "start over a stale pidfile: {err}");
     let pid2 = read_pid(&pf).unwrap();
     assert_ne!(pid2, pid1);
     r.pid = pid2;
@@ -545,7 +233,7 @@ fn sigkilled_tinyd_terms_its_commands_and_pidfile_is_taken_over() {
 #[test]
 fn stop_and_reaping_hold_for_stubborn_forking_and_closed_output_commands() {
     let d = TempDir::new("flt-awk");
-    let dp = p(d.path());
+    let dp = s(d.path());
     let ign = d.script(
         "ign.sh",
         "trap '' TERM\nsleep 100 &\necho ready\nwhile :; do sleep 0.1; done",
@@ -566,10 +254,10 @@ fn stop_and_reaping_hold_for_stubborn_forking_and_closed_output_commands() {
     let mut runs = Vec::new();
     for (name, cmd) in [("ign", &ign), ("fork", &fork), ("closed", &closed)] {
         let log = d.join(&format!("{name}.log"));
-        let t = Run::spawn(
+        let t = Tinyd::spawn_tag(
             &d,
             name,
-            &["-f", "-t", "1", "-n", name, "-o", &p(&log), &p(cmd)],
+            &["-f", "-t", "1", "-n", name, "-o", &s(&log), &s(cmd)],
         );
         runs.push((name, t, log));
     }
@@ -589,13 +277,13 @@ fn stop_and_reaping_hold_for_stubborn_forking_and_closed_output_commands() {
     // and is reaped by tinyd, no zombie.
     let tf = pids[1].0;
     let bgp = wait_for(10.0, "bg.sh adopted by tinyd", || {
-        procs(&format!("{dp}/bg.sh"))
+        procs_with(&format!("{dp}/bg.sh"))
             .into_iter()
             .find(|&q| stat(q).is_some_and(|s| s.ppid == tf))
     });
     assert_eq!(stat(bgp).unwrap().pgrp, pids[1].1, "bg.sh in the group");
     wait_until(10.0, "esc.sh ended and reaped", || {
-        procs(&format!("{dp}/esc.sh")).is_empty()
+        procs_with(&format!("{dp}/esc.sh")).is_empty()
     });
     assert!(zombies_of(tf).is_empty(), "zombies: {:?}", zombies_of(tf));
     // Stop all three at once: the stubborn one needs the 1 s stop timeout.
@@ -625,9 +313,9 @@ fn stop_and_reaping_hold_for_stubborn_forking_and_closed_output_commands() {
         }
     }
     assert!(!alive(bgp), "bg.sh left running");
-    let left: Vec<i32> = procs(&format!("{dp}/"))
+    let left: Vec<i32> = procs_with(&format!("{dp}/"))
         .into_iter()
-        .filter(|&q| !cmdline(q).contains("tinyd"))
+        .filter(|&q| !cmdline(q).join(" ").contains("tinyd"))
         .collect();
     assert!(left.is_empty(), "left running: {left:?}");
     let sleeps: Vec<i32> = pids.iter().flat_map(|&(_, g)| group_members(g)).collect();
@@ -646,7 +334,7 @@ fn full_disk_counts_lost_lines_and_resumes() {
         "lines.sh",
         &format!(
             "i=0\npad={pad}\nwhile :; do i=$((i+1)); echo \"line $i $pad\"; echo $i > {c}.new; mv {c}.new {c}; sleep 0.01; done",
-            c = p(&count),
+            c = s(&count),
             pad = "x".repeat(180)
         ),
     );
@@ -655,12 +343,12 @@ fn full_disk_counts_lost_lines_and_resumes() {
     c.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(format!(
             "mount -t tmpfs -o size=64k tinyd-full '{m}' && exec '{t}' -f -n full -o '{m}/out.log' '{s}'",
-            m = p(&mnt),
-            t = p(&common::bin()),
-            s = p(&svc)
+            m = s(&mnt),
+            t = s(&common::bin()),
+            s = s(&svc)
         ));
-    let mut t = Run::spawn_cmd(&d, "full", c);
-    let root = PathBuf::from(format!("/proc/{}/root{}", t.pid, p(&mnt)));
+    let mut t = Tinyd::spawn_cmd(&d, "full", c);
+    let root = PathBuf::from(format!("/proc/{}/root{}", t.pid, s(&mnt)));
     let log = root.join("out.log");
     let n = || -> u64 {
         fs::read_to_string(&count)
@@ -669,7 +357,7 @@ fn full_disk_counts_lost_lines_and_resumes() {
             .unwrap_or(0)
     };
     let pid = wait_for(10.0, "the service runs", || {
-        cmdline(t.pid).contains("tinyd").then_some(())?;
+        cmdline(t.pid).join(" ").contains("tinyd").then_some(())?;
         starts(&log, "full").first().map(|s| s.1)
     });
     wait_until(10.0, "20 lines", || n() >= 20);
@@ -706,7 +394,10 @@ fn full_disk_counts_lost_lines_and_resumes() {
     let copy = d.join("out.log.copy");
     fs::copy(&log, &copy).unwrap();
     assert!(t.stop(10.0) < Duration::from_secs(5));
-    let all = parse_log(&copy);
+    let all: Vec<(i64, String)> = log_lines(&copy)
+        .into_iter()
+        .map(|l| (l.ms, l.rest))
+        .collect();
     let lost: Vec<(usize, u64)> = all
         .iter()
         .enumerate()
@@ -774,7 +465,7 @@ fn flood_of_output_loses_no_line_and_memory_stays_flat() {
             "awk 'BEGIN {{ s = sprintf(\"%90s\", \"\"); gsub(/ /, \"x\", s); for (i = 1; i <= {FLOOD_LINES}; i++) printf \"%09d %s\\n\", i, s }}'"
         ),
     );
-    let mut t = Run::spawn(
+    let mut t = Tinyd::spawn_tag(
         &d,
         "flood",
         &[
@@ -788,8 +479,8 @@ fn flood_of_output_loses_no_line_and_memory_stays_flat() {
             "-n",
             "fl",
             "-o",
-            &p(&log),
-            &p(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     let t0 = Instant::now();
@@ -799,13 +490,13 @@ fn flood_of_output_loses_no_line_and_memory_stays_flat() {
     });
     let m0 = mem(t.pid);
     let mut m1 = m0;
-    let st = wait_for(60.0, "the flood ends", || {
+    wait_until(60.0, "the flood ends", || {
         if let Some(m) = smaps_kb(t.pid, "Rss").zip(smaps_kb(t.pid, "Private_Dirty")) {
             m1 = (m1.0.max(m.0), m1.1.max(m.1));
         }
-        t.child.as_mut().unwrap().try_wait().unwrap()
+        t.exited()
     });
-    t.status = Some(st);
+    let st = t.wait_exit(0.0);
     let took = t0.elapsed();
     assert_eq!(st.code(), Some(0), "{}", t.stderr());
     assert_flat("flood", m0, m1);
@@ -849,7 +540,7 @@ fn sigterm_during_a_flood_is_obeyed_within_the_stop_timeout() {
         "yes.sh",
         "trap '' TERM\nexec yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     );
-    let mut t = Run::spawn(
+    let mut t = Tinyd::spawn_tag(
         &d,
         "yes",
         &[
@@ -863,8 +554,8 @@ fn sigterm_during_a_flood_is_obeyed_within_the_stop_timeout() {
             "-n",
             "yes",
             "-o",
-            &p(&log),
-            &p(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     let pid = wait_starts(&log, "yes", 1, 10.0)[0].1;
@@ -905,9 +596,9 @@ fn low_nofile_limit_gives_a_clear_message_and_no_busy_loop() {
         if fg {
             c.arg("-f");
         }
-        c.args(["-p", &p(&pf), "-o", &p(&log), "--", "/bin/sleep", "100917"]);
+        c.args(["-p", &s(&pf), "-o", &s(&log), "--", "/bin/sleep", "100917"]);
         limit(&mut c, RLIMIT_NOFILE, 8);
-        let mut t = Run::spawn_cmd(&d, "nf", c);
+        let mut t = Tinyd::spawn_cmd(&d, "nf", c);
         let st = t.wait_exit(10.0);
         let err = t.stderr();
         eprintln!("NOFILE 8 (foreground {fg}): {st:?} {err:?}");
@@ -918,7 +609,12 @@ fn low_nofile_limit_gives_a_clear_message_and_no_busy_loop() {
             "{err}"
         );
         assert!(!pf.exists(), "no pidfile left");
-        assert!(procs("sleep 100917").is_empty(), "nothing started");
+        assert!(
+            procs_matching("sleep 100917")
+                .into_iter()
+                .all(|q| !alive(q)),
+            "nothing started"
+        );
     }
 
     // Config mode: the service cannot be started (no descriptors for the
@@ -933,15 +629,15 @@ fn low_nofile_limit_gives_a_clear_message_and_no_busy_loop() {
     c.args([
         "-f",
         "-p",
-        &p(&d.join("tinyd.pid")),
+        &s(&d.join("tinyd.pid")),
         "--control",
-        &p(&sock),
+        &s(&sock),
         "-c",
         "nf.conf",
     ])
     .current_dir(d.path());
     limit(&mut c, RLIMIT_NOFILE, 8);
-    let mut t = Run::spawn_cmd(&d, "conf", c);
+    let mut t = Tinyd::spawn_cmd(&d, "conf", c);
     wait_until(10.0, "a first failure", || {
         t.stderr().contains("a: cannot fork: too many open files")
     });
@@ -990,14 +686,14 @@ fn low_nofile_limit_gives_a_clear_message_and_no_busy_loop() {
     c.args([
         "-f",
         "-p",
-        &p(&d.join("tinyd.pid")),
+        &s(&d.join("tinyd.pid")),
         "--control",
-        &p(&sock),
+        &s(&sock),
         "-c",
-        &p(&conf),
+        &s(&conf),
     ]);
     limit(&mut c, RLIMIT_NOFILE, 8);
-    let mut t = Run::spawn_cmd(&d, "conf2", c);
+    let mut t = Tinyd::spawn_cmd(&d, "conf2", c);
     wait_until(10.0, "a first failure", || {
         t.stderr().contains("a: cannot fork: too many open files")
     });
@@ -1028,7 +724,7 @@ fn nproc_limit_reached_is_retried_at_the_restart_delay() {
         "-n",
         "np",
         "-o",
-        &p(&log),
+        &s(&log),
         "--",
         "/bin/sleep",
         "0.1",
@@ -1037,10 +733,10 @@ fn nproc_limit_reached_is_retried_at_the_restart_delay() {
     .gid(UID);
     // tinyd and its service: two processes of UID at most.
     limit(&mut c, RLIMIT_NPROC, 2);
-    let mut t = Run::spawn_cmd(&d, "np", c);
+    let mut t = Tinyd::spawn_cmd(&d, "np", c);
     wait_starts(&log, "np", 2, 10.0);
     // Another process of UID takes the service's place.
-    let hog = Proc(
+    let hog = Guard(
         Command::new("/bin/sleep")
             .arg("1000")
             .uid(UID)
@@ -1048,7 +744,7 @@ fn nproc_limit_reached_is_retried_at_the_restart_delay() {
             .spawn()
             .unwrap(),
     );
-    t.extra.push(hog.0.id() as i32);
+    t.process(hog.pid());
     let fails = |ev: &[(i64, String)]| -> Vec<i64> {
         ev.iter()
             .filter(|(_, e)| e == "cannot fork: resource temporarily unavailable")
@@ -1091,10 +787,10 @@ fn signal_storm_of_100000_loses_nothing() {
     let d = TempDir::new("flt-storm");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "trap '' USR1 USR2\necho ready\nexec sleep 100999");
-    let mut t = Run::spawn(&d, "storm", &["-f", "-n", "st", "-o", &p(&log), &p(&cmd)]);
+    let mut t = Tinyd::spawn_tag(&d, "storm", &["-f", "-n", "st", "-o", &s(&log), &s(&cmd)]);
     let pid = wait_starts(&log, "st", 1, 10.0)[0].1;
     wait_until(10.0, "the service execs sleep", || {
-        cmdline(pid).starts_with("sleep 100999")
+        cmdline(pid).join(" ").starts_with("sleep 100999")
     });
     let sigs = [SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD, SIGPIPE];
     for &s in &sigs {
@@ -1126,7 +822,7 @@ fn signal_storm_of_100000_loses_nothing() {
     );
     assert_flat("signal storm", m0, m1);
     assert!(
-        cmdline(pid).starts_with("sleep 100999"),
+        cmdline(pid).join(" ").starts_with("sleep 100999"),
         "the service survived"
     );
     assert_eq!(starts(&log, "st").len(), 1, "no restart");
@@ -1163,25 +859,7 @@ fn check_status(text: &str, names: &[&str]) {
 
 /// `status` over the raw protocol: (code, text).
 fn raw_status(sock: &Path) -> (i32, String) {
-    let mut st = UnixStream::connect(sock).expect("connect");
-    st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    st.write_all(b"status\n").unwrap();
-    let mut v = Vec::new();
-    let mut b = [0u8; 4096];
-    loop {
-        match st.read(&mut b) {
-            Ok(0) => break,
-            Ok(n) => v.extend_from_slice(&b[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("reading a reply: {e}"),
-        }
-    }
-    let r = String::from_utf8(v).unwrap();
-    let (head, rest) = r.split_once('\n').unwrap_or_else(|| panic!("{r:?}"));
-    (
-        head.parse().unwrap_or_else(|_| panic!("{r:?}")),
-        rest.to_string(),
-    )
+    multi::ask_verbose(sock, "status").unwrap_or_else(|e| panic!("status: {e}"))
 }
 
 #[test]
@@ -1193,22 +871,22 @@ fn control_storm_during_restart_loops_is_answered() {
         &conf,
         format!(
             "[l1]\nexec = /bin/sleep 0.05\nrestart-delay = 0.05\n[l2]\nexec = /bin/sleep 0.05\nrestart-delay = 0.05\n[up]\nexec = {}\n",
-            p(&svc)
+            s(&svc)
         ),
     )
     .unwrap();
     let sock = d.join("ctl.sock");
-    let mut t = Run::spawn(
+    let mut t = Tinyd::spawn_tag(
         &d,
         "ctl",
         &[
             "-f",
             "-p",
-            &p(&d.join("tinyd.pid")),
+            &s(&d.join("tinyd.pid")),
             "--control",
-            &p(&sock),
+            &s(&sock),
             "-c",
-            &p(&conf),
+            &s(&conf),
         ],
     );
     let names = ["l1", "l2", "up"];
@@ -1274,13 +952,9 @@ fn control_storm_during_restart_loops_is_answered() {
     check_status(&text, &names);
     assert!(code == 0 || code == 3);
     assert!(last < Duration::from_secs(2), "final status took {last:?}");
-    let o = {
-        let mut c = tinyd();
-        c.arg("ctl").arg("-s").arg(&sock).args(["status", "up"]);
-        c.output().unwrap()
-    };
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&format!("up running {up} ")));
+    let o = multi::ctl(&sock, &["status", "up"]);
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert!(o.stdout.starts_with(&format!("up running {up} ")));
     let r1 = restarts(&text);
     let m1 = mem(t.pid);
     eprintln!(

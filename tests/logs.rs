@@ -12,10 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 use support::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn log_lines_have_utc_timestamp_name_and_events() {
     let d = TempDir::new("log-format");
@@ -27,7 +23,7 @@ fn log_lines_have_utc_timestamp_name_and_events() {
     let before = now_ms();
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "web", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "web", "-o", &s(&log), &s(&cmd)],
     );
     let st = t.wait_exit(20.0);
     assert_eq!(
@@ -125,7 +121,15 @@ fn default_name_is_basename_of_command() {
     let cmd = d.script("my-service.sh", "echo hello");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "--restart", "never", "--log", s(&log), "--", s(&cmd)],
+        &[
+            "-f",
+            "--restart",
+            "never",
+            "--log",
+            &s(&log),
+            "--",
+            &s(&cmd),
+        ],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out = output(&log, "my-service.sh");
@@ -146,7 +150,7 @@ fn partial_last_line_is_written_when_command_exits() {
     let cmd = d.script("cmd.sh", "printf 'first\\nno newline'; exit 0");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "p", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "p", "-o", &s(&log), &s(&cmd)],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out: Vec<String> = output(&log, "p").into_iter().map(|(_, t)| t).collect();
@@ -174,7 +178,7 @@ fn long_line_is_split_into_1024_byte_pieces_nothing_lost() {
     let cmd = d.script("cmd.sh", &format!("echo before\necho '{long}'\necho after"));
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "long", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "long", "-o", &s(&log), &s(&cmd)],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let out: Vec<String> = output(&log, "long").into_iter().map(|(_, t)| t).collect();
@@ -213,12 +217,12 @@ fn rotation_keeps_n_files_none_above_size() {
             "-n",
             "rot",
             "-o",
-            s(&log),
+            &s(&log),
             "--log-size",
             "1k",
             "--log-keep",
             "2",
-            s(&cmd),
+            &s(&cmd),
         ],
     );
     t.marker("sleep 100901");
@@ -297,10 +301,10 @@ fn rotation_keep_zero_truncates_single_file() {
             "-n",
             "rz",
             "-o",
-            s(&log),
+            &s(&log),
             "--log-size=1k",
             "--log-keep=0",
-            s(&cmd),
+            &s(&cmd),
         ],
     );
     t.marker("sleep 100902");
@@ -339,7 +343,7 @@ fn sighup_reopens_log_file() {
         "cmd.sh",
         "i=0\nwhile :; do echo \"tick $i\"; i=$((i+1)); sleep 0.05; done",
     );
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "hup", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "hup", "-o", &s(&log), &s(&cmd)]);
     let ticks = |p: &Path| -> Vec<u32> {
         output(p, "hup")
             .iter()
@@ -407,8 +411,8 @@ fn syslog_case(tag: &str, syslog_arg: &str) {
     let cmd = d.script("cmd.sh", "echo \"pid $$\"\necho second line\nexit 0");
     let mut t = Tinyd::spawn_env(
         &d,
-        &["-f", "-r", "never", "-n", "svc", syslog_arg, s(&cmd)],
-        &[("TINYD_SYSLOG", s(&sock_path))],
+        &["-f", "-r", "never", "-n", "svc", syslog_arg, &s(&cmd)],
+        &[("TINYD_SYSLOG", &s(&sock_path))],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
     let now = now_ms() / 1000;
@@ -514,7 +518,7 @@ fn output_flood_loses_no_line_and_rss_stays_flat() {
         "cmd.sh",
         &format!(
             "yes w | head -n 20000\necho warm-done\nwhile [ ! -e '{}' ]; do sleep 0.02; done\nyes x | head -n {N}\necho flood-done\nexec sleep 101101",
-            s(&go)
+            &s(&go)
         ),
     );
     let mut t = Tinyd::spawn(
@@ -524,10 +528,10 @@ fn output_flood_loses_no_line_and_rss_stays_flat() {
             "-n",
             "fl",
             "-o",
-            s(&log),
+            &s(&log),
             "--log-size",
             "100M",
-            s(&cmd),
+            &s(&cmd),
         ],
     );
     t.marker("sleep 101101");

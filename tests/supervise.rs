@@ -9,10 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 use support::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// The seconds in every `restarting in X seconds` event, as printed.
 fn delays(log: &Path, name: &str) -> Vec<String> {
     events(log, name)
@@ -31,18 +27,6 @@ fn gaps(st: &[(i64, i32)]) -> Vec<i64> {
     st.windows(2).map(|w| w[1].0 - w[0].0).collect()
 }
 
-/// Sends SIGTERM to tinyd and checks it exits 0 within a generous deadline.
-fn stop(t: &mut Tinyd) {
-    assert!(signal(t.pid, SIGTERM));
-    let st = t.wait_exit(20.0);
-    assert_eq!(
-        st.code(),
-        Some(0),
-        "tinyd exits 0 after SIGTERM; stderr: {}",
-        t.stderr()
-    );
-}
-
 #[test]
 fn restart_always_delay_doubles_from_min() {
     let d = TempDir::new("sup-grow");
@@ -59,8 +43,8 @@ fn restart_always_delay_doubles_from_min() {
             "-n",
             "grow",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     let st = wait_starts(&log, "grow", 5, 30.0);
@@ -96,7 +80,7 @@ fn restart_always_delay_doubles_from_min() {
             >= 4,
         "{ev:?}"
     );
-    stop(&mut t);
+    t.stop(20.0);
 }
 
 #[test]
@@ -113,8 +97,8 @@ fn restart_delay_is_capped_at_max() {
             "-n",
             "cap",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     let st = wait_starts(&log, "cap", 7, 30.0);
@@ -133,7 +117,7 @@ fn restart_delay_is_capped_at_max() {
         dl[1..6].iter().all(|x| x == "0.2"),
         "delays stay at MAX: {dl:?}"
     );
-    stop(&mut t);
+    t.stop(20.0);
 }
 
 #[test]
@@ -145,7 +129,7 @@ fn restart_delay_resets_after_run_longer_than_max() {
         "cmd.sh",
         &format!(
             "n=$(cat '{c}' 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > '{c}'\necho \"run $n\"\nif [ $n -eq 4 ]; then sleep 1; fi\nexit 0",
-            c = s(&count)
+            c = &s(&count)
         ),
     );
     let mut t = Tinyd::spawn(
@@ -159,8 +143,8 @@ fn restart_delay_resets_after_run_longer_than_max() {
             "-n",
             "rst",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     let st = wait_starts(&log, "rst", 6, 30.0);
@@ -194,7 +178,7 @@ fn restart_delay_resets_after_run_longer_than_max() {
         st[4].0 - exits[3] >= 195,
         "restart after the long run waited MIN"
     );
-    stop(&mut t);
+    t.stop(20.0);
 }
 
 #[test]
@@ -213,8 +197,8 @@ fn on_failure_exit_0_ends_tinyd_with_0() {
             "-n",
             "of0",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
@@ -237,7 +221,7 @@ fn on_failure_nonzero_exit_is_restarted() {
         "cmd.sh",
         &format!(
             "if [ -e '{c}' ]; then exit 0; fi\n: > '{c}'\nexit 3",
-            c = s(&count)
+            c = &s(&count)
         ),
     );
     let mut t = Tinyd::spawn(
@@ -251,8 +235,8 @@ fn on_failure_nonzero_exit_is_restarted() {
             "-n",
             "of3",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
@@ -277,7 +261,7 @@ fn never_exits_with_command_status() {
     let cmd = d.script("cmd.sh", "exit 5");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "nv", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "nv", "-o", &s(&log), &s(&cmd)],
     );
     assert_eq!(t.wait_exit(20.0).code(), Some(5), "stderr: {}", t.stderr());
     assert_eq!(starts(&log, "nv").len(), 1);
@@ -295,7 +279,7 @@ fn never_killed_by_signal_exits_128_plus_n() {
     let cmd = d.script("cmd.sh", "kill -KILL $$");
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "ns", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "ns", "-o", &s(&log), &s(&cmd)],
     );
     assert_eq!(
         t.wait_exit(20.0).code(),
@@ -328,7 +312,10 @@ fn stop_timeout_kills_group_that_ignores_sigterm() {
         "cmd.sh",
         "trap '' TERM\necho ready\nwhile :; do sleep 100811; done",
     );
-    let mut t = Tinyd::spawn(&d, &["-f", "-t", "1", "-n", "ign", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-t", "1", "-n", "ign", "-o", &s(&log), &s(&cmd)],
+    );
     t.marker("sleep 100811");
     let pid = wait_starts(&log, "ign", 1, 20.0)[0].1;
     t.group(pid);
@@ -343,7 +330,7 @@ fn stop_timeout_kills_group_that_ignores_sigterm() {
         "COMMAND leads its group"
     );
 
-    stop(&mut t);
+    t.stop(20.0);
     assert!(
         group_members(pid).is_empty(),
         "group {pid} empty (no zombie either): {:?}",
@@ -380,7 +367,7 @@ fn daemon_stop_kills_group_removes_pidfile() {
     );
     let mut t = Tinyd::daemon(
         &d,
-        &["-t", "1", "-n", "dm", "-o", s(&log), s(&cmd)],
+        &["-t", "1", "-n", "dm", "-o", &s(&log), &s(&cmd)],
         &pidfile,
     );
     t.marker("sleep 10082");
@@ -422,7 +409,7 @@ fn stop_kills_grandchildren() {
     let d = TempDir::new("sup-grand");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "sleep 100501 &\nsleep 100502 &\necho ready\nwait");
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "gc", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "gc", "-o", &s(&log), &s(&cmd)]);
     t.marker("sleep 10050");
     let pid = wait_starts(&log, "gc", 1, 20.0)[0].1;
     t.group(pid);
@@ -432,7 +419,7 @@ fn stop_kills_grandchildren() {
             *sleeps_in(pid, "100502").first()?,
         ))
     });
-    stop(&mut t);
+    t.stop(20.0);
     for (p, arg) in [(a, "100501"), (b, "100502"), (pid, "")] {
         assert!(
             !alive(p) || (!arg.is_empty() && !is_sleep(p, arg)),
@@ -454,11 +441,11 @@ fn leftover_child_is_killed_when_command_exits() {
     let bg = d.join("bgpid");
     let cmd = d.script(
         "cmd.sh",
-        &format!("sleep 100601 &\necho $! > '{}'\nexit 0", s(&bg)),
+        &format!("sleep 100601 &\necho $! > '{}'\nexit 0", &s(&bg)),
     );
     let mut t = Tinyd::spawn(
         &d,
-        &["-f", "-r", "never", "-n", "lo", "-o", s(&log), s(&cmd)],
+        &["-f", "-r", "never", "-n", "lo", "-o", &s(&log), &s(&cmd)],
     );
     t.marker("sleep 100601");
     assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
@@ -482,7 +469,7 @@ fn leftover_children_are_killed_before_restart() {
     let bg = d.join("bgpids");
     let cmd = d.script(
         "cmd.sh",
-        &format!("sleep 100602 &\necho $! >> '{}'\nexit 0", s(&bg)),
+        &format!("sleep 100602 &\necho $! >> '{}'\nexit 0", &s(&bg)),
     );
     let mut t = Tinyd::spawn(
         &d,
@@ -495,8 +482,8 @@ fn leftover_children_are_killed_before_restart() {
             "-n",
             "lo2",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     t.marker("sleep 100602");
@@ -521,7 +508,7 @@ fn leftover_children_are_killed_before_restart() {
             group_members(p)
         );
     }
-    stop(&mut t);
+    t.stop(20.0);
     assert!(
         sleeps_any("100602").is_empty(),
         "left after stop: {:?}",
@@ -544,7 +531,7 @@ fn usr1_usr2_are_forwarded_to_command() {
         "cmd.sh",
         "trap 'echo got-usr1' USR1\ntrap 'echo got-usr2' USR2\necho ready\nwhile :; do sleep 100711 & wait $!; done",
     );
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "usr", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "usr", "-o", &s(&log), &s(&cmd)]);
     t.marker("sleep 100711");
     let pid = wait_starts(&log, "usr", 1, 20.0)[0].1;
     t.group(pid);
@@ -559,7 +546,7 @@ fn usr1_usr2_are_forwarded_to_command() {
     wait_output(&log, "usr", "got-usr2", 20.0);
     assert!(alive(t.pid) && alive(pid));
     assert_eq!(starts(&log, "usr").len(), 1, "COMMAND kept running");
-    stop(&mut t);
+    t.stop(20.0);
     assert!(
         sleeps_any("100711").is_empty(),
         "left: {:?}",
@@ -572,7 +559,7 @@ fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
     let d = TempDir::new("sup-storm");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "trap '' USR1 USR2\necho ready\nexec sleep 100701");
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "storm", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "storm", "-o", &s(&log), &s(&cmd)]);
     t.marker("sleep 100701");
     let pid = wait_starts(&log, "storm", 1, 20.0)[0].1;
     t.group(pid);
@@ -614,7 +601,7 @@ fn signal_storm_loses_no_sigterm_and_rss_stays_flat() {
         "COMMAND survived (USR1/USR2 ignored by it)"
     );
     assert_eq!(starts(&log, "storm").len(), 1, "no restart");
-    stop(&mut t);
+    t.stop(20.0);
     assert!(!is_sleep(pid, "100701"));
     assert!(
         events(&log, "storm")
@@ -628,7 +615,7 @@ fn idle_tinyd_has_zero_wakeups() {
     let d = TempDir::new("sup-idle");
     let log = d.join("out.log");
     let cmd = d.script("cmd.sh", "echo ready\nexec sleep 100801");
-    let mut t = Tinyd::spawn(&d, &["-f", "-n", "idle", "-o", s(&log), s(&cmd)]);
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "idle", "-o", &s(&log), &s(&cmd)]);
     t.marker("sleep 100801");
     let pid = wait_starts(&log, "idle", 1, 20.0)[0].1;
     t.group(pid);
@@ -642,7 +629,7 @@ fn idle_tinyd_has_zero_wakeups() {
     std::thread::sleep(Duration::from_secs(3));
     let n1 = ctxt(t.pid);
     assert_eq!(n0, n1, "tinyd woke up {} times while idle", n1 - n0);
-    stop(&mut t);
+    t.stop(20.0);
 }
 
 #[test]
@@ -661,8 +648,8 @@ fn crash_loop_rss_flat_and_no_zombies() {
             "-n",
             "crash",
             "-o",
-            s(&log),
-            s(&cmd),
+            &s(&log),
+            &s(&cmd),
         ],
     );
     // Warm-up: about one second of the loop.
@@ -696,5 +683,5 @@ fn crash_loop_rss_flat_and_no_zombies() {
             >= 29,
         "{ev:?}"
     );
-    stop(&mut t);
+    t.stop(20.0);
 }

@@ -20,6 +20,22 @@ pub fn dir_marker(t: &TempDir) -> String {
     format!("{}/", s(t.path()))
 }
 
+/// Checks that a failed launcher wrote exactly one line, `tinyd: ...`.
+pub fn assert_one_error_line(o: &Out, what: &str) {
+    assert!(
+        o.stderr.starts_with("tinyd: ")
+            && o.stderr.ends_with('\n')
+            && o.stderr.lines().count() == 1,
+        "{what}: expected exactly one line starting `tinyd: ` on stderr, got {:?}",
+        o.stderr
+    );
+}
+
+/// The path the kernel shows for an open file (the path itself if missing).
+pub fn canon(p: &Path) -> String {
+    s(&fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
 /// Waits (with a deadline) until no process carries `marker`.
 pub fn assert_no_process(marker: &str) {
     wait_until(

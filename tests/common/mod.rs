@@ -11,6 +11,7 @@ pub mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn getpid() -> i32;
+    fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
 }
 
 pub const SIGHUP: i32 = 1;
@@ -26,9 +28,35 @@ pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGUSR1: i32 = 10;
 pub const SIGUSR2: i32 = 12;
+pub const SIGPIPE: i32 = 13;
 pub const SIGTERM: i32 = 15;
 pub const SIGCHLD: i32 = 17;
 pub const SIGCONT: i32 = 18;
+pub const SIGSTOP: i32 = 19;
+
+pub const RLIMIT_NPROC: i32 = 6;
+pub const RLIMIT_NOFILE: i32 = 7;
+
+#[repr(C)]
+struct Rlimit {
+    cur: u64,
+    max: u64,
+}
+
+/// Sets a resource limit (soft and hard) in a child before it execs.
+pub fn limit(c: &mut Command, resource: i32, n: u64) {
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe,
+    // on a struct it owns.
+    unsafe {
+        c.pre_exec(move || {
+            let r = Rlimit { cur: n, max: n };
+            if setrlimit(resource, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
 
 /// The tinyd binary under test: $TINYD_BIN, else the one cargo built.
 pub fn bin() -> PathBuf {
@@ -183,6 +211,13 @@ pub fn stat(pid: i32) -> Option<Stat> {
     })
 }
 
+/// A process's CPU time so far, in clock ticks (1/100 s): utime + stime.
+pub fn cpu(pid: i32) -> u64 {
+    stat(pid)
+        .map(|s| s.utime + s.stime)
+        .unwrap_or_else(|| panic!("process {pid} alive"))
+}
+
 /// A field of /proc/PID/status ("Umask", "SigBlk", "SigIgn", "Uid", ...).
 pub fn status_field(pid: i32, key: &str) -> Option<String> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -205,6 +240,32 @@ pub fn smaps_kb(pid: i32, key: &str) -> Option<u64> {
             .parse()
             .ok()
     })
+}
+
+/// Rss and Private_Dirty of a process, in kB.
+pub fn mem(pid: i32) -> (u64, u64) {
+    (
+        smaps_kb(pid, "Rss").expect("Rss"),
+        smaps_kb(pid, "Private_Dirty").expect("Private_Dirty"),
+    )
+}
+
+/// Checks that Rss and Private_Dirty (from `mem`) grew by 8 kB at most.
+pub fn assert_flat(what: &str, before: (u64, u64), after: (u64, u64)) {
+    assert!(
+        after.0 <= before.0 + 8 && after.1 <= before.1 + 8,
+        "{what}: Rss/Private_Dirty grew from {before:?} to {after:?} kB"
+    );
+    eprintln!("{what}: Rss/Private_Dirty {before:?} -> {after:?} kB");
+}
+
+/// A process's environment.
+pub fn environ(pid: i32) -> Vec<String> {
+    let b = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    b.split(|&c| c == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The descriptors open in a process, with what they point to.
@@ -247,7 +308,15 @@ pub fn all_children(pid: i32) -> Vec<i32> {
     v
 }
 
-/// Every live process in process group `pgrp`.
+/// Zombies whose parent is `pid`.
+pub fn zombies_of(pid: i32) -> Vec<i32> {
+    all_children(pid)
+        .into_iter()
+        .filter(|&c| stat(c).is_some_and(|s| s.state == 'Z'))
+        .collect()
+}
+
+/// Every process (zombies included) in process group `pgrp`.
 pub fn group_members(pgrp: i32) -> Vec<i32> {
     let mut v = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
@@ -258,6 +327,20 @@ pub fn group_members(pgrp: i32) -> Vec<i32> {
         }
     }
     v
+}
+
+/// Live (not zombie) members of process group `g`.
+pub fn live_members(g: i32) -> Vec<i32> {
+    group_members(g).into_iter().filter(|&p| alive(p)).collect()
+}
+
+/// SIGKILLs process group `g`, unless it is init's, the kernel's or this
+/// test process's own.
+pub fn kill_group(g: i32) {
+    let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
+    if g > 1 && g != me {
+        signal(-g, SIGKILL);
+    }
 }
 
 /// Reads a pidfile's PID, if the file holds one.

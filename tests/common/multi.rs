@@ -11,8 +11,6 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub const SIGSTOP: i32 = 19;
-
 /// What every process of a test carries in its command line.
 pub fn marker(d: &TempDir) -> String {
     format!("{}/", s(d.path()))
@@ -52,20 +50,6 @@ pub fn service(d: &TempDir, name: &str, extra: &str) -> String {
 /// A two-line `[NAME]` section.
 pub fn service_min(d: &TempDir, name: &str) -> String {
     format!("[{name}]\nexec = {} {name}\n", svc_script(d))
-}
-
-/// A process's environment.
-pub fn environ(pid: i32) -> Vec<String> {
-    let b = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    b.split(|&c| c == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// Live (not zombie) members of process group `g`.
-pub fn live_members(g: i32) -> Vec<i32> {
-    group_members(g).into_iter().filter(|&p| alive(p)).collect()
 }
 
 /// `2026-11-25T11:23:34.123Z`
@@ -187,6 +171,32 @@ pub fn ask(sock: &Path, req: &str) -> Option<(i32, String)> {
     let r = String::from_utf8_lossy(&read_all(&mut st)).into_owned();
     let (head, rest) = r.split_once('\n')?;
     Some((head.parse().ok()?, rest.to_string()))
+}
+
+/// Like `ask`, but says what went wrong: a failed connect, write or read
+/// (other than an interruption), a reply that is not UTF-8 or has no
+/// status line.
+pub fn ask_verbose(sock: &Path, req: &str) -> Result<(i32, String), String> {
+    let mut st = UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
+    st.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    st.write_all(format!("{req}\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut v = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        match st.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => v.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read after {:?}: {e}", String::from_utf8_lossy(&v))),
+        }
+    }
+    let r = String::from_utf8(v).map_err(|e| format!("reply not UTF-8: {e}"))?;
+    let (head, rest) = r.split_once('\n').ok_or(format!("reply {r:?}"))?;
+    Ok((
+        head.parse().map_err(|_| format!("reply {r:?}"))?,
+        rest.to_string(),
+    ))
 }
 
 /// A line of `status`: `NAME STATE PID UP RESTARTS LAST`.
@@ -334,13 +344,6 @@ impl Td {
         } else {
             wait_until(20.0, "tinyd exits", || !alive(self.pid));
         }
-    }
-}
-
-fn kill_group(g: i32) {
-    let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
-    if g > 1 && g != me {
-        signal(-g, SIGKILL);
     }
 }
 

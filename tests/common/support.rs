@@ -1,75 +1,89 @@
-//! Helpers for the single-command tests (tests/logs.rs, tests/supervise.rs):
-//! a `Tinyd` guard that leaves no process behind, and log parsing.
+//! Helpers for the single-command tests (tests/logs.rs, tests/supervise.rs,
+//! tests/faults.rs): a `Tinyd` guard that leaves no process behind, and log
+//! parsing.
 use super::*;
 use std::fs;
-use std::path::Path;
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const SIGSTOP: i32 = 19;
-
-/// tinyd started by a test. On drop, tinyd is frozen, its children's
-/// process groups, the recorded groups and every process whose command
-/// line names the test's directory or a marker are SIGKILLed, then
-/// tinyd itself.
+/// tinyd started by a test (or a daemon, or only a cleanup). On drop,
+/// tinyd is frozen, its children's process groups, the recorded groups
+/// and processes, and every process whose command line names the test's
+/// directory or a marker are SIGKILLed, then tinyd itself.
 pub struct Tinyd {
     child: Option<Child>,
     pub pid: i32,
     status: Option<ExitStatus>,
     dir: String,
+    err: PathBuf,
     markers: Vec<String>,
     pgids: Vec<i32>,
+    pids: Vec<i32>,
 }
 
 impl Tinyd {
     /// Starts tinyd with `args` (stdout and stderr to files in `dir`).
     pub fn spawn(dir: &TempDir, args: &[&str]) -> Tinyd {
-        let out = fs::File::create(dir.join("tinyd.stdout")).unwrap();
-        let err = fs::File::create(dir.join("tinyd.stderr")).unwrap();
-        Self::spawn_with(dir, args, &[], out.into(), err.into())
+        Self::spawn_env(dir, args, &[])
     }
 
     pub fn spawn_env(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Tinyd {
-        let out = fs::File::create(dir.join("tinyd.stdout")).unwrap();
-        let err = fs::File::create(dir.join("tinyd.stderr")).unwrap();
-        Self::spawn_with(dir, args, env, out.into(), err.into())
-    }
-
-    fn spawn_with(
-        dir: &TempDir,
-        args: &[&str],
-        env: &[(&str, &str)],
-        out: Stdio,
-        err: Stdio,
-    ) -> Tinyd {
         let mut c = tinyd();
-        c.args(args).stdout(out).stderr(err);
+        c.args(args);
         for (k, v) in env {
             c.env(k, v);
         }
+        Self::spawn_files(dir, c, "tinyd.stdout", "tinyd.stderr")
+    }
+
+    /// Starts tinyd with `args`, stdout and stderr to `TAG.out` and
+    /// `TAG.err` in `dir` (for several tinyds in one directory).
+    pub fn spawn_tag(dir: &TempDir, tag: &str, args: &[&str]) -> Tinyd {
+        let mut c = tinyd();
+        c.args(args);
+        Self::spawn_cmd(dir, tag, c)
+    }
+
+    /// Spawns `c` (tinyd, or something that execs it) with stdin on
+    /// /dev/null, stdout and stderr to `TAG.out` and `TAG.err` in `dir`.
+    pub fn spawn_cmd(dir: &TempDir, tag: &str, mut c: Command) -> Tinyd {
+        c.stdin(Stdio::null());
+        Self::spawn_files(dir, c, &format!("{tag}.out"), &format!("{tag}.err"))
+    }
+
+    fn spawn_files(dir: &TempDir, mut c: Command, out: &str, err: &str) -> Tinyd {
+        let err = dir.join(err);
+        c.stdout(fs::File::create(dir.join(out)).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
         let child = c.spawn().expect("spawn tinyd");
-        let pid = child.id() as i32;
-        Tinyd {
-            child: Some(child),
-            pid,
-            status: None,
-            dir: dir.path().to_string_lossy().into_owned(),
-            markers: Vec::new(),
-            pgids: Vec::new(),
-        }
+        let mut t = Self::reaper(dir);
+        t.pid = child.id() as i32;
+        t.child = Some(child);
+        t.err = err;
+        t
     }
 
     /// Starts tinyd in daemon mode (`-p PIDFILE` is added); returns once
     /// the launcher exited 0, with the daemon's pid.
     pub fn daemon(dir: &TempDir, args: &[&str], pidfile: &Path) -> Tinyd {
-        let pid = start_daemon(args, pidfile);
+        let mut t = Self::reaper(dir);
+        t.pid = start_daemon(args, pidfile);
+        t
+    }
+
+    /// No tinyd yet: only cleans up the test's processes on drop (set
+    /// `pid` to a daemon's to have it killed too).
+    pub fn reaper(dir: &TempDir) -> Tinyd {
         Tinyd {
             child: None,
-            pid,
+            pid: 0,
             status: None,
             dir: dir.path().to_string_lossy().into_owned(),
+            err: dir.join("tinyd.stderr"),
             markers: Vec::new(),
             pgids: Vec::new(),
+            pids: Vec::new(),
         }
     }
 
@@ -81,6 +95,11 @@ impl Tinyd {
     /// Also kill process group `g` on drop.
     pub fn group(&mut self, g: i32) {
         self.pgids.push(g);
+    }
+
+    /// Also kill process `p` on drop.
+    pub fn process(&mut self, p: i32) {
+        self.pids.push(p);
     }
 
     /// Waits (with a deadline) until tinyd (not a daemon) exits and
@@ -106,14 +125,23 @@ impl Tinyd {
     }
 
     pub fn stderr(&self) -> String {
-        fs::read_to_string(Path::new(&self.dir).join("tinyd.stderr")).unwrap_or_default()
+        fs::read_to_string(&self.err).unwrap_or_default()
     }
-}
 
-fn kill_group(g: i32) {
-    let me = stat(std::process::id() as i32).map(|s| s.pgrp).unwrap_or(0);
-    if g > 1 && g != me {
-        signal(-g, SIGKILL);
+    /// SIGTERM, then checks tinyd (a child) exits 0 within `secs`;
+    /// returns how long it took.
+    pub fn stop(&mut self, secs: f64) -> Duration {
+        let t0 = Instant::now();
+        assert!(signal(self.pid, SIGTERM));
+        let st = self.wait_exit(secs);
+        let took = t0.elapsed();
+        assert_eq!(
+            st.code(),
+            Some(0),
+            "tinyd exits 0 after SIGTERM ({st:?}); stderr: {}",
+            self.stderr()
+        );
+        took
     }
 }
 
@@ -123,7 +151,8 @@ fn cmdline(pid: i32) -> String {
         .unwrap_or_default()
 }
 
-/// Live processes whose command line contains `needle`.
+/// Processes (zombies included), other than this one, whose command line
+/// (arguments joined by spaces) contains `needle`.
 pub fn procs_matching(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut v = Vec::new();
@@ -145,7 +174,7 @@ pub fn is_sleep(pid: i32, arg: &str) -> bool {
 
 impl Drop for Tinyd {
     fn drop(&mut self) {
-        if self.status.is_none() && alive(self.pid) {
+        if self.pid > 0 && self.status.is_none() && alive(self.pid) {
             signal(self.pid, SIGSTOP);
             for c in all_children(self.pid) {
                 if let Some(s) = stat(c) {
@@ -162,14 +191,21 @@ impl Drop for Tinyd {
         for &g in &self.pgids {
             kill_group(g);
         }
+        for &p in &self.pids {
+            signal(p, SIGKILL);
+        }
         let mut needles = self.markers.clone();
         needles.push(format!("{}/", self.dir));
-        for n in &needles {
-            for p in procs_matching(n) {
-                if let Some(s) = stat(p) {
-                    kill_group(s.pgrp);
+        // Twice: a process forked while the first round ran is caught by
+        // the second.
+        for _ in 0..2 {
+            for n in &needles {
+                for p in procs_matching(n) {
+                    if let Some(s) = stat(p) {
+                        kill_group(s.pgrp);
+                    }
+                    signal(p, SIGKILL);
                 }
-                signal(p, SIGKILL);
             }
         }
     }
