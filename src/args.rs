@@ -259,7 +259,10 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             "restart-delay" => (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?,
             "stop-timeout" => o.stop_timeout = num::millis(v).ok_or_else(bad)?,
             "name" => {
-                if v.is_empty() || v.len() > 64 || v.iter().any(|&c| c <= b' ' || c == b'/') {
+                if v.is_empty()
+                    || v.len() > 64
+                    || v.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/')
+                {
                     return usage("bad name (1-64 printable characters, no '/')", arg);
                 }
                 o.name = v;
@@ -571,6 +574,21 @@ mod tests {
             "bad name (1-64 printable characters, no '/')"
         );
         assert_eq!(error(&["tinyd", "--", ""]), ("empty COMMAND", "".into()));
+    }
+
+    #[test]
+    fn name_is_printable_ascii() {
+        // Found by fuzz/fuzz_targets/config.rs: a name `tinyd ctl` refuses
+        // (not printable ASCII) could not be controlled.
+        for name in ["w\u{e9}b", "a\x7fb"] {
+            assert_eq!(
+                error(&["tinyd", "-n", name, "x"]),
+                ("bad name (1-64 printable characters, no '/')", "-n".into())
+            );
+        }
+        opts(&["tinyd", "-n", "~web!", "x"], |o| {
+            assert_eq!(o.name, b"~web!")
+        });
     }
 
     #[test]

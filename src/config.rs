@@ -521,7 +521,10 @@ impl<'a> Parser<'a, '_> {
         self.cur = Service::new(name, n);
         self.nenv = 0;
         self.store = false;
-        if name.is_empty() || name.len() > 64 || name.iter().any(|&c| c <= b' ' || c == b'/') {
+        if name.is_empty()
+            || name.len() > 64
+            || name.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/')
+        {
             self.err(n, BAD_NAME, name);
         } else if self.names[..self.count].contains(&name) {
             self.err(n, "duplicate service", name);
@@ -1038,6 +1041,18 @@ log-keep = -1";
                 e(8, "bad log-keep (0 to 99)", "-1"),
             ]
         );
+    }
+
+    #[test]
+    fn names_are_printable_ascii() {
+        // Found by fuzz/fuzz_targets/config.rs (corpus non-ascii-name.conf):
+        // a service `tinyd ctl` cannot name (not printable ASCII) was
+        // accepted.
+        assert_eq!(
+            errors_more(b"[\xe1[s]\nexec = x\n[a\x7f]\nexec = y\n[~b!]\nexec = z\n").0,
+            [e(1, BAD_NAME, "\u{fffd}[s"), e(3, BAD_NAME, "a\x7f")]
+        );
+        assert_eq!(ok("[~b!]\nexec = z").services()[0].name, b"~b!");
     }
 
     #[test]
