@@ -128,22 +128,23 @@ pub fn resolve<'a>(spec: &'a [u8], passwd: &CStr, group: &CStr) -> Result<Creds,
     if user.is_empty() || grp == Some(b"") {
         return Err(Unknown::User(spec));
     }
-    // The user: by name, or by number.
-    let mut found: Option<(u32, u32, [u8; 64], usize)> = None;
+    // The user: by name, or by number. Its whole name, for the groups
+    // that list it: a line that was read whole fits in PASSWD_LINE_MAX.
+    let mut name = [0u8; PASSWD_LINE_MAX];
+    let mut found: Option<(u32, u32, usize)> = None;
     scan(passwd, |line| match parse_user(line) {
         Some(u) if u.name == user || id(user) == Some(u.uid) => {
-            let mut name = [0u8; 64];
-            let n = u.name.len().min(64);
+            let n = u.name.len().min(PASSWD_LINE_MAX);
             name[..n].copy_from_slice(&u.name[..n]);
-            found = Some((u.uid, u.gid, name, n));
+            found = Some((u.uid, u.gid, n));
             true
         }
         _ => false,
     })
     .map_err(|e| Unknown::Io("/etc/passwd", e))?;
-    let (uid, mut gid, name, nlen) = match (found, id(user), grp) {
+    let (uid, mut gid, nlen) = match (found, id(user), grp) {
         (Some(f), _, _) => f,
-        (None, Some(uid), Some(_)) => (uid, u32::MAX, [0; 64], 0),
+        (None, Some(uid), Some(_)) => (uid, u32::MAX, 0),
         _ => return Err(Unknown::User(user)),
     };
     let name = &name[..nlen];
@@ -293,6 +294,21 @@ mod tests {
         let f = Files::new("b", &passwd, GROUP);
         assert_eq!(f.resolve("root").map(|c| c.uid), Ok(0));
         assert_eq!(f.resolve("evil"), Err(Unknown::User(b"evil")));
+    }
+
+    #[test]
+    fn groups_match_the_whole_user_name() {
+        // Found by fuzz/fuzz_targets/passwd.rs (corpus long-user-name): the
+        // name was cut to 64 bytes, so a longer name got the groups of the
+        // user named by its first 64 bytes, and not its own.
+        let long = "u".repeat(70);
+        let passwd = std::format!("{long}:x:1000:1000::/:/bin/sh\n");
+        let group = std::format!("staff:x:50:{long}\nother:x:51:{}\n", &long[..64]);
+        let f = Files::new("d", &passwd, &group);
+        let c = f.resolve(&long).unwrap();
+        assert_eq!(c.groups(), &[1000, 50]);
+        let c = f.resolve("1000").unwrap();
+        assert_eq!(c.groups(), &[1000, 50]);
     }
 
     #[test]
