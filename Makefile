@@ -9,7 +9,7 @@ MIN_BIN := target/minimal/release/tinyd
 SIZE_BUDGET := 65536
 FULL_BUDGET := 98304
 
-.PHONY: all build minimal size run deps test check-binary lint bench boot clean
+.PHONY: all build minimal size run deps test check-binary lint bench boot fuzz clean
 
 all: build
 
@@ -59,6 +59,12 @@ check-binary: build minimal
 # (also part of make test, as tests/boot.rs).
 boot: build
 	bash tests/boot/run.sh $(BIN)
+
+# Fuzz every parser for FUZZ_SECONDS each (needs the nightly toolchain;
+# installs cargo-fuzz when missing). CI runs each briefly.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 lint:
 	$(CARGO) fmt --check
