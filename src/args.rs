@@ -140,6 +140,13 @@ const OPTIONS: &[(&str, u8, bool)] = &[
     ("version", b'V', false),
 ];
 
+/// Whether `v` can be a service's name or a syslog tag: 1-64 printable
+/// ASCII characters, no `/` (what `tinyd ctl` can ask about, and what fits
+/// in a log line's prefix).
+pub fn valid_name(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.iter().all(|&c| c > b' ' && c < 0x7f && c != b'/')
+}
+
 /// The last path component of COMMAND, its default name.
 pub fn basename(path: &[u8]) -> &[u8] {
     match path.iter().rposition(|&c| c == b'/') {
@@ -254,15 +261,18 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             "log" => o.output = Output::File(nonempty(value, arg)?),
             "log-size" => o.log_size = num::size(v).filter(|&s| s >= 1024).ok_or_else(bad)?,
             "log-keep" => o.log_keep = num::decimal(v).filter(|&k| k <= 99).ok_or_else(bad)? as u32,
-            "syslog" => o.output = Output::Syslog(attached.unwrap_or(b"")),
+            "syslog" => {
+                let tag = attached.unwrap_or(b"");
+                if !tag.is_empty() && !valid_name(tag) {
+                    return usage("bad syslog tag (1-64 printable characters, no '/')", arg);
+                }
+                o.output = Output::Syslog(tag);
+            }
             "restart" => o.restart = Restart::parse(v).ok_or_else(bad)?,
             "restart-delay" => (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?,
             "stop-timeout" => o.stop_timeout = num::millis(v).ok_or_else(bad)?,
             "name" => {
-                if v.is_empty()
-                    || v.len() > 64
-                    || v.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/')
-                {
+                if !valid_name(v) {
                     return usage("bad name (1-64 printable characters, no '/')", arg);
                 }
                 o.name = v;
@@ -475,6 +485,15 @@ mod tests {
         opts(&["tinyd", "-Sntp", "x"], |o| {
             assert_eq!(o.output, Output::Syslog(b"ntp"))
         });
+        // A tag that would not fit the line's prefix, or breaks its format,
+        // is refused rather than cut (found by fuzzing).
+        let long = std::format!("--syslog={}", "t".repeat(65));
+        for bad in [long.as_str(), "--syslog=a b", "-Sx\u{e9}"] {
+            assert_eq!(
+                error(&["tinyd", bad, "x"]).0,
+                "bad syslog tag (1-64 printable characters, no '/')"
+            );
+        }
     }
 
     #[test]

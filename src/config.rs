@@ -521,10 +521,7 @@ impl<'a> Parser<'a, '_> {
         self.cur = Service::new(name, n);
         self.nenv = 0;
         self.store = false;
-        if name.is_empty()
-            || name.len() > 64
-            || name.iter().any(|&c| c <= b' ' || c >= 0x7f || c == b'/')
-        {
+        if !crate::args::valid_name(name) {
             self.err(n, BAD_NAME, name);
         } else if self.names[..self.count].contains(&name) {
             self.err(n, "duplicate service", name);
@@ -601,10 +598,11 @@ impl<'a> Parser<'a, '_> {
                 s.output = Output::File(c);
                 return;
             }
-            b"syslog" => {
+            b"syslog" if v.is_empty() || crate::args::valid_name(v) => {
                 s.output = Output::Syslog(v);
                 return;
             }
+            b"syslog" => "bad syslog tag (1-64 printable characters, no '/')",
             b"env" => {
                 if matches!(v.iter().position(|&c| c == b'='), None | Some(0)) {
                     return self.err(n, "expected NAME=VALUE", v);
@@ -1040,6 +1038,21 @@ log-keep = -1";
                 e(7, "bad restart-delay (seconds: MIN[:MAX])", "1:"),
                 e(8, "bad log-keep (0 to 99)", "-1"),
             ]
+        );
+    }
+
+    #[test]
+    fn syslog_tags_are_names() {
+        let long = "t".repeat(65);
+        let text = std::format!("[a]\nexec = x\nsyslog = {long}\n[b]\nexec = y\nsyslog = a b\n");
+        let bad = "bad syslog tag (1-64 printable characters, no '/')";
+        assert_eq!(
+            errors_more(text.as_bytes()).0,
+            [e(3, bad, &long), e(6, bad, "a b")]
+        );
+        assert_eq!(
+            ok("[a]\nexec = x\nsyslog = ntp").services()[0].output,
+            Output::Syslog(b"ntp")
         );
     }
 
