@@ -39,7 +39,7 @@ test: deps build minimal check-binary
 	$(CARGO) test --release --locked -- --test-threads=4
 	CARGO_TARGET_DIR=target/minimal $(CARGO) test --release --locked --no-default-features --lib
 	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked \
-	  --test daemon --test command --test logs --test supervise -- --test-threads=4
+	  --test daemon --test command --test logs --test supervise --test early_boot -- --test-threads=4
 
 # Both binaries must be static, libc-free and within their size budgets.
 check-binary: build minimal
