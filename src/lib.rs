@@ -1,7 +1,8 @@
 //! tinyd: a tiny libc-free daemon and supervisor for embedded Linux.
 //!
 //! The library holds every part of the daemon; `src/main.rs` is only the
-//! entry point. Unsafe code lives in `arch`, `sys`, `sig` and the entry
+//! entry point. Unsafe code lives in `arch`, `sys`, `sig`, `store`,
+//! `args` (argv off the initial stack), `spawn` (execve) and the entry
 //! point, each block with its reason; everything else is safe Rust on top.
 //! Pure parts (argument and passwd parsing, line splitting, the supervision
 //! state machine, time formatting) are unit-tested on the host.
