@@ -513,7 +513,12 @@ impl<'a> Sup<'a> {
 fn state_name(s: &Slot) -> &'static [u8] {
     match s.svc.state {
         State::Running => b"running",
-        State::Backoff if s.svc.pgid == 0 || s.held => b"starting",
+        // Not started yet, and no failed attempt (which sets a deadline).
+        State::Backoff
+            if s.held || (s.svc.pgid == 0 && matches!(s.svc.deadline, None | Some(0))) =>
+        {
+            b"starting"
+        }
         State::Backoff => b"backoff",
         State::Stopping => b"stopping",
         State::Stopped => b"stopped",
