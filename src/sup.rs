@@ -238,6 +238,12 @@ impl<'a> Sup<'a> {
         }
         let me = self.me.as_raw_nonzero().get();
         let base = self.base;
+        // With one COMMAND, tinyd's own events (stopping, stopped) go to
+        // its log too: there is no other.
+        let i = match (i, &self.mode) {
+            (None, Mode::Single) if !self.t.slots.is_empty() => Some(0),
+            _ => i,
+        };
         if let Some(i) = i {
             let slot = &mut self.t.slots[i];
             let target = target(&slot.spec, self.devlog);

@@ -594,9 +594,11 @@ fn start_stop_daemon_starts_and_stops_tinyd() {
         ev,
         [
             format!("svc: started pid {p}"),
+            "stopping".to_string(),
             format!("svc: stopping pid {p}"),
             "svc: exited with status 0".to_string(),
             "svc: stopped".to_string(),
+            "stopped".to_string(),
         ],
         "tinyd's events"
     );
