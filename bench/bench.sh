@@ -57,31 +57,9 @@ MARK="9$(printf %05d $(( $$ % 100000 )))"     # service = sleep ${MARK}NN
 T_START=$EPOCHREALTIME
 
 # ---------------------------------------------------------------- helpers
-mkfifo "$TMP/never"
-exec {NEVER}<>"$TMP/never"
-nap() { read -r -t "$1" -u "$NEVER" _ 2>/dev/null; return 0; }   # sleep without fork
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-
-PROBLEMS=()
-problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
-
-# µs since the epoch, no fork
-now_us() { local t=$EPOCHREALTIME; NOW=${t/./}; NOW=$((10#$NOW)); }
-
-# KIDS = children of pid $1 (all threads)
-kids_of() {
-  local t c
-  KIDS=""
-  for t in /proc/"$1"/task/*/children; do
-    c=""
-    { read -r c || [ -n "$c" ]; } 2>/dev/null <"$t" && KIDS+="$c "
-  done
-  return 0
-}
-
-# argv of pid $1 into ARGV (array); fails if gone
-argv_of() { mapfile -d '' ARGV 2>/dev/null <"/proc/$1/cmdline" && [ ${#ARGV[@]} -gt 0 ]; }
+TAG=bench
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 is_sleep() { argv_of "$1" && [ "${ARGV[0]##*/}" = sleep ] && [ "${ARGV[1]-}" = "$2" ]; }
 
@@ -103,27 +81,7 @@ pid_by_num() {
   return 1
 }
 
-# dead (gone, zombie or dead state)
-dead() {
-  local s
-  read -r s 2>/dev/null <"/proc/$1/stat" || return 0
-  s=${s##*) }
-  [ "${s:0:1}" = Z ] || [ "${s:0:1}" = X ]
-}
 alive() { ! dead "$1"; }
-
-# wait_until SECONDS cmd... : poll cmd every 10 ms
-wait_until() {
-  local limit=$1 int frac end; shift
-  int=${limit%%.*}; frac=0
-  [[ $limit == *.* ]] && { frac=${limit#*.}000000; frac=${frac:0:6}; }
-  now_us; end=$(( NOW + 10#${int:-0} * 1000000 + 10#$frac ))
-  while :; do
-    "$@" && return 0
-    now_us; [ "$NOW" -ge "$end" ] && return 1
-    nap 0.01
-  done
-}
 
 # wait_dead PID T0 : poll every 0.2 ms until PID is dead (max 10 s); ELAPSED = µs since T0
 wait_dead() {
@@ -144,7 +102,6 @@ ctxsw() {
     "/proc/$1/status" 2>/dev/null
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f", u/1000}'; }
 
 # ---------------------------------------------------------------- cleanup
@@ -635,11 +592,6 @@ for id in "${IDS[@]}"; do
   for m in stop restart; do [ -n "${V[$m,$id]-}" ] && V[$m,$id]=$(ms "${V[$m,$id]}"); done
 done
 
-ratio() { # value base
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) exit
-    r = a / b; printf(r >= 10 ? " (%.0fx)" : " (%.1fx)", r) }'
-}
 cell() { # metric id
   local m=$1 id=$2 v base
   if [ -n "${NA[$id]-}" ]; then

@@ -48,47 +48,13 @@ MARK="8$(printf %05d $(( $$ % 100000 )))"   # service = sleep ${MARK}KII (K: 1 t
 T_START=$EPOCHREALTIME
 
 # ---------------------------------------------------------------- helpers
-mkfifo "$TMP/never"
-exec {NEVER}<>"$TMP/never"
-nap() { read -r -t "$1" -u "$NEVER" _ 2>/dev/null; return 0; }
-log() { printf 'services: %s\n' "$*" >&2; }
-PROBLEMS=()
-problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
-now_us() { local t=$EPOCHREALTIME; NOW=${t/./}; NOW=$((10#$NOW)); }
+TAG=services
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
-kids_of() { # KIDS = children of pid $1
-  local t c
-  KIDS=""
-  for t in /proc/"$1"/task/*/children; do
-    c=""
-    { read -r c || [ -n "$c" ]; } 2>/dev/null <"$t" && KIDS+="$c "
-  done
-  return 0
-}
-argv_of() { mapfile -d '' ARGV 2>/dev/null <"/proc/$1/cmdline" && [ ${#ARGV[@]} -gt 0 ]; }
-dead() {
-  local s
-  read -r s 2>/dev/null <"/proc/$1/stat" || return 0
-  s=${s##*) }
-  [ "${s:0:1}" = Z ] || [ "${s:0:1}" = X ]
-}
 all_dead() { local p; for p in "$@"; do dead "$p" || return 1; done; }
-wait_until() { # wait_until SECONDS cmd... : poll cmd every 10 ms
-  local end; now_us; end=$(( NOW + $1 * 1000000 )); shift
-  while :; do
-    "$@" && return 0
-    now_us; [ "$NOW" -ge "$end" ] && return 1
-    nap 0.01
-  done
-}
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 mean() { printf '%s\n' "$@" | awk '{s+=$1} END {if (NR) printf "%.0f", s/NR}'; }
 ms3() { awk -v u="$1" 'BEGIN {printf "%.3f", u/1000}'; }
-ratio() { # value base -> " (Nx)"
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) exit
-    r = a / b; printf(r >= 10 ? " (%.0fx)" : " (%.1fx)", r) }'
-}
 
 # Supervision tree below TOP: SUPS = TOP and its descendants that are not
 # services; SVCS = the services (`sleep ${MARK}K..`); UP = their number.
