@@ -259,10 +259,7 @@ fn env_chdir_umask_user_per_service() {
             )
         ),
     );
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["a", "b"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["a", "b"]);
     let (ea, eb) = (environ(p[0]), environ(p[1]));
     assert!(
         ea.contains(&"FOO=one".into()) && ea.contains(&"BAR=x y".into()),
@@ -304,10 +301,7 @@ fn tinyd_log_gets_events_and_output_of_services_without_log() {
         tl = s(&tlog),
         bl = s(&blog),
     );
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["a", "b"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["a", "b"]);
     wait_until(10.0, "a's output in tinyd.log, b's in b.log", || {
         output(&tlog, "a").contains(&"hello from a".to_string())
             && output(&blog, "b").contains(&"hello from b".to_string())

@@ -50,10 +50,7 @@ fn status_lists_services_in_file_order_with_their_real_pids() {
         .iter()
         .map(|n| service(&d, n, ""))
         .collect();
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["zeta", "alpha", "mid"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["zeta", "alpha", "mid"]);
     let o = ctl(&sock, &["status"]);
     assert_eq!(o.code, Some(0), "every service running: {o:?}");
     assert_eq!(o.stderr, "");
@@ -95,10 +92,7 @@ fn stop_start_restart() {
         service(&d, "a", "restart = always"),
         service(&d, "b", "")
     );
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["a", "b"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["a", "b"]);
 
     let o = ctl(&sock, &["stop", "a"]);
     assert_eq!(o.code, Some(0), "stop: {o:?}");
@@ -165,10 +159,7 @@ fn stop_start_restart() {
 #[test]
 fn unknown_service_is_4() {
     let d = TempDir::new("ctl-unknown");
-    let conf = write(&d, "t.conf", &service(&d, "known", ""));
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["known"]);
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "known", ""), &["known"]);
     for req in ["status", "start", "stop", "restart"] {
         let o = ctl(&sock, &[req, "nosuch"]);
         assert_eq!(o.code, Some(4), "{req} nosuch: {o:?}");
@@ -385,10 +376,7 @@ fn reload_with_a_broken_file_changes_nothing() {
 #[test]
 fn socket_is_0600_and_other_users_are_refused() {
     let d = TempDir::new("ctl-perm");
-    let conf = write(&d, "t.conf", &service(&d, "p", ""));
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["p"]);
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "p", ""), &["p"]);
     let meta = fs::metadata(&sock).unwrap();
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "socket mode");
@@ -440,10 +428,7 @@ fn raw(sock: &Path, bytes: &[u8]) -> String {
 #[test]
 fn raw_protocol_long_and_malformed_requests() {
     let d = TempDir::new("ctl-raw");
-    let conf = write(&d, "t.conf", &service(&d, "r", ""));
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["r"]);
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "r", ""), &["r"]);
     let r = raw(&sock, &[b'x'; 200]);
     assert!(r.starts_with("64\n"), "200 bytes without a newline: {r:?}");
     assert!(r.contains("too long"), "{r:?}");
@@ -475,10 +460,7 @@ fn raw_protocol_long_and_malformed_requests() {
 #[test]
 fn slow_client_times_out_while_others_are_served() {
     let d = TempDir::new("ctl-slow");
-    let conf = write(&d, "t.conf", &service(&d, "w", ""));
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["w"]);
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "w", ""), &["w"]);
     let t0 = Instant::now();
     let mut slow = UnixStream::connect(&sock).unwrap();
     slow.write_all(b"sta").unwrap(); // not a whole line
@@ -523,10 +505,7 @@ fn slow_client_times_out_while_others_are_served() {
 #[test]
 fn idle_connections_do_not_lock_out_a_new_client() {
     let d = TempDir::new("ctl-idle");
-    let conf = write(&d, "t.conf", &service(&d, "i", ""));
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["i"]);
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "i", ""), &["i"]);
     let idle: Vec<UnixStream> = (0..20)
         .map(|_| UnixStream::connect(&sock).unwrap())
         .collect();
@@ -555,10 +534,7 @@ fn a_hundred_ctl_processes_at_once() {
         .iter()
         .map(|n| service(&d, n, ""))
         .collect();
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["h1", "h2", "h3"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["h1", "h2", "h3"]);
     let mut kids: Vec<Guard> = (0..100)
         .map(|_| {
             let mut c = tinyd();
@@ -589,10 +565,7 @@ fn a_hundred_ctl_processes_at_once() {
 fn a_hundred_raw_clients_at_once() {
     let d = TempDir::new("ctl-100t");
     let text: String = ["r1", "r2"].iter().map(|n| service(&d, n, "")).collect();
-    let conf = write(&d, "t.conf", &text);
-    let mut t = Td::foreground(&d, &conf);
-    let sock = d.join("ctl.sock");
-    let p = t.running(&sock, &["r1", "r2"]);
+    let (mut t, sock, p) = Td::up(&d, &text, &["r1", "r2"]);
     let gate = Arc::new(Barrier::new(100));
     let threads: Vec<_> = (0..100)
         .map(|_| {

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -281,6 +281,16 @@ impl Td {
     }
 
     /// `tinyd -f -p DIR/tinyd.pid --control DIR/ctl.sock -c CONF`.
+    /// tinyd in the foreground on a file `t.conf` holding `text`, once
+    /// `names` run: the guard, the control socket, the services' pids.
+    pub fn up(d: &TempDir, text: &str, names: &[&str]) -> (Td, PathBuf, Vec<i32>) {
+        let conf = write(d, "t.conf", text);
+        let mut t = Td::foreground(d, &conf);
+        let sock = d.join("ctl.sock");
+        let p = t.running(&sock, names);
+        (t, sock, p)
+    }
+
     pub fn foreground(d: &TempDir, conf: &str) -> Td {
         let (p, c) = (s(&d.join("tinyd.pid")), s(&d.join("ctl.sock")));
         Self::spawn(d, &["-f", "-p", &p, "--control", &c, "-c", conf])
