@@ -684,11 +684,7 @@ T_END=$EPOCHREALTIME
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static dpkg daemon supervisor python3 2>/dev/null)"
   echo "busybox runsv: \`$(rel "$BB")\`, busybox $BBVER from Debian's orig tarball (without Debian's patches), \`make allnoconfig\` + CONFIG_RUNSV, CONFIG_SV, CONFIG_STATIC, sh applet none;"
   echo "started as \`busybox runsv DIR\`, controlled with its own \`busybox sv\`. Debian's busybox-static has no runsv applet."
-  if [ ${#PROBLEMS[@]} -gt 0 ]; then
-    echo
-    echo "Problems:"
-    for p in "${PROBLEMS[@]}"; do echo "- $p"; done
-  fi
+  print_problems
 } | tee "$OUTDIR/results.md"
 log "written $OUTDIR/results.md"
 

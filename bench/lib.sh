@@ -13,6 +13,14 @@ log() { printf '%s: %s\n' "$TAG" "$*" >&2; }
 
 PROBLEMS=()
 problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
+# The problems as a Markdown list after a table (nothing when none).
+print_problems() {
+  [ ${#PROBLEMS[@]} -gt 0 ] || return 0
+  echo
+  echo "Problems:"
+  local p
+  for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+}
 
 # NOW = µs since the epoch, no fork
 now_us() { local t=$EPOCHREALTIME; NOW=${t/./}; NOW=$((10#$NOW)); }

@@ -341,11 +341,7 @@ T_END=$EPOCHREALTIME
   echo "s6 and runit need one supervisor process per service plus the scanner; tinyd supervises all of them in one process."
   echo "Rss sums count libc pages shared between the peer processes once per process; Pss splits shared pages between their users."
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static 2>/dev/null)python3 $(python3 -c 'import platform; print(platform.python_version())')"
-  if [ ${#PROBLEMS[@]} -gt 0 ]; then
-    echo
-    echo "Problems:"
-    for p in "${PROBLEMS[@]}"; do echo "- $p"; done
-  fi
+  print_problems
 } | tee "$OUTDIR/services.md"
 log "written $OUTDIR/services.md"
 [ ${#PROBLEMS[@]} -eq 0 ]

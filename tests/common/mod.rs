@@ -420,3 +420,19 @@ pub fn procs_with(marker: &str) -> Vec<i32> {
     }
     v
 }
+
+/// Waits (with a deadline) until a guard's tinyd, a child, exits; reaps it
+/// once and remembers its status.
+pub fn wait_child(
+    child: &mut Option<std::process::Child>,
+    status: &mut Option<std::process::ExitStatus>,
+    secs: f64,
+) -> std::process::ExitStatus {
+    if let Some(s) = *status {
+        return s;
+    }
+    let child = child.as_mut().expect("wait_exit is for a child tinyd");
+    let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
+    *status = Some(s);
+    s
+}

@@ -326,13 +326,7 @@ impl Td {
 
     /// Waits (with a deadline) until tinyd (a child) exits.
     pub fn wait_exit(&mut self, secs: f64) -> ExitStatus {
-        if let Some(s) = self.status {
-            return s;
-        }
-        let child = self.child.as_mut().expect("wait_exit is for a child tinyd");
-        let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
-        self.status = Some(s);
-        s
+        wait_child(&mut self.child, &mut self.status, secs)
     }
 
     pub fn stderr(&self) -> String {

@@ -105,13 +105,7 @@ impl Tinyd {
     /// Waits (with a deadline) until tinyd (not a daemon) exits and
     /// reaps it.
     pub fn wait_exit(&mut self, secs: f64) -> ExitStatus {
-        if let Some(s) = self.status {
-            return s;
-        }
-        let child = self.child.as_mut().expect("wait_exit is for a child tinyd");
-        let s = wait_for(secs, "tinyd exits", || child.try_wait().unwrap());
-        self.status = Some(s);
-        s
+        wait_child(&mut self.child, &mut self.status, secs)
     }
 
     /// Whether tinyd has exited (reaping it if so).
