@@ -1,15 +1,21 @@
 //! The `tinyd` binary: no std, no libc, its own entry point.
 //!
-//! `_start` (in `arch/*_entry.rs`) passes the initial stack pointer to
+//! `_start` (in `arch/ARCH/entry.rs`) passes the initial stack pointer to
 //! [`entry`], which reads argc, argv and envp from it, hands the
 //! environment to rustix (for the auxiliary vector and the vDSO, without
 //! needing /proc) and calls the safe `tinyd::run::main`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
+// Inline assembly on mips is still unstable (src/arch/mips): the cross
+// build runs with RUSTC_BOOTSTRAP=1 already, for -Zbuild-std.
+#![cfg_attr(target_arch = "mips", feature(asm_experimental_arch))]
 
-#[cfg(target_arch = "x86_64")]
-#[path = "arch/x86_64_entry.rs"]
+#[cfg_attr(target_arch = "x86_64", path = "arch/x86_64/entry.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "arch/aarch64/entry.rs")]
+#[cfg_attr(target_arch = "arm", path = "arch/arm/entry.rs")]
+#[cfg_attr(target_arch = "riscv64", path = "arch/riscv64/entry.rs")]
+#[cfg_attr(target_arch = "mips", path = "arch/mips/entry.rs")]
 mod arch_entry;
 
 use tinyd::args::Argv;

@@ -9,19 +9,21 @@ use core::sync::atomic::{AtomicI32, Ordering};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::process::Signal;
 
-use crate::sys::{self, Disposition, Signo};
+use crate::arch;
+use crate::sys::{self, Disposition, SigMask, Signo};
 
-pub const SIGHUP: Signo = 1;
-pub const SIGINT: Signo = 2;
-pub const SIGKILL: Signo = 9;
-pub const SIGUSR1: Signo = 10;
-pub const SIGUSR2: Signo = 12;
-pub const SIGPIPE: Signo = 13;
-pub const SIGTERM: Signo = 15;
-pub const SIGCHLD: Signo = 17;
-pub const SIGCONT: Signo = 18;
-pub const SIGSTOP: Signo = 19;
+// The numbers differ between architectures (mips): rustix knows them.
+pub const SIGHUP: Signo = Signal::HUP.as_raw();
+pub const SIGINT: Signo = Signal::INT.as_raw();
+pub const SIGKILL: Signo = Signal::KILL.as_raw();
+pub const SIGUSR1: Signo = Signal::USR1.as_raw();
+pub const SIGUSR2: Signo = Signal::USR2.as_raw();
+pub const SIGPIPE: Signo = Signal::PIPE.as_raw();
+pub const SIGTERM: Signo = Signal::TERM.as_raw();
+pub const SIGCHLD: Signo = Signal::CHILD.as_raw();
+pub const SIGSTOP: Signo = Signal::STOP.as_raw();
 
 /// The signals tinyd catches.
 pub const CAUGHT: [Signo; 6] = [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD];
@@ -114,30 +116,30 @@ pub fn reset_for_exec() -> Result<(), Errno> {
         sys::sigaction(sig, Disposition::Default, 0)?;
     }
     sys::sigaction(SIGPIPE, Disposition::Default, 0)?;
-    sys::sigprocmask(sys::SIG_SETMASK, 0).map(drop)
+    sys::sigprocmask(arch::SIG_SETMASK, SigMask::EMPTY).map(drop)
 }
 
 /// Resets every signal's disposition to default and unblocks them all
 /// (daemon(7) step 1). SIGKILL and SIGSTOP cannot be changed; others that
 /// the kernel refuses are left as they are.
 pub fn reset_all() -> Result<(), Errno> {
-    for sig in 1..=64 {
+    for sig in 1..=arch::NSIG {
         if sig != SIGKILL && sig != SIGSTOP {
             let _ = sys::sigaction(sig, Disposition::Default, 0);
         }
     }
-    sys::sigprocmask(sys::SIG_SETMASK, 0).map(drop)
+    sys::sigprocmask(arch::SIG_SETMASK, SigMask::EMPTY).map(drop)
 }
 
 /// Blocks every signal, returning the previous mask (around fork, so that a
 /// signal cannot run tinyd's handler in the child).
-pub fn block_all() -> Result<u64, Errno> {
-    sys::sigprocmask(sys::SIG_BLOCK, !0)
+pub fn block_all() -> Result<SigMask, Errno> {
+    sys::sigprocmask(arch::SIG_BLOCK, SigMask::FULL)
 }
 
 /// Restores a mask returned by [`block_all`].
-pub fn restore(mask: u64) -> Result<(), Errno> {
-    sys::sigprocmask(sys::SIG_SETMASK, mask).map(drop)
+pub fn restore(mask: SigMask) -> Result<(), Errno> {
+    sys::sigprocmask(arch::SIG_SETMASK, mask).map(drop)
 }
 
 impl AsFd for SelfPipe {

@@ -684,8 +684,8 @@ impl<'a> Sup<'a> {
             let timeout = self.next_deadline().map(|d| {
                 let ms = d.saturating_sub(now);
                 Timespec {
-                    tv_sec: (ms / 1000) as i64,
-                    tv_nsec: (ms % 1000 * 1_000_000) as i64,
+                    tv_sec: (ms / 1000) as _,
+                    tv_nsec: (ms % 1000 * 1_000_000) as _,
                 }
             });
             // What each poll entry is (SRC_* | index), and which are ready.

@@ -1,6 +1,9 @@
 //! Raw system calls that rustix has no stable API for: fork (as `clone`),
-//! `rt_sigaction` with a restorer, `rt_sigprocmask`, `execve`, `exit_group`
-//! and `close_range`. Everything else goes through rustix.
+//! `rt_sigaction` with a restorer, `rt_sigprocmask`, `execve`, `exit_group`,
+//! `close_range` and `getsockopt(SO_PEERCRED)`, made through `arch::raw`
+//! (`sc`, or the architecture's own shim). Everything else goes through
+//! rustix. Nothing here may name an architecture: layouts and numbers that
+//! differ are `arch`'s.
 //!
 //! tinyd is single-threaded and has no allocator, which is what makes a bare
 //! fork sound here: the child owns a full copy of a one-thread address space.
@@ -11,7 +14,7 @@ use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use crate::arch;
+use crate::arch::{self, raw};
 
 /// A signal number as the kernel sees it (1..=64).
 pub type Signo = i32;
@@ -33,13 +36,14 @@ pub enum Forked {
 }
 
 /// `clone(SIGCHLD, 0, 0, 0, 0)`—fork: works on every architecture, including
-/// those without a `fork` syscall (aarch64, riscv64).
+/// those without a `fork` syscall (aarch64, riscv64). The order of the last
+/// three arguments differs between architectures; zeros do not care.
 pub fn fork() -> Result<Forked, Errno> {
-    const SIGCHLD: usize = 17;
+    let sigchld = rustix::process::Signal::CHILD.as_raw() as usize;
     // SAFETY: clone without CLONE_VM and with no new stack is fork: the child
     // gets a copy of this single-threaded address space and resumes here
     // with a return value of 0. No pointers are passed.
-    let ret = check(unsafe { sc::syscall!(CLONE, SIGCHLD, 0, 0, 0, 0) })?;
+    let ret = check(unsafe { raw::syscall5(raw::CLONE, sigchld, 0, 0, 0, 0) })?;
     Ok(match Pid::from_raw(ret as i32) {
         None => Forked::Child,
         Some(pid) => Forked::Parent(pid),
@@ -55,54 +59,64 @@ pub enum Disposition {
 }
 
 /// `SA_RESTART`: restart syscalls interrupted by the handler (poll still
-/// returns EINTR).
-pub const SA_RESTART: u64 = 0x1000_0000;
+/// returns EINTR). The same value on every architecture.
+pub const SA_RESTART: usize = 0x1000_0000;
 /// `SA_NOCLDSTOP`: no SIGCHLD when a child merely stops.
-pub const SA_NOCLDSTOP: u64 = 1;
+pub const SA_NOCLDSTOP: usize = 1;
 
-/// `rt_sigaction(sig, &act, NULL, 8)`—sets a signal's disposition, with the
-/// architecture's restorer.
-pub fn sigaction(sig: Signo, disposition: Disposition, flags: u64) -> Result<(), Errno> {
+/// `rt_sigaction(sig, &act, NULL, SIGSET_BYTES)`—sets a signal's
+/// disposition, with the architecture's restorer where it has one.
+pub fn sigaction(sig: Signo, disposition: Disposition, flags: usize) -> Result<(), Errno> {
     let handler = match disposition {
         Disposition::Default => 0,
         Disposition::Ignore => 1,
         Disposition::Catch(f) => f as usize,
     };
-    let act = arch::KernelSigaction {
-        handler,
-        flags: flags | arch::SA_RESTORER,
-        restorer: arch::restorer_addr(),
-        // Every signal is blocked while a handler runs: handlers never nest,
-        // so a storm cannot pile their frames (with FPU state) on the stack.
-        mask: if matches!(disposition, Disposition::Catch(_)) {
-            !0
-        } else {
-            0
-        },
-    };
+    // Every signal is blocked while a handler runs: handlers never nest, so
+    // a storm cannot pile their frames (with FPU state) on the stack.
+    let block_all = matches!(disposition, Disposition::Catch(_));
+    let act = arch::KernelSigaction::new(handler, flags, block_all);
     // SAFETY: `act` is a valid kernel sigaction for this architecture that
     // lives across the call; the old action is not requested (null); the
-    // sigset size is 8 bytes as the kernel expects.
-    check(unsafe { sc::syscall!(RT_SIGACTION, sig as usize, &act as *const _ as usize, 0, 8) })
-        .map(drop)
+    // sigset size is the one this architecture's kernel expects.
+    check(unsafe {
+        raw::syscall4(
+            raw::RT_SIGACTION,
+            sig as usize,
+            &act as *const _ as usize,
+            0,
+            arch::SIGSET_BYTES,
+        )
+    })
+    .map(drop)
 }
 
-/// `how` values for [`sigprocmask`].
-pub const SIG_BLOCK: usize = 0;
-pub const SIG_SETMASK: usize = 2;
+/// A signal mask as the kernel reads it: bit `n - 1` of the words stands
+/// for signal `n`; the kernel reads the first `arch::SIGSET_BYTES` bytes
+/// (8, or 16 on mips with its 128 signals).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct SigMask(#[allow(dead_code, reason = "read and written by the kernel")] [u64; 2]);
 
-/// `rt_sigprocmask(how, &set, &old, 8)`—changes the blocked set, returning
-/// the old one. Bit `n - 1` stands for signal `n`.
-pub fn sigprocmask(how: usize, set: u64) -> Result<u64, Errno> {
-    let mut old: u64 = 0;
-    // SAFETY: both pointers are to live u64s, the size the kernel expects.
+impl SigMask {
+    pub const EMPTY: SigMask = SigMask([0; 2]);
+    pub const FULL: SigMask = SigMask([!0; 2]);
+}
+
+/// `rt_sigprocmask(how, &set, &old, SIGSET_BYTES)`—changes the blocked
+/// set (`how` is `arch::SIG_BLOCK` or `arch::SIG_SETMASK`), returning the
+/// old one.
+pub fn sigprocmask(how: usize, set: SigMask) -> Result<SigMask, Errno> {
+    let mut old = SigMask::EMPTY;
+    // SAFETY: both pointers are to live 16-byte masks, at least the size
+    // the kernel reads and writes.
     check(unsafe {
-        sc::syscall!(
-            RT_SIGPROCMASK,
+        raw::syscall4(
+            raw::RT_SIGPROCMASK,
             how,
-            &set as *const u64 as usize,
-            &mut old as *mut u64 as usize,
-            8
+            &set as *const SigMask as usize,
+            &mut old as *mut SigMask as usize,
+            arch::SIGSET_BYTES,
         )
     })?;
     Ok(old)
@@ -115,7 +129,14 @@ pub fn sigprocmask(how: usize, set: u64) -> Result<u64, Errno> {
 /// NUL-terminated strings, all valid until the call returns.
 pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8) -> Errno {
     // SAFETY: path is NUL-terminated; the caller vouches for argv and envp.
-    let ret = unsafe { sc::syscall!(EXECVE, path.as_ptr() as usize, argv as usize, envp as usize) };
+    let ret = unsafe {
+        raw::syscall3(
+            raw::EXECVE,
+            path.as_ptr() as usize,
+            argv as usize,
+            envp as usize,
+        )
+    };
     match check(ret) {
         Err(e) => e,
         Ok(_) => Errno::INVAL, // execve does not return on success
@@ -135,13 +156,13 @@ pub fn peer_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     // SAFETY: `cred` and `len` are live, writable, and `len` holds the size
     // of `cred`, so the kernel writes at most that many bytes.
     check(unsafe {
-        sc::syscall!(
-            GETSOCKOPT,
+        raw::syscall5(
+            raw::GETSOCKOPT,
             fd.as_raw_fd() as usize,
             SOL_SOCKET,
             SO_PEERCRED,
             cred.as_mut_ptr() as usize,
-            &mut len as *mut u32 as usize
+            &mut len as *mut u32 as usize,
         )
     })?;
     Ok(cred[1])
@@ -151,7 +172,7 @@ pub fn peer_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
 pub fn exit(code: i32) -> ! {
     // SAFETY: exit_group takes an int and never returns.
     unsafe {
-        sc::syscall!(EXIT_GROUP, code as usize);
+        raw::syscall1(raw::EXIT_GROUP, code as usize);
     }
     #[allow(clippy::empty_loop)]
     loop {}
@@ -162,7 +183,8 @@ pub fn exit(code: i32) -> ! {
 pub fn close_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes plain integers; descriptors closed here are
     // not owned by any Rust object (called once, at startup).
-    check(unsafe { sc::syscall!(CLOSE_RANGE, first as usize, u32::MAX as usize, 0) }).map(drop)
+    check(unsafe { raw::syscall3(raw::CLOSE_RANGE, first as usize, u32::MAX as usize, 0) })
+        .map(drop)
 }
 
 /// `close(fd)` for a descriptor that no Rust object owns (the fallback of

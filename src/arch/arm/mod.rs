@@ -1,0 +1,125 @@
+//! 32-bit arm (EABI, ARMv7): the kernel's `struct sigaction`, the
+//! `sigreturn` restorer, and a raw system call shim (`sc` does not build
+//! for arm: it still uses the removed `llvm_asm!`).
+//!
+//! The kernel's arm `struct sigaction` has 32-bit flags and a mask of two
+//! 32-bit words (4-aligned: a `u64` there would add padding). Without
+//! `SA_SIGINFO` the kernel builds a non-RT signal frame, so the restorer
+//! must call `sigreturn` (119), not `rt_sigreturn` (173).
+
+/// Raw system calls (EABI: number in r7, arguments in r0-r5, `svc 0`,
+/// result in r0) and the numbers tinyd uses, from the kernel's headers.
+pub mod raw {
+    use core::arch::asm;
+    use linux_raw_sys::general as k;
+
+    pub const CLONE: usize = k::__NR_clone as usize;
+    pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    pub const EXECVE: usize = k::__NR_execve as usize;
+    pub const EXIT_GROUP: usize = k::__NR_exit_group as usize;
+    pub const GETSOCKOPT: usize = k::__NR_getsockopt as usize;
+    pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
+    pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall1(n: usize, a1: usize) -> usize {
+        let ret;
+        // SAFETY: the caller vouches for the call; only r0 is changed.
+        unsafe {
+            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret,
+                 options(nostack, preserves_flags));
+        }
+        ret
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall3(n: usize, a1: usize, a2: usize, a3: usize) -> usize {
+        let ret;
+        // SAFETY: the caller vouches for the call; only r0 is changed.
+        unsafe {
+            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
+                 in("r2") a3, options(nostack, preserves_flags));
+        }
+        ret
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+        let ret;
+        // SAFETY: the caller vouches for the call; only r0 is changed.
+        unsafe {
+            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
+                 in("r2") a3, in("r3") a4, options(nostack, preserves_flags));
+        }
+        ret
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall5(
+        n: usize,
+        a1: usize,
+        a2: usize,
+        a3: usize,
+        a4: usize,
+        a5: usize,
+    ) -> usize {
+        let ret;
+        // SAFETY: the caller vouches for the call; only r0 is changed.
+        unsafe {
+            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
+                 in("r2") a3, in("r3") a4, in("r4") a5,
+                 options(nostack, preserves_flags));
+        }
+        ret
+    }
+}
+
+/// Highest signal number.
+pub const NSIG: i32 = 64;
+/// The kernel's sigset size in bytes (the last argument of rt_sigaction).
+pub const SIGSET_BYTES: usize = 8;
+/// `how` values of rt_sigprocmask.
+pub const SIG_BLOCK: usize = 0;
+pub const SIG_SETMASK: usize = 2;
+
+/// `SA_RESTORER` from the kernel's `asm/signal.h`.
+const SA_RESTORER: usize = 0x0400_0000;
+
+/// The kernel's `struct sigaction` on arm: handler, 32-bit flags,
+/// restorer, then the mask as two 32-bit words.
+#[repr(C)]
+pub struct KernelSigaction {
+    handler: usize,
+    flags: u32,
+    restorer: usize,
+    mask: [u32; 2],
+}
+
+impl KernelSigaction {
+    /// `handler` is 0 (default), 1 (ignore) or a function's address; with
+    /// `block_all`, every signal is blocked while the handler runs.
+    pub fn new(handler: usize, flags: usize, block_all: bool) -> KernelSigaction {
+        let m = if block_all { !0 } else { 0 };
+        KernelSigaction {
+            handler,
+            flags: (flags | SA_RESTORER) as u32,
+            restorer: restorer as *const () as usize,
+            mask: [m, m],
+        }
+    }
+}
+
+/// Returns from a signal handler: `sigreturn` (119), the non-RT frame's
+/// return, since tinyd's handlers do not ask for `SA_SIGINFO`.
+#[unsafe(naked)]
+extern "C" fn restorer() {
+    core::arch::naked_asm!("mov r7, #119", "svc 0", "udf #0");
+}

@@ -1,0 +1,128 @@
+//! 32-bit mips (o32, little or big endian): the kernel's `struct
+//! sigaction`, its 128-signal mask, and a raw system call shim (`sc` does
+//! not build for mips: it still uses the removed `llvm_asm!`).
+//!
+//! mips differs from every other architecture tinyd runs on: the flags come
+//! first in `struct sigaction` (32 bits, then the handler, then a 128-bit
+//! mask), there are 128 signals, `SIG_BLOCK` is 1 and `SIG_SETMASK` 3,
+//! signal numbers differ (SIGCHLD is 18: code elsewhere takes them from
+//! rustix), there is no `SA_RESTORER` (the kernel returns through its own
+//! trampoline), and a failed system call sets a3 and returns a positive
+//! errno in v0, which the shim below turns into the -errno that every other
+//! architecture returns.
+
+/// Raw system calls (o32: number in v0, arguments in a0-a3 and then on the
+/// stack at 16($sp), `syscall`, error flag in a3) and the numbers tinyd
+/// uses, from the kernel's headers.
+pub mod raw {
+    use core::arch::asm;
+    use linux_raw_sys::general as k;
+
+    pub const CLONE: usize = k::__NR_clone as usize;
+    pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    pub const EXECVE: usize = k::__NR_execve as usize;
+    pub const EXIT_GROUP: usize = k::__NR_exit_group as usize;
+    pub const GETSOCKOPT: usize = k::__NR_getsockopt as usize;
+    pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
+    pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
+
+    /// v0 and the a3 error flag as every other architecture's result.
+    fn result(v0: usize, err: usize) -> usize {
+        if err != 0 { v0.wrapping_neg() } else { v0 }
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall1(n: usize, a1: usize) -> usize {
+        // SAFETY: the caller vouches for the call; the kernel ignores the
+        // arguments a call does not take.
+        unsafe { syscall4(n, a1, 0, 0, 0) }
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall3(n: usize, a1: usize, a2: usize, a3: usize) -> usize {
+        // SAFETY: as in syscall1.
+        unsafe { syscall4(n, a1, a2, a3, 0) }
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+        let (v0, err);
+        // SAFETY: the caller vouches for the call; the kernel may change
+        // v0, a3 and the temporaries t0-t9, all declared clobbered.
+        unsafe {
+            asm!("syscall",
+                 inlateout("$2") n => v0, in("$4") a1, in("$5") a2, in("$6") a3,
+                 inlateout("$7") a4 => err,
+                 lateout("$8") _, lateout("$9") _, lateout("$10") _, lateout("$11") _,
+                 lateout("$12") _, lateout("$13") _, lateout("$14") _, lateout("$15") _,
+                 lateout("$24") _, lateout("$25") _,
+                 options(nostack, preserves_flags));
+        }
+        result(v0, err)
+    }
+
+    /// # Safety
+    /// As for the system call `n` with these arguments.
+    #[inline(always)]
+    pub unsafe fn syscall5(
+        n: usize,
+        a1: usize,
+        a2: usize,
+        a3: usize,
+        a4: usize,
+        a5: usize,
+    ) -> usize {
+        let (v0, err);
+        // SAFETY: as in syscall4; the fifth argument goes in the o32
+        // argument area at 16($sp) of a frame made and dropped around the
+        // call, so the stack pointer is the same after it.
+        unsafe {
+            asm!(".set noat", "subu $sp, 32", "sw {a5}, 16($sp)", "syscall",
+                 "addu $sp, 32", ".set at",
+                 a5 = in(reg) a5,
+                 inlateout("$2") n => v0, in("$4") a1, in("$5") a2, in("$6") a3,
+                 inlateout("$7") a4 => err,
+                 lateout("$8") _, lateout("$9") _, lateout("$10") _, lateout("$11") _,
+                 lateout("$12") _, lateout("$13") _, lateout("$14") _, lateout("$15") _,
+                 lateout("$24") _, lateout("$25") _,
+                 options(preserves_flags));
+        }
+        result(v0, err)
+    }
+}
+
+/// Highest signal number.
+pub const NSIG: i32 = 128;
+/// The kernel's sigset size in bytes (the last argument of rt_sigaction).
+pub const SIGSET_BYTES: usize = 16;
+/// `how` values of rt_sigprocmask.
+pub const SIG_BLOCK: usize = 1;
+pub const SIG_SETMASK: usize = 3;
+
+/// The kernel's `struct sigaction` on mips: 32-bit flags, handler, then the
+/// 128-bit mask.
+#[repr(C)]
+pub struct KernelSigaction {
+    flags: u32,
+    handler: usize,
+    mask: [u32; 4],
+}
+
+impl KernelSigaction {
+    /// `handler` is 0 (default), 1 (ignore) or a function's address; with
+    /// `block_all`, every signal is blocked while the handler runs.
+    pub fn new(handler: usize, flags: usize, block_all: bool) -> KernelSigaction {
+        let m = if block_all { !0 } else { 0 };
+        KernelSigaction {
+            flags: flags as u32,
+            handler,
+            mask: [m; 4],
+        }
+    }
+}
