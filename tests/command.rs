@@ -669,7 +669,7 @@ fn command_without_slash_is_found_in_path() {
     let _r = Reaper::new(&[&m, &dir_marker(&t)]);
     let mut g = spawn_fg(&t, &mut td(&["-f", "sleep", &m]));
     let c = find_child(g.pid(), &["sleep", &m]);
-    let exe = fs::read_link(format!("/proc/{c}/exe")).unwrap();
+    let exe = exe(c);
     assert_eq!(
         exe.file_name().unwrap(),
         "sleep",

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Boots tinyd on a real kernel: Debian's linux-image-amd64 under
-# qemu-system-x86_64 with software emulation (TCG), with an initramfs that
-# holds only a static busybox, tinyd, /etc/inittab and /etc/tinyd.conf.
+# Boots tinyd on a real kernel: Debian's kernel under qemu-system with
+# software emulation (TCG), with an initramfs that holds only a static
+# busybox, tinyd, /etc/inittab and /etc/tinyd.conf.
 #
-#   tests/boot/run.sh [TINYD]      (default $TINYD_BIN, else target/release/tinyd)
+#   tests/boot/run.sh [TINYD [ARCH]]   (default $TINYD_BIN, else
+#                                       target/release/tinyd; ARCH x86_64)
+#
+# ARCH: x86_64 (linux-image-amd64, qemu-system-x86_64 -M pc), aarch64
+# (linux-image-arm64, qemu-system-aarch64 -M virt), armv7 (32-bit arm
+# busybox and tinyd on the same arm64 kernel, which runs them in AArch32).
 #
 # busybox init mounts /proc, /dev, /run and /tmp, starts tinyd in daemon mode
 # from ::sysinit:, whose one service writes a marker on the console; a
 # ::once: script runs `tinyd ctl status`, prints its output, its exit code
-# and tinyd's log, then `poweroff`; init runs the ::shutdown: actions
+# and tinyd's log, kills the service and waits for tinyd to restart it, adds
+# a second service to the file and `tinyd ctl reload`s, then `poweroff`; init runs the ::shutdown: actions
 # (`tinyd ctl shutdown`, then a check that tinyd and its service are gone)
 # and powers the machine off, and qemu exits by itself.
 #
@@ -25,13 +31,19 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 tinyd=${1:-${TINYD_BIN:-$repo/target/release/tinyd}}
+arch=${2:-x86_64}
+case "$arch" in
+x86_64) machine=(-M pc -accel tcg -cpu qemu64) console_dev=ttyS0 ;;
+aarch64 | armv7) machine=(-M virt -accel tcg -cpu cortex-a57) console_dev=ttyAMA0 ;;
+*) echo "boot: FAILED: unknown architecture $arch"; exit 1 ;;
+esac
 timeout_s=${TINYD_BOOT_TIMEOUT:-150}
 
 fail() { echo "boot: FAILED: $*"; exit 1; }
 skip() {
     {
         echo "######################################################################"
-        echo "# SKIPPED: qemu-system-x86_64 or the kernel cannot be installed: $*"
+        echo "# SKIPPED ($arch): qemu-system or the kernel cannot be installed: $*"
         echo "# (the boot test of tinyd under a real kernel did NOT run)"
         echo "######################################################################"
     }
@@ -47,7 +59,7 @@ fi
 # What install.sh found or installed, as KEY=VALUE lines.
 t0=$(date +%s.%N)
 ilog=$(mktemp /tmp/tinyd-boot-install.XXXXXX)
-found=$(timeout -k 10 900 "$here/install.sh" 2>"$ilog")
+found=$(timeout -k 10 900 "$here/install.sh" "$arch" 2>"$ilog")
 irc=$?
 sed 's/^/  /' "$ilog" >&2
 why=$(grep -m1 'FAILED: ' "$ilog" | sed 's/.*FAILED: //')
@@ -87,7 +99,7 @@ cat >"$root/etc/inittab" <<'EOF'
 ::sysinit:/bin/mount -t devtmpfs devtmpfs /dev
 ::sysinit:/bin/mount -t tmpfs -o mode=0755 tmpfs /run
 ::sysinit:/bin/mount -t tmpfs tmpfs /tmp
-::sysinit:/bin/sh -c 'echo "TINYD-BOOT: kernel $(uname -r), init up after $(cut -d" " -f1 /proc/uptime) s"'
+::sysinit:/bin/sh -c 'echo "TINYD-BOOT: kernel $(uname -r), machine $(uname -m), init up after $(cut -d" " -f1 /proc/uptime) s"'
 ::sysinit:/bin/sh -c '/bin/tinyd -c /etc/tinyd.conf; echo "TINYD-LAUNCHER-EXIT: $?"'
 ::once:/etc/check.sh
 ::shutdown:/bin/sh -c '/bin/tinyd ctl shutdown; echo "TINYD-CTL-SHUTDOWN-EXIT: $?"'
@@ -116,6 +128,28 @@ echo "TINYD-STATUS-EXIT: $rc"
 out=$(/bin/tinyctl status marker 2>&1); rc=$?
 echo "TINYD-TINYCTL: $out (exit $rc)"
 echo "TINYD-PIDFILE: $(cat /var/run/tinyd.pid 2>&1)"
+exe=/proc/$(cat /var/run/tinyd.pid)/exe
+echo "TINYD-EXE: $(od -An -tx1 -j4 -N1 "$exe" | tr -d ' ') $(od -An -tx1 -j18 -N2 "$exe" | sed 's/^ *//')"
+# A killed service is restarted (after the 1 s restart delay).
+pid=$(/bin/tinyctl status marker | awk '{print $3}')
+kill -KILL "$pid"
+n=0
+while [ $n -lt 100 ]; do
+    new=$(/bin/tinyctl status marker | awk '$2 == "running" {print $3}')
+    [ -n "$new" ] && [ "$new" != "$pid" ] && break
+    sleep 0.1; n=$((n + 1))
+done
+echo "TINYD-RESTARTED: $pid -> ${new:-none}"
+# Reload with a second service added: it starts, the first is untouched.
+printf '\n[second]\nexec = /bin/sleep 2000\n' >>/etc/tinyd.conf
+out=$(/bin/tinyd ctl reload 2>&1); rc=$?
+echo "TINYD-RELOAD: $out (exit $rc)"
+n=0
+while ! /bin/tinyctl status second 2>/dev/null | grep -q running && [ $n -lt 100 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+echo "TINYD-SECOND: $(/bin/tinyctl status second 2>&1)"
+echo "TINYD-MARKER-AFTER-RELOAD: $(/bin/tinyctl status marker | awk '{print $3}')"
 # The service writes its marker itself: wait (10 s at most) until its
 # stdout line is in tinyd's log.
 n=0
@@ -134,12 +168,12 @@ cat >"$root/etc/after.sh" <<'EOF'
 left=""
 for d in /proc/[0-9]*; do
     c=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)
-    case "$c" in *tinyd\ -c* | *sleep\ 1000*) left="$left ${d#/proc/}:$c" ;; esac
+    case "$c" in *tinyd\ -c* | *sleep\ 1000* | *sleep\ 2000*) left="$left ${d#/proc/}:$c" ;; esac
 done
 [ -n "$left" ] && echo "TINYD-LEFT-RUNNING:$left" || echo "TINYD-ALL-STOPPED"
 [ -e /var/run/tinyd.pid ] && echo "TINYD-PIDFILE-LEFT" || echo "TINYD-PIDFILE-REMOVED"
 [ -e /var/run/tinyd.sock ] && echo "TINYD-SOCKET-LEFT" || echo "TINYD-SOCKET-REMOVED"
-sed 's/^/TINYD-LOG-END: /' /var/log/tinyd.log | tail -n 4
+sed "s/^/TINYD-LOG-END: /" /var/log/tinyd.log | tail -n 6
 echo "TINYD-POWEROFF: uptime $(cut -d' ' -f1 /proc/uptime) s"
 EOF
 chmod 755 "$root/etc/check.sh" "$root/etc/after.sh"
@@ -152,14 +186,14 @@ L=()
 IFS=: read -r -a dirs <<<"$QEMU_DATADIR"
 for d in "${dirs[@]}"; do [ -n "$d" ] && L+=(-L "$d"); done
 console=$work/console.log
-echo "boot: $(basename "$KERNEL") + $(stat -c %s "$work/initramfs.gz")-byte initramfs under $("$QEMU" --version | head -n 1), TCG, timeout ${timeout_s}s"
+echo "boot: $arch: $(basename "$KERNEL") + $(stat -c %s "$work/initramfs.gz")-byte initramfs under $("$QEMU" --version | head -n 1), TCG, timeout ${timeout_s}s"
 t2=$(date +%s.%N)
 timeout -k 5 "$timeout_s" "$QEMU" "${L[@]}" \
-    -M pc -accel tcg -cpu qemu64 -smp 1 -m 256 \
+    "${machine[@]}" -smp 1 -m 256 \
     -nodefaults -display none -no-user-config -no-reboot \
     -serial "file:$console" -monitor none \
     -kernel "$KERNEL" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 quiet rdinit=/sbin/init" \
+    -append "console=$console_dev panic=-1 quiet rdinit=/sbin/init" \
     </dev/null >"$work/qemu.out" 2>&1
 qrc=$?
 t3=$(date +%s.%N)
@@ -176,6 +210,10 @@ has() { grep -q -E -- "$1" <<<"$c"; }
 [ $qrc -eq 0 ] || fail "qemu exited with status $qrc"
 has 'Kernel panic' && fail "the kernel panicked: $(grep -m1 'Kernel panic' <<<"$c")"
 has '^TINYD-BOOT: ' || fail "init never ran /etc/inittab's ::sysinit: (no TINYD-BOOT line; initramfs not unpacked or no console?)"
+# What the running tinyd is: ELF class and e_machine of /proc/PID/exe
+# (uname -m says aarch64 for 32-bit programs on the arm64 kernel too).
+case "$arch" in x86_64) m='02 3e 00' ;; aarch64) m='02 b7 00' ;; armv7) m='01 28 00' ;; esac
+has "^TINYD-EXE: $m\$" || fail "the running tinyd is not a $arch program (ELF class, machine: $(grep -m1 'TINYD-EXE' <<<"$c"))"
 has '^TINYD-LAUNCHER-EXIT: 0$' || fail "tinyd's launcher did not exit 0: $(grep -m1 'TINYD-LAUNCHER-EXIT' <<<"$c")"
 has '^TINYD-SERVICE-UP pid [0-9]+$' || fail "the service's marker never reached the console"
 has '^TINYD-STATUS: marker running [0-9]+ [0-9]+ 0 -$' || fail "tinyd ctl status does not show 'marker running PID UP 0 -': $(grep 'TINYD-STATUS: ' <<<"$c")"
@@ -183,6 +221,11 @@ has '^TINYD-STATUS-EXIT: 0$' || fail "tinyd ctl status did not exit 0: $(grep 'T
 has '^TINYD-TINYCTL: marker running .*\(exit 0\)$' || fail "tinyctl status marker failed: $(grep 'TINYD-TINYCTL' <<<"$c")"
 has '^TINYD-LOG: .* tinyd: marker: started pid [0-9]+$' || fail "tinyd's log has no 'marker: started pid'"
 has '^TINYD-LOG: .* marker: service stdout line$' || fail "tinyd's log lacks the service's stdout line"
+has '^TINYD-RESTARTED: [0-9]+ -> [0-9]+$' || fail "the killed service was not restarted: $(grep 'TINYD-RESTARTED' <<<"$c")"
+has '^TINYD-RELOAD: reloaded: 1 added, 0 removed, 0 changed, 1 unchanged \(exit 0\)$' || fail "tinyd ctl reload failed: $(grep 'TINYD-RELOAD' <<<"$c")"
+has '^TINYD-SECOND: second running [0-9]+ ' || fail "the service added by the reload is not running: $(grep 'TINYD-SECOND' <<<"$c")"
+restarted=$(grep -m1 '^TINYD-RESTARTED: ' <<<"$c" | awk '{print $4}')
+has "^TINYD-MARKER-AFTER-RELOAD: $restarted\$" || fail "the reload touched the unchanged service: $(grep 'TINYD-MARKER-AFTER' <<<"$c")"
 has '^TINYD-SERVICE-TERM$' || fail "the service never got SIGTERM at shutdown"
 has '^TINYD-CTL-SHUTDOWN-EXIT: 0$' || fail "tinyd ctl shutdown did not exit 0: $(grep 'TINYD-CTL-SHUTDOWN' <<<"$c")"
 has '^TINYD-LOG-END: .* tinyd: marker: stopped$' || fail "tinyd's log does not end with 'marker: stopped'"
@@ -193,5 +236,5 @@ has '^TINYD-POWEROFF: ' || fail "the last ::shutdown: action never ran"
 has 'reboot: Power down' || fail "the kernel did not power down (no 'reboot: Power down')"
 
 uptime=$(grep -m1 '^TINYD-POWEROFF: ' <<<"$c" | awk '{print $3}')
-printf 'boot: ok: tinyd started from ::sysinit:, service up, status running (exit 0), stopped by ctl shutdown, powered off; qemu %.1f s (guest uptime %s s), install check %.1f s\n' \
+printf 'boot: ok: %s: tinyd started from ::sysinit:, service up, status running (exit 0), killed service restarted, reload added a service, stopped by ctl shutdown, powered off; qemu %.1f s (guest uptime %s s), install check %.1f s\n' "$arch" \
     "$boot_s" "$uptime" "$(awk "BEGIN{print $t1 - $t0}")"

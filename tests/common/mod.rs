@@ -395,15 +395,38 @@ pub fn s(p: &Path) -> String {
 }
 
 /// The argument vector of a process (empty for zombies and kernel threads).
+///
+/// A foreign-architecture program run by qemu-user through binfmt_misc
+/// (cross/test.sh) shows qemu's own vector, `INTERP PATH ARGV0 ARGS...`
+/// (the `P` flag keeps ARGV0): that is turned back into the program's.
 pub fn cmdline(pid: i32) -> Vec<String> {
     let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let b = b.strip_suffix(&[0]).unwrap_or(&b);
     if b.is_empty() {
         return Vec::new();
     }
-    b.split(|&c| c == 0)
+    let mut v: Vec<String> = b
+        .split(|&c| c == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
+        .collect();
+    if v.len() >= 3 && v[0].ends_with("-binfmt-P") {
+        v.drain(..2);
+    }
+    v
+}
+
+/// The program a process runs: `/proc/PID/exe`, or, for a foreign program
+/// that qemu-user runs through binfmt_misc (see [`cmdline`]), the path
+/// binfmt_misc handed to qemu.
+pub fn exe(pid: i32) -> PathBuf {
+    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let mut args = b.split(|&c| c == 0);
+    if let (Some(interp), Some(path)) = (args.next(), args.next())
+        && interp.ends_with(b"-binfmt-P")
+    {
+        return PathBuf::from(String::from_utf8_lossy(path).into_owned());
+    }
+    fs::read_link(format!("/proc/{pid}/exe")).unwrap()
 }
 
 /// Live processes (other than this test process) with `marker` in an argument.

@@ -140,9 +140,7 @@ impl Tinyd {
 }
 
 fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
+    super::cmdline(pid).join(" ")
 }
 
 /// Processes (zombies included), other than this one, whose command line

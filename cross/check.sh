@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Checks every binary tinyd ships: static (no ELF interpreter, no dynamic
+# section), for the CPU its name says, within its size budget, and no libc
+# in the dependency tree. Prints one line per binary, or with --table the
+# size table (markdown). Exit 1 at the first failure, naming it.
+#
+#   cross/check.sh [--table] [BINARY...]
+#     (default: target/release/tinyd, target/minimal/release/tinyd and
+#     every dist/tinyd-*)
+#
+# Budgets in bytes, stripped; they only ever go down. Full build 96 KiB and
+# minimal 64 KiB on every architecture but mipsel, whose MIPS32 code has no
+# compressed encoding (no Thumb-2, no RVC): 112 KiB and 72 KiB there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget() { # name -> bytes
+    case "$1" in
+    *minimal*mipsel) echo 73728 ;;
+    *mipsel) echo 114688 ;;
+    *minimal*) echo 65536 ;;
+    *) echo 98304 ;;
+    esac
+}
+machine() { # arch -> "class machine" as readelf -h says
+    case "$1" in
+    x86_64) echo "ELF64 Advanced Micro Devices X86-64" ;;
+    aarch64) echo "ELF64 AArch64" ;;
+    armv7) echo "ELF32 ARM" ;;
+    riscv64) echo "ELF64 RISC-V" ;;
+    mipsel) echo "ELF32 MIPS R3000" ;;
+    esac
+}
+
+table=
+[ "${1:-}" = --table ] && { table=1; shift; }
+bins=("$@")
+if [ ${#bins[@]} -eq 0 ]; then
+    bins=(target/release/tinyd target/minimal/release/tinyd)
+    for b in dist/tinyd-*; do [ -f "$b" ] && bins+=("$b"); done
+fi
+
+if [ -z "$table" ]; then
+    # shellcheck source=cross/targets.sh
+    . cross/targets.sh
+    for arch in "${ARCHS[@]}"; do
+        t=$(target_of "$arch")
+        out=$(cargo tree --locked -e normal --target "$t" -i libc 2>&1 || true)
+        if [ -n "$out" ] && ! grep -q 'nothing to print' <<<"$out"; then
+            echo "FAIL: libc is in the dependency tree for $t:"; echo "$out"; exit 1
+        fi
+    done
+    echo "ok: no libc in the dependency tree for ${ARCHS[*]}"
+else
+    echo "| architecture | full build | budget | minimal build | budget |"
+    echo "|---|---:|---:|---:|---:|"
+fi
+
+declare -A size
+for bin in "${bins[@]}"; do
+    [ -f "$bin" ] || { echo "FAIL: no $bin"; exit 1; }
+    name=$(basename "$bin")
+    case "$bin" in
+    target/release/tinyd) arch=x86_64 name=tinyd-x86_64 ;;
+    target/minimal/release/tinyd) arch=x86_64 name=tinyd-minimal-x86_64 ;;
+    *) arch=${name##*-} ;;
+    esac
+    want=$(machine "$arch")
+    [ -n "$want" ] || { echo "FAIL: $bin: unknown architecture $arch"; exit 1; }
+    hdr=$(LC_ALL=C readelf -hW "$bin")
+    class=$(sed -n 's/^ *Class: *//p' <<<"$hdr")
+    mach=$(sed -n 's/^ *Machine: *//p' <<<"$hdr")
+    [ "$class $mach" = "$want" ] || { echo "FAIL: $bin is $class $mach, not $want"; exit 1; }
+    ! LC_ALL=C readelf -lW "$bin" | grep -q INTERP || { echo "FAIL: $bin has an ELF interpreter"; exit 1; }
+    ! LC_ALL=C readelf -d "$bin" | grep -q 'Dynamic section' || { echo "FAIL: $bin has a dynamic section"; exit 1; }
+    s=$(stat -c %s "$bin") b=$(budget "$name")
+    [ "$s" -le "$b" ] || { echo "FAIL: $bin is $s bytes, over the $b budget"; exit 1; }
+    size[$name]=$s
+    [ -z "$table" ] && echo "ok: $bin: $class $mach, static, libc-free, $s bytes (budget $b)"
+done
+if [ -n "$table" ]; then
+    for arch in x86_64 aarch64 armv7 riscv64 mipsel; do
+        f=${size[tinyd-$arch]:-} m=${size[tinyd-minimal-$arch]:-}
+        [ -n "$f$m" ] || continue
+        printf '| %s | %s | %s | %s | %s |\n' "$arch" "${f:--}" "$(budget tinyd-$arch)" "${m:--}" "$(budget tinyd-minimal-$arch)"
+    done
+fi
