@@ -446,17 +446,23 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
 
     close_inherited();
     let _ = sig::reset_all();
-    // Relative paths stay relative to where tinyd was started, even after
-    // it changes directory: keep that directory open only if needed.
-    let log_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
-        || single.as_ref().is_some_and(|s| relative(s.log_file()));
+    // Relative paths (a service's chdir among them) stay relative to where
+    // tinyd was started, even after it changes directory: keep that
+    // directory open only if needed.
+    let services_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
+        || single
+            .as_ref()
+            .is_some_and(|s| relative(s.log_file()) || relative(Some(s.chdir())));
     #[cfg(feature = "ctl")]
-    let log_relative = log_relative || t.staged.iter().any(|s| relative(s.log_file()));
+    let services_relative = services_relative
+        || t.staged
+            .iter()
+            .any(|s| relative(s.log_file()) || relative(Some(s.chdir())));
     let base_fd = if relative(pidfile_path)
         || relative(control_path)
         || relative(o.config)
         || relative(settings.log)
-        || log_relative
+        || services_relative
     {
         rustix::fs::open(
             c".",

@@ -34,7 +34,10 @@ pub struct Spec<'a> {
     /// NAME=VALUE overrides.
     pub env: Words<'a>,
     pub creds: Option<&'a Creds>,
+    /// The working directory; a relative one is resolved against `base`
+    /// (the directory tinyd was started in), not tinyd's own directory.
     pub chdir: &'a CStr,
+    pub base: BorrowedFd<'a>,
     pub umask: u32,
     /// Where stdout and stderr go; inherited when `None`.
     pub out: Option<BorrowedFd<'a>>,
@@ -143,7 +146,18 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
         rustix::stdio::dup2_stderr(out).map_err(at(Step::Stdio))?;
     }
-    rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
+    if spec.chdir.to_bytes().starts_with(b"/") {
+        rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
+    } else {
+        let dir = rustix::fs::openat(
+            spec.base,
+            spec.chdir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(at(Step::Chdir))?;
+        rustix::process::fchdir(&dir).map_err(at(Step::Chdir))?;
+    }
     rustix::process::umask(Mode::from_raw_mode(spec.umask));
     if let Some(c) = spec.creds {
         let mut gids = [rustix::process::Gid::ROOT; MAX_GROUPS];

@@ -328,6 +328,7 @@ impl<'a> Sup<'a> {
             env: slot.spec.env(),
             creds: slot.spec.creds.as_ref(),
             chdir: slot.spec.chdir(),
+            base: self.base,
             umask: slot.spec.umask,
             out: slot.out.as_ref().map(|(_, w)| w.as_fd()),
         };

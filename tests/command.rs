@@ -391,6 +391,31 @@ fn command_cwd_and_umask_as_asked() {
 }
 
 #[test]
+fn relative_chdir_is_resolved_once_against_the_start_directory() {
+    // Issue 8, defect 6: tinyd went into `sub`, then COMMAND tried `sub`
+    // again from there, and never started (exit 127).
+    let t = TempDir::new("c-cwd-rel");
+    let (m1, m2) = (uniq(), uniq());
+    let _r = Reaper::new(&[&m1, &m2, &dir_marker(&t)]);
+    let sub = t.join("sub");
+    fs::create_dir_all(sub.join("sub")).unwrap();
+    let mut cmd = td(&["-p", "pid", "-d", "sub", "/bin/sleep", &m1]);
+    let o = launch(&t, cmd.current_dir(t.path()));
+    assert_eq!(o.status.code(), Some(0), "daemon mode: {}", o.stderr);
+    let d = read_pid(&t.join("pid")).expect("pidfile");
+    let c = find_child(d, &["/bin/sleep", &m1]);
+    assert_eq!(cwd(c), Some(canon(&sub)), "daemon mode: COMMAND's cwd");
+    assert_eq!(cwd(d), Some(canon(&sub)), "daemon mode: tinyd's cwd");
+    stop_daemon(d);
+
+    let mut cmd = td(&["-f", "--chdir=sub", "/bin/sleep", &m2]);
+    let mut g = spawn_fg(&t, cmd.current_dir(t.path()));
+    let c = find_child(g.pid(), &["/bin/sleep", &m2]);
+    assert_eq!(cwd(c), Some(canon(&sub)), "foreground: COMMAND's cwd");
+    assert_eq!(stop_fg(&mut g).code(), Some(0));
+}
+
+#[test]
 fn command_default_cwd_and_umask_in_foreground() {
     // The CLI says: -d DIR (default /), -m OCTAL (022), in both modes.
     let t = TempDir::new("c-cwd-def");

@@ -288,6 +288,25 @@ fn env_chdir_umask_user_per_service() {
 }
 
 #[test]
+fn relative_chdir_is_resolved_against_the_start_directory() {
+    // Like a relative log path: against where tinyd was started, not
+    // against / where tinyd itself goes (issue 8, defect 6).
+    let d = TempDir::new("cfg-rel-chdir");
+    fs::create_dir(d.join("work")).unwrap();
+    let conf = write(&d, "t.conf", &service(&d, "a", "chdir = work\n"));
+    let sock = d.join("ctl.sock");
+    let mut c = tinyd();
+    c.current_dir(d.path());
+    let mut t = Td::spawn_cmd(&d, c, &["-f", "--control", &s(&sock), "-c", &conf], &[]);
+    let p = t.running(&sock, &["a"]);
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/cwd", p[0])).unwrap(),
+        d.join("work")
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
 fn tinyd_log_gets_events_and_output_of_services_without_log() {
     let d = TempDir::new("cfg-logs");
     let m = marker(&d);
