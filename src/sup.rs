@@ -347,12 +347,11 @@ impl<'a> Sup<'a> {
                 if step == spawn::Step::Exec {
                     m.s(b"cannot execute ").s(cmd).s(b": ").err(e);
                 } else {
-                    m.s(b"cannot start ")
-                        .s(cmd)
-                        .s(b": ")
-                        .s(step.name())
-                        .s(b": ")
-                        .err(e);
+                    m.s(b"cannot start ").s(cmd).s(b": ").s(step.name());
+                    if step == spawn::Step::Chdir {
+                        m.s(b" ").s(self.t.slots[i].spec.chdir().to_bytes());
+                    }
+                    m.s(b": ").err(e);
                 }
                 if self.first_start(i) {
                     // Reap the child (it exits at once), then give up.

@@ -307,6 +307,34 @@ fn relative_chdir_is_resolved_against_the_start_directory() {
 }
 
 #[test]
+fn failed_chdir_is_reported_as_such() {
+    // It read "cannot execute COMMAND" (issue 8, defect 7).
+    let d = TempDir::new("cfg-bad-chdir");
+    let (log, missing) = (d.join("tinyd.log"), d.join("missing"));
+    let text = format!(
+        "[tinyd]\nlog = {}\n{}{}",
+        s(&log),
+        service(&d, "up", ""),
+        service(&d, "nodir", &format!("chdir = {}\n", s(&missing))),
+    );
+    let (mut t, sock, _) = Td::up(&d, &text, &["up"]);
+    let want = format!(
+        "nodir: cannot start {}: chdir {}: no such file or directory",
+        svc_script(&d),
+        s(&missing)
+    );
+    wait_until(10.0, &format!("{want:?} in the log"), || {
+        events(&log).contains(&want)
+    });
+    assert!(
+        !events(&log).iter().any(|e| e.contains("cannot execute")),
+        "{:?}",
+        events(&log)
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
 fn tinyd_log_gets_events_and_output_of_services_without_log() {
     let d = TempDir::new("cfg-logs");
     let m = marker(&d);
