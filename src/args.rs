@@ -349,7 +349,9 @@ restart it when it dies, stop it cleanly on SIGTERM, keep its output.
       --log-keep N            keep FILE.1 .. FILE.N (default 2; 0 to 99)
   -S, --syslog[=TAG]          send COMMAND's output lines to /dev/log instead
   -r, --restart WHEN          always | on-failure | never (default always)
-      --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60)
+      --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60);
+                              MIN alone: a fixed delay, at least 0.1 s after
+                              the first restart (only 0:0 never waits)
   -t, --stop-timeout SECONDS  SIGTERM, then SIGKILL after this long (default 5)
   -n, --name NAME             name in log lines (default: COMMAND's basename)
   -c, --config FILE           the services of FILE instead of COMMAND
