@@ -8,7 +8,7 @@
 
 use core::ffi::CStr;
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, Mode as FileMode};
+use rustix::fs::{AtFlags, FileType, Mode as FileMode};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
@@ -559,7 +559,9 @@ fn sink_send(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
 }
 
 /// Binds the control socket, mode 0600. A socket file left by a tinyd that
-/// died (nobody accepts on it) is replaced; a live one is an error.
+/// died (nobody accepts on it) is replaced; a live one is an error
+/// (`ADDRINUSE`), and so is anything else at the path (`NOTSOCK`: a file
+/// named by mistake is never removed).
 pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
     let addr = SocketAddrUnix::new(path)?;
     let fd = rustix::net::socket_with(
@@ -569,21 +571,38 @@ pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
         None,
     )?;
     let old = rustix::process::umask(FileMode::from_raw_mode(0o177));
-    let mut bound = rustix::net::bind(&fd, &addr);
-    if bound == Err(Errno::ADDRINUSE) {
-        let probe = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
-        if rustix::net::connect(&probe, &addr) == Err(Errno::CONNREFUSED) {
-            let _ = rustix::fs::unlinkat(base, path, AtFlags::empty());
-            bound = rustix::net::bind(&fd, &addr);
-        }
-    }
+    let bound = bind_or_replace(base, path, &fd, &addr);
     rustix::process::umask(old);
     bound?;
     rustix::net::listen(&fd, 128)?;
     Ok(fd)
+}
+
+/// bind; if the path is taken by a socket nobody listens on, removes it
+/// and binds again.
+fn bind_or_replace(
+    base: BorrowedFd<'_>,
+    path: &CStr,
+    fd: &OwnedFd,
+    addr: &SocketAddrUnix,
+) -> Result<(), Errno> {
+    match rustix::net::bind(fd, addr) {
+        Err(Errno::ADDRINUSE) => {}
+        r => return r,
+    }
+    let st = rustix::fs::statat(base, path, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return Err(Errno::NOTSOCK);
+    }
+    let probe = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    if rustix::net::connect(&probe, addr) != Err(Errno::CONNREFUSED) {
+        return Err(Errno::ADDRINUSE);
+    }
+    rustix::fs::unlinkat(base, path, AtFlags::empty())?;
+    rustix::net::bind(fd, addr)
 }

@@ -85,6 +85,7 @@ fn refused(p: &CStr, r: Refused) -> ! {
     match r {
         Refused::Locked(Some(pid)) => m.s(b": already running (pid ").u(pid).s(b")"),
         Refused::Locked(None) => m.s(b": already running"),
+        Refused::NotPidfile => m.s(b": not a pidfile (neither empty nor a PID); left alone"),
         Refused::Io(e) => m.s(b": cannot create pidfile: ").err(e),
     };
     die(code::FAIL, &[p.to_bytes(), m.as_bytes()])
@@ -489,6 +490,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
             let mut why = Buf::<64>::new();
             if e == Errno::ADDRINUSE {
                 why.s(b"in use by another tinyd");
+            } else if e == Errno::NOTSOCK {
+                why.s(b"exists and is not a socket; left alone");
             } else {
                 why.err(e);
             }

@@ -417,6 +417,43 @@ fn socket_is_0600_and_other_users_are_refused() {
     t.shutdown(&sock);
 }
 
+#[test]
+fn only_a_socket_nobody_listens_on_is_replaced() {
+    // A regular file at the path was deleted and replaced by the socket
+    // (`control = /etc/tinyd.conf`; issue 8, defect 9).
+    let d = TempDir::new("ctl-path");
+    let conf = write(&d, "t.conf", &service(&d, "p", ""));
+    let (sock, pidf) = (d.join("ctl.sock"), d.join("tinyd.pid"));
+    let args = ["-f", "-p", &s(&pidf), "--control", &s(&sock), "-c", &conf];
+    fs::write(&sock, "precious\n").unwrap();
+    let o = launch(&d, &args);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!(
+            "tinyd: control socket {}: exists and is not a socket; left alone\n",
+            s(&sock)
+        )
+    );
+    assert_eq!(fs::read_to_string(&sock).unwrap(), "precious\n");
+    assert!(!pidf.exists(), "no pidfile left behind");
+    fs::remove_file(&sock).unwrap();
+
+    // Someone listens: refused, left alone.
+    let live = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = launch(&d, &args);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(o.stderr.contains("in use by another tinyd"), "{o:?}");
+    assert!(fs::metadata(&sock).unwrap().file_type().is_socket());
+    // Nobody listens any more (the file stays): replaced.
+    drop(live);
+    assert!(sock.exists());
+    let mut t = Td::spawn(&d, &args);
+    t.running(&sock, &["p"]);
+    t.shutdown(&sock);
+    assert!(!sock.exists(), "socket removed on exit");
+}
+
 /// Connects and sends `bytes`; returns the whole reply.
 fn raw(sock: &Path, bytes: &[u8]) -> String {
     let mut st = UnixStream::connect(sock).unwrap();

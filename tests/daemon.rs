@@ -447,13 +447,43 @@ fn stale_pidfile_with_dead_pid_is_taken_over() {
     let _r = Reaper::new(&[&m, &dir_marker(&t)]);
     let pf = t.join("pid");
     assert!(!alive(999999));
-    // Longer than any new content: the file must be truncated.
-    fs::write(&pf, "999999\nsome more old bytes here\n").unwrap();
+    // Longer than any new content: the file must be truncated. (A PID
+    // padded with blanks, as some tools write it.)
+    fs::write(&pf, format!("{:>30}\n", 999999)).unwrap();
     let d = start(&t, &["/bin/sleep", &m]);
     find_child(d, &["/bin/sleep", &m]);
     assert_eq!(fs::read_to_string(&pf).unwrap(), format!("{d}\n"));
     stop_daemon(d);
     assert!(!pf.exists(), "pidfile removed after SIGTERM");
+}
+
+#[test]
+fn a_file_that_is_not_a_pidfile_is_refused_and_left_alone() {
+    // It was truncated, then deleted on exit (issue 8, defect 9).
+    let t = TempDir::new("d-notpid");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let conf = t.join("tinyd.conf");
+    let text = "[web]\nexec = /usr/sbin/httpd\n";
+    fs::write(&conf, text).unwrap();
+    for fg in [false, true] {
+        let mut args = vec!["-p", conf.to_str().unwrap(), "/bin/sleep", &m];
+        if fg {
+            args.insert(0, "-f");
+        }
+        let o = run_t(&t, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", o.stderr);
+        assert_one_error_line(&o, "not a pidfile");
+        assert!(o.stderr.contains("not a pidfile"), "{}", o.stderr);
+        assert_eq!(fs::read_to_string(&conf).unwrap(), text, "left alone");
+        assert_no_process(&m);
+    }
+    // An empty file is a pidfile (touched by an rcS script, say).
+    let pf = t.join("pid");
+    fs::write(&pf, "").unwrap();
+    let d = start(&t, &["/bin/sleep", &m]);
+    assert_eq!(fs::read_to_string(&pf).unwrap(), format!("{d}\n"));
+    stop_daemon(d);
 }
 
 #[test]
