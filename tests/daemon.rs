@@ -608,6 +608,29 @@ fn usage_errors_exit_64_with_one_line() {
 }
 
 #[test]
+fn a_basename_that_is_no_name_needs_name() {
+    // `my prog` became the name and broke the status columns (issue 8,
+    // defect 16).
+    let t = TempDir::new("d-badname");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let prog = t.script("my prog", "exec /bin/sleep \"$1\"");
+    let o = run_t(&t, &["-f", &s(&prog), &m]);
+    assert_eq!(o.status.code(), Some(64), "{}", o.stderr);
+    assert_one_error_line(&o, "bad default name");
+    assert!(
+        o.stderr.contains("--name") && o.stderr.contains("my prog"),
+        "{}",
+        o.stderr
+    );
+    assert_no_process(&m);
+    let pf = t.join("pid");
+    let d = start(&t, &["-n", "prog", &s(&prog), &m]);
+    assert!(read_pid(&pf).is_some());
+    stop_daemon(d);
+}
+
+#[test]
 fn help_exits_0_with_usage_on_stdout() {
     let t = TempDir::new("d-help");
     for a in ["--help", "-h"] {
