@@ -353,6 +353,16 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
             ctl::client(&argv, 2);
         }
     }
+    // Not a COMMAND called `ctl`: `tinyd -- ctl` runs one.
+    #[cfg(not(feature = "ctl"))]
+    if (!argv.is_empty() && args::basename(argv.get(0).to_bytes()) == b"tinyctl")
+        || (argv.len() > 1 && argv.get(1).to_bytes() == b"ctl")
+    {
+        die(
+            code::USAGE,
+            &[b"ctl: this tinyd was built without the ctl feature, so without the control client (tinyd -- ctl runs a COMMAND called ctl)"],
+        );
+    }
     let o: Opts<'static> = match args::parse(&argv) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {

@@ -631,6 +631,35 @@ fn a_basename_that_is_no_name_needs_name() {
 }
 
 #[test]
+fn ctl_is_the_client_or_a_usage_error_never_a_command() {
+    // The minimal build ran `tinyd ctl status` as a COMMAND called `ctl`,
+    // exit 127 (issue 8, defect 17).
+    let t = TempDir::new("d-ctl");
+    let _r = Reaper::new(&[&dir_marker(&t)]);
+    let sock = s(&t.join("no.sock"));
+    // The full build reads (and fails on) a missing file; the minimal one
+    // has no --config at all.
+    let full = run_t(&t, &["-c", &s(&t.join("no.conf"))]).status.code() == Some(78);
+    let tinyctl = t.join("tinyctl");
+    std::os::unix::fs::symlink(bin(), &tinyctl).unwrap();
+    let mut via_link = Command::new(&tinyctl);
+    via_link.args(["-s", &sock, "status"]);
+    for o in [
+        run_t(&t, &["ctl", "-s", &sock, "status"]),
+        launch(&t, &mut via_link),
+    ] {
+        assert_one_error_line(&o, "ctl");
+        if full {
+            assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+            assert!(o.stderr.contains("cannot connect"), "{}", o.stderr);
+        } else {
+            assert_eq!(o.status.code(), Some(64), "{}", o.stderr);
+            assert!(o.stderr.contains("without the ctl feature"), "{}", o.stderr);
+        }
+    }
+}
+
+#[test]
 fn help_exits_0_with_usage_on_stdout() {
     let t = TempDir::new("d-help");
     for a in ["--help", "-h"] {
