@@ -339,7 +339,7 @@ fn suffix(s: &CStr, len: usize) -> &CStr {
 pub const HELP: &str = "\
 Usage: tinyd [OPTIONS] [--] COMMAND [ARG...]
        tinyd [-f] [-p FILE] [--control SOCKET] -c CONFIG
-       tinyd ctl [-s SOCKET] REQUEST [NAME]     (also: tinyctl ...)
+       tinyd ctl [-s SOCKET] [-w SECONDS] REQUEST [NAME]  (also: tinyctl ...)
 Run COMMAND, or every service of CONFIG, as a supervised daemon: detach,
 restart it when it dies, stop it cleanly on SIGTERM, keep its output.
 

@@ -494,6 +494,75 @@ fn raw_protocol_long_and_malformed_requests() {
     t.shutdown(&sock);
 }
 
+unsafe extern "C" {
+    fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+    fn connect(fd: i32, addr: *const u8, len: u32) -> i32;
+    fn close(fd: i32) -> i32;
+}
+
+/// Non-blocking connections to `sock` until its backlog is full (or 1000);
+/// returns them, to be closed with `close`.
+fn fill_backlog(sock: &Path) -> Vec<i32> {
+    let (af_unix, stream, nonblock, cloexec) = (1, 1, 0o4000, 0o2000000);
+    let mut addr = [0u8; 110];
+    addr[..2].copy_from_slice(&(af_unix as u16).to_ne_bytes());
+    let path = s(sock);
+    addr[2..2 + path.len()].copy_from_slice(path.as_bytes());
+    let mut fds = Vec::new();
+    while fds.len() < 1000 {
+        // SAFETY: plain integers, and a sockaddr_un that lives across the call.
+        let fd = unsafe { socket(af_unix, stream | nonblock | cloexec, 0) };
+        assert!(fd >= 0);
+        // SAFETY: as above.
+        if unsafe { connect(fd, addr.as_ptr(), addr.len() as u32) } != 0 {
+            // SAFETY: our own descriptor.
+            unsafe { close(fd) };
+            break;
+        }
+        fds.push(fd);
+    }
+    fds
+}
+
+#[test]
+fn ctl_gives_up_on_a_stopped_tinyd() {
+    // `tinyd ctl` blocked forever against a stopped or wedged tinyd, and a
+    // `::shutdown:` line with it (issue 8, defect 14).
+    let d = TempDir::new("ctl-wait");
+    let (mut t, sock, _) = Td::up(&d, &service(&d, "w", ""), &["w"]);
+    assert!(signal(t.pid, SIGSTOP));
+    let sk = s(&sock);
+    let t0 = Instant::now();
+    let o = ctl(&sock, &["-w", "0.5", "status"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: no reply from {sk}: timed out after 0.5 seconds (see -w)\n")
+    );
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // With the backlog full, connect itself waits: bounded too.
+    let fds = fill_backlog(&sock);
+    let o = ctl(&sock, &["--wait", "0.3", "status"]);
+    for fd in fds {
+        // SAFETY: our own descriptors.
+        unsafe { close(fd) };
+    }
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: cannot connect to {sk}: timed out after 0.3 seconds (see -w)\n")
+    );
+    let o = ctl(&sock, &["-w", "0", "status"]);
+    assert_eq!(o.code, Some(64), "{o:?}");
+    assert!(o.stderr.contains("bad value for -w"), "{o:?}");
+    assert!(signal(t.pid, SIGCONT));
+    t.shutdown(&sock);
+}
+
 #[test]
 fn slow_client_times_out_while_others_are_served() {
     let d = TempDir::new("ctl-slow");
