@@ -28,6 +28,9 @@ const REQUEST_TIMEOUT: u64 = 2000;
 const ACCEPT_PAUSE: u64 = 1000;
 /// How long `start` and `restart` wait for the service to run.
 const START_WAIT: u64 = 10_000;
+/// Bytes of the longest `status` line: a 64-byte name, `stopping`, a PID,
+/// UP, RESTARTS and `sig255`, with their spaces and newline (121).
+const STATUS_LINE_MAX: usize = 128;
 
 /// A control connection.
 pub struct Client {
@@ -142,9 +145,13 @@ impl<'a> Sup<'a> {
             self.base,
             path,
             self.t,
-            &mut |line: &[u8]| {
+            &mut |line: &[&[u8]]| {
                 errors += 1;
-                out.s(line).s(b"\n");
+                out.s(b"tinyd: ");
+                line.iter().for_each(|p| {
+                    out.s(p);
+                });
+                out.s(b"\n");
             },
             // tinyd's own settings are read at start only.
             &mut |_, _| {},
@@ -354,7 +361,7 @@ impl<'a> Sup<'a> {
         wanted.s(name.unwrap_or(b""));
         match (req, slot) {
             (Request::Status(_), _) => {
-                let mut out = Buf::<{ 100 * MAX_SERVICES }>::new();
+                let mut out = Buf::<{ STATUS_LINE_MAX * MAX_SERVICES }>::new();
                 let mut all_up = true;
                 // Live slots in file order (the slots' own order is that
                 // of their arrival).
@@ -488,7 +495,7 @@ impl<'a> Sup<'a> {
             };
             match answer {
                 Some((code, s)) => {
-                    let mut out = Buf::<128>::new();
+                    let mut out = Buf::<{ STATUS_LINE_MAX + 32 }>::new();
                     match s {
                         Some(s) => status_line(&mut out, &self.t.slots[s], now),
                         None if w.is_none() => {

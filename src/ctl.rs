@@ -95,14 +95,9 @@ timed out, 3 a service is not running, 4 unknown service, 64 usage error,
 77 permission denied, 78 configuration errors (reload).
 ";
 
+/// Prints `tinyd: ` and the parts (up to 8, written whole) and exits.
 fn fail(code: u8, parts: &[&[u8]]) -> ! {
-    let mut m = Buf::<256>::new();
-    m.s(b"tinyd: ");
-    for p in parts {
-        m.s(p);
-    }
-    m.s(b"\n");
-    sink::stderr(m.as_bytes());
+    sink::stderr_line(parts);
     sys::exit(code as i32)
 }
 

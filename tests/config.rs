@@ -14,6 +14,7 @@ use common::*;
 use multi::*;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::time::Duration;
 
 /// A configuration file with errors on lines 4, 5, 7, 11, 12 and 13; the
@@ -331,6 +332,37 @@ fn failed_chdir_is_reported_as_such() {
         "{:?}",
         events(&log)
     );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn errors_and_events_name_a_long_path_whole() {
+    // Cut in the middle, losing the reason (issue 8, defect 12).
+    let d = TempDir::new("cfg-long");
+    let deep = format!("{}/{}", s(d.path()), vec!["z".repeat(99); 8].join("/"));
+    let enoent = "no such file or directory";
+    let conf = format!("{deep}/t.conf");
+    let o = launch(&d, &["-f", "-c", &conf]);
+    assert_eq!(o.code, Some(78), "{o:?}");
+    assert_eq!(o.stderr, format!("tinyd: {conf}: cannot read: {enoent}\n"));
+    let sock = format!("{deep}/ctl.sock");
+    let o = ctl(Path::new(&sock), &["status"]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: cannot connect to {sock}: file name too long\n")
+    );
+    // An event at a restart: the command whole.
+    let log = d.join("tinyd.log");
+    let cmd = format!("{deep}/cmd");
+    let text = format!(
+        "[tinyd]\nlog = {}\n{}[gone]\nexec = {cmd}\n",
+        s(&log),
+        service(&d, "up", "")
+    );
+    let (mut t, sock, _) = Td::up(&d, &text, &["up"]);
+    let want = format!("gone: cannot execute {cmd}: {enoent}");
+    wait_until(10.0, "the event, whole", || events(&log).contains(&want));
     t.shutdown(&sock);
 }
 

@@ -660,6 +660,70 @@ fn ctl_is_the_client_or_a_usage_error_never_a_command() {
 }
 
 #[test]
+fn an_error_names_a_long_path_whole_with_its_reason() {
+    // A path over about 230 bytes was cut in the middle of the message,
+    // and its reason lost (issue 8, defect 12).
+    let t = TempDir::new("d-longpath");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    // 3000 bytes, in components of 100: missing from the second on.
+    let long = format!(
+        "{}/{}{}",
+        s(t.path()),
+        "x".repeat(99),
+        format!("/{}", "y".repeat(99)).repeat(29)
+    );
+    let enoent = ": no such file or directory\n";
+    let log = format!("{long}/x.log");
+    let cmd = format!("{long}/cmd");
+    let pid = format!("{long}/pid");
+    let cases: [(&[&str], i32, String); 4] = [
+        (
+            &["-p", &pid],
+            1,
+            format!("tinyd: {pid}: cannot create pidfile{enoent}"),
+        ),
+        (
+            &["-d", &long],
+            1,
+            format!("tinyd: cannot change directory to {long}{enoent}"),
+        ),
+        (
+            &["-o", &log],
+            1,
+            format!("tinyd: cannot open log file {log}{enoent}"),
+        ),
+        (&[], 127, format!("tinyd: cannot execute {cmd}{enoent}")),
+    ];
+    for (opts, code, want) in &cases {
+        for fg in [false, true] {
+            let mut args: Vec<&str> = if fg { vec!["-f"] } else { vec![] };
+            args.extend_from_slice(opts);
+            if *code == 127 {
+                args.extend([cmd.as_str(), m.as_str()]);
+            } else {
+                args.extend(["/bin/sleep", m.as_str()]);
+            }
+            let o = run_t(&t, &args);
+            assert_eq!(
+                o.status.code(),
+                Some(*code),
+                "{opts:?} fg {fg}: {}",
+                o.stderr
+            );
+            let err = if fg && *code == 127 {
+                // In the foreground the event is printed too, before it.
+                o.stderr.lines().last().unwrap_or("").to_string() + "\n"
+            } else {
+                o.stderr.clone()
+            };
+            assert_eq!(&err, want, "{opts:?} fg {fg}");
+        }
+    }
+    assert_no_process(&m);
+}
+
+#[test]
 fn help_exits_0_with_usage_on_stdout() {
     let t = TempDir::new("d-help");
     for a in ["--help", "-h"] {
