@@ -15,7 +15,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::buf::Buf;
 use crate::ctl::{self, Request};
 use crate::limits::MAX_SERVICES;
-use crate::sink::{PRI_ERR, PRI_NOTICE};
+use crate::sink::{self, PRI_ERR, PRI_NOTICE};
 use crate::spec::Spec;
 use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
 use crate::svc::{State, Status};
@@ -108,8 +108,7 @@ impl<'a> Sup<'a> {
     #[inline(never)]
     pub fn reload_on_hup(&mut self, now: u64) {
         if let Mode::Config(_) = self.mode {
-            let mut m = Buf::<2048>::new();
-            let (code, _) = self.reload(&mut m, now);
+            let code = self.reload(None, now);
             if code != ctl::OK {
                 self.event(
                     None,
@@ -132,40 +131,53 @@ impl<'a> Sup<'a> {
         }
     }
 
-    /// Re-reads the configuration file and applies it: `out` gets the reply
-    /// text. Returns the reply's status and what changed.
+    /// Re-reads the configuration file and applies it. The reply goes to
+    /// `client` (taken out of the table, closed after it) as it is made,
+    /// one line per error, however many: nothing is held in a buffer that
+    /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
-    pub fn reload(&mut self, out: &mut Buf<2048>, now: u64) -> (u8, Changes) {
-        let Mode::Config(path) = self.mode else {
-            out.s(b"tinyd: no configuration file to reload (started without --config)\n");
-            return (ctl::FAILED, Changes::default());
+    pub fn reload(&mut self, client: Option<Client>, now: u64) -> u8 {
+        let send = |parts: &[&[u8]]| {
+            if let Some(c) = &client {
+                sink::write_parts(c.fd.as_fd(), parts);
+            }
         };
-        let mut errors = 0;
+        let Mode::Config(path) = self.mode else {
+            send(&[
+                b"1\n",
+                b"tinyd: no configuration file to reload (started without --config)\n",
+            ]);
+            return ctl::FAILED;
+        };
+        let own = self.log_target();
+        let out = self.out(PRI_ERR);
+        let mut head = false;
+        let Sup {
+            t, log_sink, base, ..
+        } = self;
         let loaded = crate::run::load_config(
-            self.base,
+            *base,
             path,
-            self.t,
+            t,
             &mut |line: &[&[u8]]| {
-                errors += 1;
-                out.s(b"tinyd: ");
-                line.iter().for_each(|p| {
-                    out.s(p);
-                });
-                out.s(b"\n");
+                let mut all: [&[u8]; 10] = [b""; 10];
+                all[0] = if head { b"" } else { b"78\n" };
+                all[1] = b"tinyd: ";
+                let n = line.len().min(7);
+                all[2..2 + n].copy_from_slice(&line[..n]);
+                all[2 + n] = b"\n";
+                send(&all[..3 + n]);
+                head = true;
+                out.emit(line, None, (own, log_sink));
             },
             // tinyd's own settings are read at start only.
             &mut |_, _| {},
         );
         if loaded.is_err() {
-            // Tell tinyd's log too, one line per error.
-            for line in out
-                .as_bytes()
-                .split(|&c| c == b'\n')
-                .filter(|l| !l.is_empty())
-            {
-                self.event(None, PRI_ERR, line.strip_prefix(b"tinyd: ").unwrap_or(line));
+            if !head {
+                send(&[b"78\n"]);
             }
-            return (crate::ctl::CONFIG, Changes::default());
+            return ctl::CONFIG;
         }
         let ch = self.apply(now);
         let mut m = Msg::new();
@@ -180,8 +192,8 @@ impl<'a> Sup<'a> {
             .u(ch.unchanged as u64)
             .s(b" unchanged");
         self.event(None, PRI_NOTICE, m.as_bytes());
-        out.s(m.as_bytes()).s(b"\n");
-        (ctl::OK, ch)
+        send(&[b"0\n", m.as_bytes(), b"\n"]);
+        ctl::OK
     }
 
     /// Applies the staged specs: new services start, removed ones stop,
@@ -438,9 +450,8 @@ impl<'a> Sup<'a> {
                 );
             }
             (Request::Reload, _) => {
-                let mut out = Buf::<2048>::new();
-                let (code, _) = self.reload(&mut out, now);
-                self.reply(i, code, out.as_bytes());
+                let c = self.t.clients.swap_remove(i);
+                self.reload(Some(c), now);
             }
             (Request::Shutdown, _) => {
                 self.t.clients[i].wait = Some(Wait::Exit);

@@ -226,6 +226,16 @@ impl<'a> Sup<'a> {
         self.event_parts(i, pri, &[m]);
     }
 
+    /// How events of priority `pri` go out (borrowing nothing of `self`).
+    pub(crate) fn out(&self, pri: u8) -> Out<'a> {
+        Out {
+            foreground: self.foreground,
+            me: self.me.as_raw_nonzero().get(),
+            base: self.base,
+            pri,
+        }
+    }
+
     /// An event whose text comes in parts (up to `TEXT_PARTS - 2`): a path
     /// or a command goes out whole, never cut to fit a buffer.
     pub fn event_parts(&mut self, i: Option<usize>, pri: u8, m: &[&[u8]]) {
@@ -236,12 +246,7 @@ impl<'a> Sup<'a> {
             _ => i,
         };
         let own = self.log_target();
-        let out = Out {
-            foreground: self.foreground,
-            me: self.me.as_raw_nonzero().get(),
-            base: self.base,
-            pri,
-        };
+        let out = self.out(pri);
         let Sup {
             t,
             log_sink,
@@ -269,18 +274,13 @@ impl<'a> Sup<'a> {
     /// REASON") for service `i`, the command and directory whole.
     fn spawn_failure(&mut self, i: usize, step: spawn::Step, why: &[u8]) {
         let own = self.log_target();
+        let out = self.out(PRI_ERR);
         let Sup {
             t,
             log_sink,
             devlog,
             ..
         } = self;
-        let out = Out {
-            foreground: self.foreground,
-            me: self.me.as_raw_nonzero().get(),
-            base: self.base,
-            pri: PRI_ERR,
-        };
         let s = &mut t.slots[i];
         let what = failure_parts(&s.spec, step, why);
         let text = [
@@ -831,7 +831,7 @@ impl<'a> Sup<'a> {
 
 /// How one event goes out: to stderr (in the foreground), a service's log
 /// and tinyd's.
-struct Out<'b> {
+pub(crate) struct Out<'b> {
     foreground: bool,
     me: i32,
     base: BorrowedFd<'b>,
@@ -839,7 +839,7 @@ struct Out<'b> {
 }
 
 impl Out<'_> {
-    fn emit(
+    pub(crate) fn emit(
         &self,
         text: &[&[u8]],
         slot: Option<(Target<'_>, &mut Sink)>,

@@ -374,6 +374,41 @@ fn reload_with_a_broken_file_changes_nothing() {
 }
 
 #[test]
+fn reload_reply_and_log_hold_every_error_line() {
+    // Both were cut at 2048 bytes, mid-line, losing `more errors not
+    // shown` (issue 8, defect 13).
+    let d = TempDir::new("ctl-reload-many");
+    let tlog = d.join("tinyd.log");
+    let head = format!("[tinyd]\nlog = {}\n", s(&tlog));
+    let conf = write(&d, "t.conf", &format!("{head}{}", service(&d, "one", "")));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    t.running(&sock, &["one"]);
+    // 20 unknown keys of 80 bytes: 16 shown (about 2.5 KB), then the note.
+    let keys: Vec<String> = (0..20)
+        .map(|k| format!("k{k:02}{}", "x".repeat(77)))
+        .collect();
+    let bad: String = keys.iter().map(|k| format!("{k} = 1\n")).collect();
+    fs::write(&conf, format!("{head}{}{bad}", service(&d, "one", ""))).unwrap();
+    let o = ctl(&sock, &["reload"]);
+    assert_eq!(o.code, Some(78), "{o:?}");
+    let first = head.lines().count() + service(&d, "one", "").lines().count() + 1;
+    let mut want: Vec<String> = (0..16)
+        .map(|k| format!("{conf}:{}: unknown key: {}", first + k, keys[k]))
+        .collect();
+    want.push(format!("{conf}: more errors not shown"));
+    let got: Vec<&str> = o.stderr.lines().collect();
+    let with_tinyd: Vec<String> = want.iter().map(|l| format!("tinyd: {l}")).collect();
+    assert_eq!(got, with_tinyd, "every line, whole");
+    assert!(o.stderr.len() > 2048);
+    wait_until(10.0, "every error in tinyd's log", || {
+        let ev = events(&tlog);
+        want.iter().all(|l| ev.contains(l))
+    });
+    t.shutdown(&sock);
+}
+
+#[test]
 fn socket_is_0600_and_other_users_are_refused() {
     let d = TempDir::new("ctl-perm");
     let (mut t, sock, p) = Td::up(&d, &service(&d, "p", ""), &["p"]);
