@@ -35,8 +35,16 @@ pub const PRI_ERR: u8 = 3 * 8 + 3;
 #[derive(Clone, Copy)]
 pub enum Target<'t> {
     None,
-    File { path: &'t CStr, max: u64, keep: u32 },
-    Syslog { path: &'t CStr },
+    File {
+        path: &'t CStr,
+        max: u64,
+        keep: u32,
+    },
+    /// The socket, and the service's name (for tinyd's notes).
+    Syslog {
+        path: &'t CStr,
+        name: &'t [u8],
+    },
 }
 
 /// An open log file or syslog socket, and what could not be written.
@@ -92,7 +100,7 @@ impl Sink {
                 self.fd = Some(f);
                 Ok(())
             }
-            Target::Syslog { path } => {
+            Target::Syslog { path, .. } => {
                 let s = rustix::net::socket_with(
                     AddressFamily::UNIX,
                     SocketType::DGRAM,
@@ -162,28 +170,33 @@ impl Sink {
         }
     }
 
-    /// Writes "N lines lost: REASON" before the next line that gets through.
+    /// Writes "N lines lost: REASON" before the next line that gets through:
+    /// `TIME tinyd: ...` in a file; in syslog, like tinyd's events,
+    /// `<27>TIME tinyd[PID]: NAME: ...`.
     #[cold]
     #[inline(never)]
     fn report_lost(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) {
-        let mut note = Prefix::new();
+        let mut head = Prefix::new();
         let (secs, ms) = wall();
-        let end: &[u8] = match t {
-            Target::Syslog { .. } => {
-                note.s(b"<").u(PRI_ERR as u64).s(b">");
-                timefmt::rfc3164(&mut note, secs);
-                b""
+        let (name, end): (&[u8], &[u8]) = match *t {
+            Target::Syslog { name, .. } => {
+                head.s(b"<").u(PRI_ERR as u64).s(b">");
+                timefmt::rfc3164(&mut head, secs);
+                let me = rustix::process::getpid().as_raw_nonzero().get();
+                head.s(b" tinyd[").u(me as u64).s(b"]: ");
+                (name, b"")
             }
             _ => {
-                timefmt::rfc3339(&mut note, secs, ms);
-                b"\n"
+                timefmt::rfc3339(&mut head, secs, ms);
+                head.s(b" tinyd: ");
+                (b"", b"\n")
             }
         };
-        note.s(b" tinyd: ")
-            .u(self.lost)
-            .s(b" lines lost: ")
-            .err(self.lost_why);
-        if self.write(base, t, &[note.as_bytes(), end]).is_ok() {
+        let sep: &[u8] = if name.is_empty() { b"" } else { b": " };
+        let mut note = Buf::<80>::new();
+        note.u(self.lost).s(b" lines lost: ").err(self.lost_why);
+        let parts = [head.as_bytes(), name, sep, note.as_bytes(), end];
+        if self.write(base, t, &parts).is_ok() {
             self.lost = 0;
         }
     }

@@ -890,7 +890,10 @@ fn target<'s>(spec: &'s Spec, devlog: &'s CStr) -> Target<'s> {
             keep: spec.log_keep,
         }
     } else if spec.syslog_tag().is_some() {
-        Target::Syslog { path: devlog }
+        Target::Syslog {
+            path: devlog,
+            name: spec.name(),
+        }
     } else {
         Target::None
     }

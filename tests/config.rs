@@ -367,6 +367,63 @@ fn errors_and_events_name_a_long_path_whole() {
 }
 
 #[test]
+fn syslog_lines_lost_note_names_tinyd_pid_and_service() {
+    // It read `tinyd: N lines lost`, without [PID] or the name (issue 8,
+    // defect 18).
+    let d = TempDir::new("cfg-lost");
+    let (log, sock_path, flag) = (d.join("tinyd.log"), d.join("log.sock"), d.join("flag"));
+    let cmd = d.script(
+        "cmd.sh",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.05; done\necho three\nexec sleep 100",
+            s(&flag)
+        ),
+    );
+    let text = format!(
+        "[tinyd]\nlog = {}\n[svc]\nexec = {}\nsyslog = tag\n",
+        s(&log),
+        s(&cmd)
+    );
+    let conf = write(&d, "t.conf", &text);
+    let ctl_sock = d.join("ctl.sock");
+    let mut t = Td::spawn_env(
+        &d,
+        &["-f", "--control", &s(&ctl_sock), "-c", &conf],
+        &[("TINYD_SYSLOG", &s(&sock_path))],
+    );
+    // The event went to the (missing) syslog socket before tinyd's log.
+    wait_until(10.0, "started in tinyd's log", || {
+        events(&log)
+            .iter()
+            .any(|e| e.starts_with("svc: started pid "))
+    });
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    fs::write(&flag, "").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut msgs = Vec::new();
+    while !msgs.iter().any(|m: &String| m.ends_with("]: three")) {
+        let n = sock.recv(&mut buf).expect("datagrams within 10 s");
+        msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let note = &msgs[0];
+    assert!(note.starts_with("<27>"), "{msgs:?}");
+    assert_eq!(
+        note.get(20..),
+        Some(
+            format!(
+                "tinyd[{}]: svc: 1 lines lost: no such file or directory",
+                t.pid
+            )
+            .as_str()
+        ),
+        "{msgs:?}"
+    );
+    t.shutdown(&ctl_sock);
+}
+
+#[test]
 fn tinyd_log_gets_events_and_output_of_services_without_log() {
     let d = TempDir::new("cfg-logs");
     let m = marker(&d);
