@@ -207,6 +207,8 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
             continue;
         }
         if n == MAX_INHERITED_ENV {
+            // Named in the message (sup.rs `failure_parts`): keep both.
+            const _: () = assert!(MAX_INHERITED_ENV == 256);
             return Err((Step::Environment, Errno::TOOBIG));
         }
         if let Some(p) = v.to_bytes().strip_prefix(b"PATH=") {

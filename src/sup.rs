@@ -869,6 +869,15 @@ fn failure_parts<'s>(spec: &'s Spec, step: spawn::Step, why: &'s [u8]) -> [&'s [
     let cmd = spec.exec().first().to_bytes();
     match step {
         spawn::Step::Exec => [b"cannot execute ", cmd, why, b"", b"", b""],
+        // Its one failure: the limit (MAX_INHERITED_ENV).
+        spawn::Step::Environment => [
+            b"cannot start ",
+            cmd,
+            b": environment: more than 256 variables inherited from tinyd (the limit)",
+            b"",
+            b"",
+            b"",
+        ],
         spawn::Step::Chdir => [
             b"cannot start ",
             cmd,

@@ -553,6 +553,36 @@ fn command_environment_in_foreground() {
 }
 
 #[test]
+fn too_many_inherited_variables_names_the_limit() {
+    // It said `environment: argument list too long` (issue 8, defect 18).
+    let t = TempDir::new("c-env-inh");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let mut c = td(&["-f", "/bin/sleep", &m]);
+    c.env_clear();
+    for i in 0..257 {
+        c.env(format!("TINYD_T_I{i}"), "v");
+    }
+    let o = launch(&t, &mut c);
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "tinyd: cannot start /bin/sleep: environment: more than 256 variables \
+         inherited from tinyd (the limit)\n"
+    );
+    // 256 are fine.
+    let mut c = td(&["-f", "/bin/sleep", &m]);
+    c.env_clear();
+    for i in 0..256 {
+        c.env(format!("TINYD_T_I{i}"), "v");
+    }
+    let mut g = spawn_fg(&t, &mut c);
+    let pid = find_child(g.pid(), &["/bin/sleep", &m]);
+    assert_eq!(environ(pid).len(), 256);
+    assert_eq!(stop_fg(&mut g).code(), Some(0));
+}
+
+#[test]
 fn env_option_at_most_32_and_needs_name_and_equals() {
     let t = TempDir::new("c-env-lim");
     let m = uniq();
