@@ -135,6 +135,11 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
         if n > 0 {
             req.s(b" ");
         }
+        // An empty word would vanish from the line: `status ""` would ask
+        // about every service.
+        if argv.get(j).is_empty() {
+            fail(BAD_REQUEST, &[b"empty argument (see tinyd ctl --help)"]);
+        }
         req.s(argv.get(j).to_bytes());
     }
     if let Err(e) = parse(req.as_bytes()) {

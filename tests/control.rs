@@ -191,6 +191,10 @@ fn bad_requests_are_64_and_tinyctl_works_like_tinyd_ctl() {
         &["stop"],
         &["restart"],
         &["status", "x", "y"],
+        // Listed every service (issue 8, defect 18).
+        &["status", ""],
+        &["stop", ""],
+        &["", "status"],
     ] {
         let o = ctl(&sock, args);
         assert_eq!(o.code, Some(64), "{args:?}: {o:?}");
