@@ -24,6 +24,8 @@ use rustix::fd::AsFd;
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: u64 = 2000;
+/// The listen backlog, and the most connections accepted in one turn.
+const BACKLOG: usize = 128;
 /// How long the listener rests after `accept` ran out of descriptors.
 const ACCEPT_PAUSE: u64 = 1000;
 /// How long `start` and `restart` wait for the service to run.
@@ -64,8 +66,9 @@ impl<'a> Sup<'a> {
     /// The listener and the clients' sockets, for the loop's poll.
     pub fn poll_control<'f>(&'f self, set: &mut PollSet<'f>) {
         if let Some((_, l)) = &self.control {
-            // A full client table leaves the rest in the backlog.
-            if !self.t.clients.is_full() && self.accept_after.is_none() {
+            // A table full of clients that all wait for a state leaves the
+            // rest in the backlog; one without a request yet makes room.
+            if self.room_for_one() && self.accept_after.is_none() {
                 set.add(rustix::fd::AsFd::as_fd(l), SRC_LISTEN);
             }
         }
@@ -262,9 +265,36 @@ impl<'a> Sup<'a> {
         self.act(i, d, now);
     }
 
+    /// Whether a new client can be taken: a free slot, or one that has not
+    /// sent a whole request to drop.
+    fn room_for_one(&self) -> bool {
+        !self.t.clients.is_full() || self.t.clients.iter().any(|c| c.wait.is_none())
+    }
+
+    /// Drops the oldest client that has not sent a whole request (the
+    /// earliest request deadline): idle connections must not starve the
+    /// socket.
+    fn drop_oldest_idle(&mut self) {
+        let oldest = (0..self.t.clients.len())
+            .filter(|&i| self.t.clients[i].wait.is_none())
+            .min_by_key(|&i| self.t.clients[i].deadline);
+        if let Some(i) = oldest {
+            self.reply(
+                i,
+                ctl::FAILED,
+                b"tinyd: dropped (no request yet, another client waits)\n",
+            );
+        }
+    }
+
     #[inline(never)]
     fn accept(&mut self, now: u64) {
-        while !self.t.clients.is_full() {
+        // Bounded by the backlog: a flood of connections cannot hold the
+        // loop here.
+        for _ in 0..BACKLOG {
+            if !self.room_for_one() {
+                return;
+            }
             let Some((_, l)) = &self.control else { return };
             let fd = match rustix::net::accept_with(l, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)
             {
@@ -289,6 +319,9 @@ impl<'a> Sup<'a> {
                 let _ = rustix::io::write(&fd, b"77\ntinyd: permission denied\n");
                 continue;
             }
+            if self.t.clients.is_full() {
+                self.drop_oldest_idle();
+            }
             let c = Client {
                 fd,
                 req: [0; ctl::REQUEST_MAX],
@@ -296,7 +329,11 @@ impl<'a> Sup<'a> {
                 deadline: now + REQUEST_TIMEOUT,
                 wait: None,
             };
-            let _ = self.t.clients.push(c);
+            if self.t.clients.push(c).is_ok() {
+                // `tinyd ctl` sends its request as it connects: read it now,
+                // before a newer connection could make it the oldest.
+                self.client_readable(self.t.clients.len() - 1, now);
+            }
         }
     }
 
@@ -592,7 +629,7 @@ pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
     let bound = bind_or_replace(base, path, &fd, &addr);
     rustix::process::umask(old);
     bound?;
-    rustix::net::listen(&fd, 128)?;
+    rustix::net::listen(&fd, BACKLOG as i32)?;
     Ok(fd)
 }
 
