@@ -307,8 +307,15 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
         return usage("empty COMMAND", b"");
     }
     if !name_set {
-        let base = basename(cmd);
-        o.name = &base[..base.len().min(64)];
+        // The name is what `status` prints and `tinyd ctl` addresses: a
+        // basename that cannot be one needs --name, never a silent change.
+        o.name = basename(cmd);
+        if !valid_name(o.name) {
+            return usage(
+                "COMMAND's basename is not a valid name (1-64 printable characters, no '/'); give one with --name:",
+                cmd,
+            );
+        }
     }
     Ok(Parsed::Run(o))
 }
@@ -332,7 +339,7 @@ fn suffix(s: &CStr, len: usize) -> &CStr {
 pub const HELP: &str = "\
 Usage: tinyd [OPTIONS] [--] COMMAND [ARG...]
        tinyd [-f] [-p FILE] [--control SOCKET] -c CONFIG
-       tinyd ctl [-s SOCKET] REQUEST [NAME]     (also: tinyctl ...)
+       tinyd ctl [-s SOCKET] [-w SECONDS] REQUEST [NAME]  (also: tinyctl ...)
 Run COMMAND, or every service of CONFIG, as a supervised daemon: detach,
 restart it when it dies, stop it cleanly on SIGTERM, keep its output.
 
@@ -349,9 +356,12 @@ restart it when it dies, stop it cleanly on SIGTERM, keep its output.
       --log-keep N            keep FILE.1 .. FILE.N (default 2; 0 to 99)
   -S, --syslog[=TAG]          send COMMAND's output lines to /dev/log instead
   -r, --restart WHEN          always | on-failure | never (default always)
-      --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60)
+      --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60);
+                              MIN alone: a fixed delay, at least 0.1 s after
+                              the first restart (only 0:0 never waits)
   -t, --stop-timeout SECONDS  SIGTERM, then SIGKILL after this long (default 5)
-  -n, --name NAME             name in log lines (default: COMMAND's basename)
+  -n, --name NAME             name in log lines and status: 1-64 printable
+                              characters, no '/' (default: COMMAND's basename)
   -c, --config FILE           the services of FILE instead of COMMAND
       --control SOCKET        answer `tinyd ctl` requests on SOCKET (default
                               with --config: /var/run/tinyd.sock)
@@ -626,5 +636,24 @@ mod tests {
             assert_eq!(o.name, b"httpd")
         });
         opts(&["tinyd", "httpd"], |o| assert_eq!(o.name, b"httpd"));
+    }
+
+    #[test]
+    fn default_name_is_checked_like_a_name() {
+        // "my prog" broke the `status` columns and could not be addressed
+        // (issue 8, defect 16).
+        let long = std::format!("/bin/{}", "x".repeat(65));
+        for cmd in ["/opt/my prog", "/opt/w\u{e9}b", long.as_str(), "/usr/bin/"] {
+            let (msg, arg) = error(&["tinyd", cmd]);
+            assert!(
+                msg.starts_with("COMMAND's basename is not a valid name"),
+                "{cmd}"
+            );
+            assert_eq!(arg, cmd);
+        }
+        opts(&["tinyd", "-n", "prog", "/opt/my prog"], |o| {
+            assert_eq!(o.name, b"prog")
+        });
+        opts(&["tinyd", &long[..69]], |o| assert_eq!(o.name.len(), 64));
     }
 }

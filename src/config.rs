@@ -266,6 +266,10 @@ pub fn parse_each<'a>(
         return Err(p.errs);
     }
     let mut rest: &'a mut [u8] = text;
+    // A UTF-8 byte order mark (some editors write one) is not text.
+    if rest.starts_with(b"\xef\xbb\xbf") {
+        rest = &mut core::mem::take(&mut rest)[3..];
+    }
     let mut n: u32 = 0;
     while !rest.is_empty() {
         n += 1;
@@ -746,6 +750,22 @@ restart = on-failure
             Ok(()) => panic!("accepted {:?}", String::from_utf8_lossy(text)),
             Err(e) => (show(&e), e.more),
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        // It made line 1 "expected key = value or [section]" (issue 8,
+        // defect 18).
+        let cfg = ok("\u{feff}[web]\nexec = httpd\n");
+        assert_eq!(cfg.services()[0].name, b"web");
+        // Only at the start of the file: anywhere else it is text.
+        assert_eq!(
+            errors("[web]\nexec = httpd\n\u{feff}[ntp]\nexec = ntpd\n"),
+            [
+                e(3, "expected key = value or [section]", "\u{feff}[ntp]"),
+                e(4, "duplicate key", "exec")
+            ]
+        );
     }
 
     fn errors(text: &str) -> Errs {

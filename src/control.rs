@@ -8,14 +8,14 @@
 
 use core::ffi::CStr;
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::fs::{AtFlags, Mode as FileMode};
+use rustix::fs::{AtFlags, FileType, Mode as FileMode};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::buf::Buf;
 use crate::ctl::{self, Request};
 use crate::limits::MAX_SERVICES;
-use crate::sink::{PRI_ERR, PRI_NOTICE};
+use crate::sink::{self, PRI_ERR, PRI_NOTICE};
 use crate::spec::Spec;
 use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
 use crate::svc::{State, Status};
@@ -24,10 +24,15 @@ use rustix::fd::AsFd;
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: u64 = 2000;
+/// The listen backlog, and the most connections accepted in one turn.
+const BACKLOG: usize = 128;
 /// How long the listener rests after `accept` ran out of descriptors.
 const ACCEPT_PAUSE: u64 = 1000;
 /// How long `start` and `restart` wait for the service to run.
 const START_WAIT: u64 = 10_000;
+/// Bytes of the longest `status` line: a 64-byte name, `stopping`, a PID,
+/// UP, RESTARTS and `sig255`, with their spaces and newline (121).
+const STATUS_LINE_MAX: usize = 128;
 
 /// A control connection.
 pub struct Client {
@@ -61,8 +66,9 @@ impl<'a> Sup<'a> {
     /// The listener and the clients' sockets, for the loop's poll.
     pub fn poll_control<'f>(&'f self, set: &mut PollSet<'f>) {
         if let Some((_, l)) = &self.control {
-            // A full client table leaves the rest in the backlog.
-            if !self.t.clients.is_full() && self.accept_after.is_none() {
+            // A table full of clients that all wait for a state leaves the
+            // rest in the backlog; one without a request yet makes room.
+            if self.room_for_one() && self.accept_after.is_none() {
                 set.add(rustix::fd::AsFd::as_fd(l), SRC_LISTEN);
             }
         }
@@ -105,8 +111,7 @@ impl<'a> Sup<'a> {
     #[inline(never)]
     pub fn reload_on_hup(&mut self, now: u64) {
         if let Mode::Config(_) = self.mode {
-            let mut m = Buf::<2048>::new();
-            let (code, _) = self.reload(&mut m, now);
+            let code = self.reload(None, now);
             if code != ctl::OK {
                 self.event(
                     None,
@@ -129,36 +134,53 @@ impl<'a> Sup<'a> {
         }
     }
 
-    /// Re-reads the configuration file and applies it: `out` gets the reply
-    /// text. Returns the reply's status and what changed.
+    /// Re-reads the configuration file and applies it. The reply goes to
+    /// `client` (taken out of the table, closed after it) as it is made,
+    /// one line per error, however many: nothing is held in a buffer that
+    /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
-    pub fn reload(&mut self, out: &mut Buf<2048>, now: u64) -> (u8, Changes) {
-        let Mode::Config(path) = self.mode else {
-            out.s(b"tinyd: no configuration file to reload (started without --config)\n");
-            return (ctl::FAILED, Changes::default());
+    pub fn reload(&mut self, client: Option<Client>, now: u64) -> u8 {
+        let send = |parts: &[&[u8]]| {
+            if let Some(c) = &client {
+                sink::write_parts(c.fd.as_fd(), parts);
+            }
         };
-        let mut errors = 0;
+        let Mode::Config(path) = self.mode else {
+            send(&[
+                b"1\n",
+                b"tinyd: no configuration file to reload (started without --config)\n",
+            ]);
+            return ctl::FAILED;
+        };
+        let own = self.log_target();
+        let out = self.out(PRI_ERR);
+        let mut head = false;
+        let Sup {
+            t, log_sink, base, ..
+        } = self;
         let loaded = crate::run::load_config(
-            self.base,
+            *base,
             path,
-            self.t,
-            &mut |line: &[u8]| {
-                errors += 1;
-                out.s(line).s(b"\n");
+            t,
+            &mut |line: &[&[u8]]| {
+                let mut all: [&[u8]; 10] = [b""; 10];
+                all[0] = if head { b"" } else { b"78\n" };
+                all[1] = b"tinyd: ";
+                let n = line.len().min(7);
+                all[2..2 + n].copy_from_slice(&line[..n]);
+                all[2 + n] = b"\n";
+                send(&all[..3 + n]);
+                head = true;
+                out.emit(line, None, (own, log_sink));
             },
             // tinyd's own settings are read at start only.
             &mut |_, _| {},
         );
         if loaded.is_err() {
-            // Tell tinyd's log too, one line per error.
-            for line in out
-                .as_bytes()
-                .split(|&c| c == b'\n')
-                .filter(|l| !l.is_empty())
-            {
-                self.event(None, PRI_ERR, line.strip_prefix(b"tinyd: ").unwrap_or(line));
+            if !head {
+                send(&[b"78\n"]);
             }
-            return (crate::ctl::CONFIG, Changes::default());
+            return ctl::CONFIG;
         }
         let ch = self.apply(now);
         let mut m = Msg::new();
@@ -173,8 +195,8 @@ impl<'a> Sup<'a> {
             .u(ch.unchanged as u64)
             .s(b" unchanged");
         self.event(None, PRI_NOTICE, m.as_bytes());
-        out.s(m.as_bytes()).s(b"\n");
-        (ctl::OK, ch)
+        send(&[b"0\n", m.as_bytes(), b"\n"]);
+        ctl::OK
     }
 
     /// Applies the staged specs: new services start, removed ones stop,
@@ -243,9 +265,36 @@ impl<'a> Sup<'a> {
         self.act(i, d, now);
     }
 
+    /// Whether a new client can be taken: a free slot, or one that has not
+    /// sent a whole request to drop.
+    fn room_for_one(&self) -> bool {
+        !self.t.clients.is_full() || self.t.clients.iter().any(|c| c.wait.is_none())
+    }
+
+    /// Drops the oldest client that has not sent a whole request (the
+    /// earliest request deadline): idle connections must not starve the
+    /// socket.
+    fn drop_oldest_idle(&mut self) {
+        let oldest = (0..self.t.clients.len())
+            .filter(|&i| self.t.clients[i].wait.is_none())
+            .min_by_key(|&i| self.t.clients[i].deadline);
+        if let Some(i) = oldest {
+            self.reply(
+                i,
+                ctl::FAILED,
+                b"tinyd: dropped (no request yet, another client waits)\n",
+            );
+        }
+    }
+
     #[inline(never)]
     fn accept(&mut self, now: u64) {
-        while !self.t.clients.is_full() {
+        // Bounded by the backlog: a flood of connections cannot hold the
+        // loop here.
+        for _ in 0..BACKLOG {
+            if !self.room_for_one() {
+                return;
+            }
             let Some((_, l)) = &self.control else { return };
             let fd = match rustix::net::accept_with(l, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)
             {
@@ -270,6 +319,9 @@ impl<'a> Sup<'a> {
                 let _ = rustix::io::write(&fd, b"77\ntinyd: permission denied\n");
                 continue;
             }
+            if self.t.clients.is_full() {
+                self.drop_oldest_idle();
+            }
             let c = Client {
                 fd,
                 req: [0; ctl::REQUEST_MAX],
@@ -277,7 +329,11 @@ impl<'a> Sup<'a> {
                 deadline: now + REQUEST_TIMEOUT,
                 wait: None,
             };
-            let _ = self.t.clients.push(c);
+            if self.t.clients.push(c).is_ok() {
+                // `tinyd ctl` sends its request as it connects: read it now,
+                // before a newer connection could make it the oldest.
+                self.client_readable(self.t.clients.len() - 1, now);
+            }
         }
     }
 
@@ -354,7 +410,7 @@ impl<'a> Sup<'a> {
         wanted.s(name.unwrap_or(b""));
         match (req, slot) {
             (Request::Status(_), _) => {
-                let mut out = Buf::<{ 100 * MAX_SERVICES }>::new();
+                let mut out = Buf::<{ STATUS_LINE_MAX * MAX_SERVICES }>::new();
                 let mut all_up = true;
                 // Live slots in file order (the slots' own order is that
                 // of their arrival).
@@ -431,9 +487,8 @@ impl<'a> Sup<'a> {
                 );
             }
             (Request::Reload, _) => {
-                let mut out = Buf::<2048>::new();
-                let (code, _) = self.reload(&mut out, now);
-                self.reply(i, code, out.as_bytes());
+                let c = self.t.clients.swap_remove(i);
+                self.reload(Some(c), now);
             }
             (Request::Shutdown, _) => {
                 self.t.clients[i].wait = Some(Wait::Exit);
@@ -488,7 +543,7 @@ impl<'a> Sup<'a> {
             };
             match answer {
                 Some((code, s)) => {
-                    let mut out = Buf::<128>::new();
+                    let mut out = Buf::<{ STATUS_LINE_MAX + 32 }>::new();
                     match s {
                         Some(s) => status_line(&mut out, &self.t.slots[s], now),
                         None if w.is_none() => {
@@ -559,7 +614,9 @@ fn sink_send(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
 }
 
 /// Binds the control socket, mode 0600. A socket file left by a tinyd that
-/// died (nobody accepts on it) is replaced; a live one is an error.
+/// died (nobody accepts on it) is replaced; a live one is an error
+/// (`ADDRINUSE`), and so is anything else at the path (`NOTSOCK`: a file
+/// named by mistake is never removed).
 pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
     let addr = SocketAddrUnix::new(path)?;
     let fd = rustix::net::socket_with(
@@ -569,21 +626,38 @@ pub fn listen(base: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
         None,
     )?;
     let old = rustix::process::umask(FileMode::from_raw_mode(0o177));
-    let mut bound = rustix::net::bind(&fd, &addr);
-    if bound == Err(Errno::ADDRINUSE) {
-        let probe = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
-        if rustix::net::connect(&probe, &addr) == Err(Errno::CONNREFUSED) {
-            let _ = rustix::fs::unlinkat(base, path, AtFlags::empty());
-            bound = rustix::net::bind(&fd, &addr);
-        }
-    }
+    let bound = bind_or_replace(base, path, &fd, &addr);
     rustix::process::umask(old);
     bound?;
-    rustix::net::listen(&fd, 128)?;
+    rustix::net::listen(&fd, BACKLOG as i32)?;
     Ok(fd)
+}
+
+/// bind; if the path is taken by a socket nobody listens on, removes it
+/// and binds again.
+fn bind_or_replace(
+    base: BorrowedFd<'_>,
+    path: &CStr,
+    fd: &OwnedFd,
+    addr: &SocketAddrUnix,
+) -> Result<(), Errno> {
+    match rustix::net::bind(fd, addr) {
+        Err(Errno::ADDRINUSE) => {}
+        r => return r,
+    }
+    let st = rustix::fs::statat(base, path, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return Err(Errno::NOTSOCK);
+    }
+    let probe = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    if rustix::net::connect(&probe, addr) != Err(Errno::CONNREFUSED) {
+        return Err(Errno::ADDRINUSE);
+    }
+    rustix::fs::unlinkat(base, path, AtFlags::empty())?;
+    rustix::net::bind(fd, addr)
 }

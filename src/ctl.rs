@@ -10,7 +10,9 @@
 //! out, 64 bad request, 77 permission denied, 78 configuration errors.
 
 use core::ffi::CStr;
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use rustix::net::sockopt::Timeout;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::args::Argv;
@@ -22,6 +24,11 @@ use crate::sys;
 pub const DEFAULT_SOCKET: &CStr = c"/var/run/tinyd.sock";
 /// Bytes of a request line, newline included.
 pub const REQUEST_MAX: usize = 128;
+/// How long `tinyd ctl` waits for tinyd (connect, request and reply) unless
+/// `-w` says otherwise, in milliseconds: beyond tinyd's own waits with the
+/// default stop timeout (`stop` up to 20 s), short enough for a
+/// `::shutdown:` line against a stopped or wedged tinyd.
+pub const DEFAULT_WAIT: u64 = 60_000;
 
 pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
@@ -78,33 +85,42 @@ pub fn split_reply(reply: &[u8]) -> Option<(u8, &[u8])> {
 }
 
 pub const HELP: &str = "\
-Usage: tinyd ctl [-s SOCKET] REQUEST [NAME]   (or: tinyctl ...)
+Usage: tinyd ctl [-s SOCKET] [-w SECONDS] REQUEST [NAME]   (or: tinyctl ...)
 Requests: status [NAME], start NAME, stop NAME, restart NAME, reload, shutdown.
   -s, --socket SOCKET   the control socket (default /var/run/tinyd.sock)
+  -w, --wait SECONDS    give up when tinyd has not answered after SECONDS
+                        (default 60; fractions allowed)
 Exit status: 0 done (status: every named service is running), 1 failed or
 timed out, 3 a service is not running, 4 unknown service, 64 usage error,
 77 permission denied, 78 configuration errors (reload).
 ";
 
+/// Prints `tinyd: ` and the parts (up to 8, written whole) and exits.
 fn fail(code: u8, parts: &[&[u8]]) -> ! {
-    let mut m = Buf::<256>::new();
-    m.s(b"tinyd: ");
-    for p in parts {
-        m.s(p);
-    }
-    m.s(b"\n");
-    sink::stderr(m.as_bytes());
+    sink::stderr_line(parts);
     sys::exit(code as i32)
 }
 
 /// `tinyd ctl ...`: `argv[first..]` are the client's arguments.
 pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     let mut socket = DEFAULT_SOCKET;
+    let mut wait = DEFAULT_WAIT;
     let mut i = first;
     while i < argv.len() {
         match argv.get(i).to_bytes() {
             b"-s" | b"--socket" if i + 1 < argv.len() => {
                 socket = argv.get(i + 1);
+                i += 2;
+            }
+            b"-w" | b"--wait" if i + 1 < argv.len() => {
+                let v = argv.get(i + 1).to_bytes();
+                wait = match crate::num::millis(v).filter(|&ms| ms > 0) {
+                    Some(ms) => ms,
+                    None => fail(
+                        BAD_REQUEST,
+                        &[b"bad value for -w: '", v, b"' (seconds, more than 0)"],
+                    ),
+                };
                 i += 2;
             }
             b"-h" | b"--help" => {
@@ -118,6 +134,11 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     for (n, j) in (i..argv.len()).enumerate() {
         if n > 0 {
             req.s(b" ");
+        }
+        // An empty word would vanish from the line: `status ""` would ask
+        // about every service.
+        if argv.get(j).is_empty() {
+            fail(BAD_REQUEST, &[b"empty argument (see tinyd ctl --help)"]);
         }
         req.s(argv.get(j).to_bytes());
     }
@@ -136,8 +157,26 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     if req.room() == 0 {
         fail(BAD_REQUEST, &[b"request too long"]);
     }
-    let fd = match connect(socket) {
+    // One deadline for all of it: a stopped or wedged tinyd accepts
+    // connections (the kernel's backlog) but never answers.
+    let deadline = crate::sup::now() + wait;
+    let mut secs = Buf::<24>::new();
+    secs.secs(wait);
+    let timed_out = |what: &[u8]| -> ! {
+        fail(
+            FAILED,
+            &[
+                what,
+                socket.to_bytes(),
+                b": timed out after ",
+                secs.as_bytes(),
+                b" seconds (see -w)",
+            ],
+        )
+    };
+    let fd = match connect(socket, wait) {
         Ok(fd) => fd,
+        Err(Errno::AGAIN) => timed_out(b"cannot connect to "),
         Err(e) => {
             let mut why = Buf::<64>::new();
             why.err(e);
@@ -162,6 +201,18 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     let mut code: Option<u8> = None;
     let mut chunk = [0u8; 1024];
     loop {
+        let left = deadline.saturating_sub(crate::sup::now());
+        let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
+        let timeout = Timespec {
+            tv_sec: (left / 1000) as i64,
+            tv_nsec: (left % 1000 * 1_000_000) as i64,
+        };
+        match rustix::event::poll(&mut pfd, Some(&timeout)) {
+            Ok(0) => timed_out(b"no reply from "),
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(_) => break,
+        }
         let n = match rustix::io::read(&fd, &mut chunk) {
             Ok(0) => break,
             Ok(n) => n,
@@ -199,13 +250,17 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     }
 }
 
-fn connect(path: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
+/// Connects, waiting up to `wait` ms for room in tinyd's backlog (the send
+/// timeout bounds a Unix socket's connect): `AGAIN` when it stayed full.
+fn connect(path: &CStr, wait: u64) -> Result<rustix::fd::OwnedFd, Errno> {
     let fd = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
         SocketFlags::CLOEXEC,
         None,
     )?;
+    let wait = core::time::Duration::from_millis(wait);
+    rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Send, Some(wait))?;
     rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
     Ok(fd)
 }

@@ -37,20 +37,20 @@ impl Ready {
         }
     }
 
-    /// Reports a fatal error line (`tinyd: ...`, no newline) to the
-    /// launcher, or to stderr when there is none; the launcher exits `code`.
-    pub fn fail(&mut self, code: u8, line: &[u8]) {
-        let mut msg = Buf::<600>::new();
-        match self.fd.take() {
-            Some(fd) => {
-                msg.s(&[code.max(1)]).s(line).s(b"\n");
-                let _ = rustix::io::write(&fd, msg.as_bytes());
-            }
-            None => {
-                msg.s(line).s(b"\n");
-                sink::stderr(msg.as_bytes());
-            }
-        }
+    /// Reports a fatal error line (`tinyd: ` and `parts`, up to 8) to the
+    /// launcher, or to stderr when there is none; the launcher exits
+    /// `code`. Written as it is, however long: never cut.
+    pub fn fail(&mut self, code: u8, parts: &[&[u8]]) {
+        let Some(fd) = self.fd.take() else {
+            return sink::stderr_line(parts);
+        };
+        let head = [code.max(1)];
+        let mut all: [&[u8]; 11] = [b""; 11];
+        all[..2].copy_from_slice(&[&head, b"tinyd: "]);
+        let n = parts.len().min(8);
+        all[2..2 + n].copy_from_slice(&parts[..n]);
+        all[2 + n] = b"\n";
+        sink::write_parts(rustix::fd::AsFd::as_fd(&fd), &all[..n + 3]);
     }
 }
 
@@ -73,8 +73,8 @@ pub fn daemonize(
     let mut step = |what: &[u8], r: Result<(), Errno>| {
         if let Err(e) = r {
             let mut m = Buf::<128>::new();
-            m.s(b"tinyd: cannot detach: ").s(what).s(b": ").err(e);
-            ready.fail(1, m.as_bytes());
+            m.s(b"cannot detach: ").s(what).s(b": ").err(e);
+            ready.fail(1, &[m.as_bytes()]);
             sys::exit(1);
         }
     };
@@ -94,24 +94,33 @@ fn launcher(
     pidfile: Option<&Pidfile<'_>>,
     base: rustix::fd::BorrowedFd<'_>,
 ) -> ! {
-    let mut msg = [0u8; 600];
-    let mut len = 0;
-    while len < msg.len() {
-        match rustix::io::read(&r, &mut msg[len..]) {
+    // The first byte: 0 for ready, else the exit code and the error line,
+    // passed on as it comes, however long.
+    let mut msg = [0u8; 512];
+    let mut code: Option<u8> = None;
+    loop {
+        let n = match rustix::io::read(&r, &mut msg) {
             Ok(0) => break,
-            Ok(n) => len += n,
-            Err(Errno::INTR) => {}
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
             Err(_) => break,
-        }
+        };
+        let text = match code {
+            Some(_) => &msg[..n],
+            None => {
+                code = Some(msg[0]);
+                if msg[0] == 0 {
+                    break;
+                }
+                &msg[1..n]
+            }
+        };
+        sink::stderr(text);
     }
     // The middle process exits right after its fork: reap it.
     while let Err(Errno::INTR) = waitpid(Some(middle), WaitOptions::empty()) {}
-    match msg[..len].split_first() {
-        Some((0, _)) => sys::exit(0),
-        Some((&code, line)) => {
-            sink::stderr(line);
-            sys::exit(code as i32)
-        }
+    match code {
+        Some(code) => sys::exit(code as i32),
         None => {
             // The daemon died without a word: nothing of it may remain.
             if let Some(p) = pidfile {

@@ -57,15 +57,17 @@ pub fn millis(s: &[u8]) -> Option<u64> {
     (total <= 365 * 24 * 3600 * 1000).then_some(total)
 }
 
-/// "MIN[:MAX]" in seconds, as milliseconds; MAX defaults to MIN and must
-/// not be below it.
+/// A restart delay, "MIN[:MAX]" in seconds, as milliseconds; MAX must not
+/// be below MIN. MIN alone is a fixed delay: MAX is MIN, but at least the
+/// state machine's floor (0.1 s), so that only an explicit `0:0` restarts
+/// a crash loop at once every time.
 pub fn millis_range(s: &[u8]) -> Option<(u64, u64)> {
     match s.iter().position(|&c| c == b':') {
         Some(colon) => {
             let (min, max) = (millis(&s[..colon])?, millis(&s[colon + 1..])?);
             (min <= max).then_some((min, max))
         }
-        None => millis(s).map(|v| (v, v)),
+        None => millis(s).map(|v| (v, v.max(crate::svc::DELAY_FLOOR))),
     }
 }
 
@@ -116,6 +118,12 @@ mod tests {
         assert_eq!(millis(b"99999999"), None);
         assert_eq!(millis_range(b"1:60"), Some((1000, 60000)));
         assert_eq!(millis_range(b"0.1"), Some((100, 100)));
+        assert_eq!(millis_range(b"5"), Some((5000, 5000)));
+        // MIN alone below the floor: never a spinning crash loop; only an
+        // explicit 0:0 is (issue 8, defect 8).
+        assert_eq!(millis_range(b"0"), Some((0, 100)));
+        assert_eq!(millis_range(b"0.05"), Some((50, 100)));
+        assert_eq!(millis_range(b"0:0"), Some((0, 0)));
         assert_eq!(millis_range(b"5:1"), None);
         assert_eq!(millis_range(b"1:"), None);
     }

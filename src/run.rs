@@ -30,20 +30,14 @@ use crate::sink::{self, Sink};
 #[cfg(feature = "ctl")]
 use crate::spec::Arena;
 use crate::spec::Spec;
-use crate::sup::{Mode as SupMode, Msg, Sup, Tables};
+use crate::sup::{Mode as SupMode, Sup, Tables};
 use crate::sys;
 
 /// Prints `tinyd: ...` and exits with `exit`.
 #[cold]
 #[inline(never)]
 fn die(exit: u8, parts: &[&[u8]]) -> ! {
-    let mut m = Buf::<512>::new();
-    m.s(b"tinyd: ");
-    for p in parts {
-        m.s(p);
-    }
-    m.s(b"\n");
-    sink::stderr(m.as_bytes());
+    sink::stderr_line(parts);
     sys::exit(exit as i32)
 }
 
@@ -81,10 +75,11 @@ fn unknown_user(u: &[u8], e: Unknown<'_>) -> ! {
 #[cold]
 #[inline(never)]
 fn refused(p: &CStr, r: Refused) -> ! {
-    let mut m = Buf::<64>::new();
+    let mut m = Buf::<96>::new();
     match r {
         Refused::Locked(Some(pid)) => m.s(b": already running (pid ").u(pid).s(b")"),
         Refused::Locked(None) => m.s(b": already running"),
+        Refused::NotPidfile => m.s(b": not a pidfile (neither empty nor a PID); left alone"),
         Refused::Io(e) => m.s(b": cannot create pidfile: ").err(e),
     };
     die(code::FAIL, &[p.to_bytes(), m.as_bytes()])
@@ -185,7 +180,8 @@ fn own(g: &Global<'_>, arena: Arena) -> Own {
 
 #[cfg(feature = "ctl")]
 /// Reads and checks the configuration file, staging a spec per service in
-/// `t.staged`. Each error goes to `err` as a line `tinyd: FILE:LINE: ...`;
+/// `t.staged`. Each error goes to `err` as the parts of a line
+/// `FILE:LINE: ...` (to print after `tinyd: `);
 /// `global` sees the `[tinyd]` section of a valid file. `Err` means the
 /// file was rejected: its errors have gone to `err` already.
 #[allow(clippy::result_unit_err)]
@@ -193,28 +189,25 @@ pub fn load_config(
     base: BorrowedFd<'_>,
     path: &CStr,
     t: &mut Tables,
-    err: &mut dyn FnMut(&[u8]),
+    err: &mut dyn FnMut(&[&[u8]]),
     global: &mut dyn FnMut(&Global<'_>, &mut Tables),
 ) -> Result<(), ()> {
-    let mut line = Msg::new();
-    let mut say = |line: &mut Msg, n: u32, msg: &[u8], text: &[u8]| {
-        line.clear();
-        line.s(b"tinyd: ").s(path.to_bytes());
+    // The path whole, in a part of its own: never cut.
+    let mut say = |n: u32, msg: &[u8], text: &[u8]| {
+        let mut num = Buf::<16>::new();
         if n > 0 {
-            line.s(b":").u(n as u64);
+            num.s(b":").u(n as u64);
         }
-        line.s(b": ").s(msg);
-        if !text.is_empty() {
-            line.s(b": ").s(&text[..text.len().min(80)]);
-        }
-        err(line.as_bytes());
+        let sep: &[u8] = if text.is_empty() { b"" } else { b": " };
+        let text = &text[..text.len().min(80)];
+        err(&[path.to_bytes(), num.as_bytes(), b": ", msg, sep, text]);
     };
     let Some(text) = t.text.take() else {
         return Err(());
     };
     let n = match read_file(base, path, &mut text[..]) {
         Ok(n) if n > CONFIG_MAX => {
-            say(&mut line, 0, b"file too large (at most 32 KiB)", b"");
+            say(0, b"file too large (at most 32 KiB)", b"");
             t.text = Some(text);
             return Err(());
         }
@@ -222,7 +215,7 @@ pub fn load_config(
         Err(e) => {
             let mut why = Buf::<64>::new();
             why.err(e);
-            say(&mut line, 0, b"cannot read", why.as_bytes());
+            say(0, b"cannot read", why.as_bytes());
             t.text = Some(text);
             return Err(());
         }
@@ -292,10 +285,10 @@ pub fn load_config(
         }
         Err(errors) => {
             for e in errors.as_slice() {
-                say(&mut line, e.line, e.msg.as_bytes(), e.text);
+                say(e.line, e.msg.as_bytes(), e.text);
             }
             if errors.more {
-                say(&mut line, 0, b"more errors not shown", b"");
+                say(0, b"more errors not shown", b"");
             }
             while let Some(spec) = t.staged.pop() {
                 t.arenas.give(spec.into_arena());
@@ -352,6 +345,16 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
             ctl::client(&argv, 2);
         }
     }
+    // Not a COMMAND called `ctl`: `tinyd -- ctl` runs one.
+    #[cfg(not(feature = "ctl"))]
+    if (!argv.is_empty() && args::basename(argv.get(0).to_bytes()) == b"tinyctl")
+        || (argv.len() > 1 && argv.get(1).to_bytes() == b"ctl")
+    {
+        die(
+            code::USAGE,
+            &[b"ctl: this tinyd was built without the ctl feature, so without the control client (tinyd -- ctl runs a COMMAND called ctl)"],
+        );
+    }
     let o: Opts<'static> = match args::parse(&argv) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {
@@ -399,9 +402,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
                 t,
                 &mut |line| {
                     errors += 1;
-                    let mut l = Buf::<300>::new();
-                    l.s(line).s(b"\n");
-                    sink::stderr(l.as_bytes());
+                    sink::stderr_line(line);
                 },
                 &mut |g, t| {
                     if let Some(arena) = t.arenas.take() {
@@ -446,17 +447,23 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
 
     close_inherited();
     let _ = sig::reset_all();
-    // Relative paths stay relative to where tinyd was started, even after
-    // it changes directory: keep that directory open only if needed.
-    let log_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
-        || single.as_ref().is_some_and(|s| relative(s.log_file()));
+    // Relative paths (a service's chdir among them) stay relative to where
+    // tinyd was started, even after it changes directory: keep that
+    // directory open only if needed.
+    let services_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
+        || single
+            .as_ref()
+            .is_some_and(|s| relative(s.log_file()) || relative(Some(s.chdir())));
     #[cfg(feature = "ctl")]
-    let log_relative = log_relative || t.staged.iter().any(|s| relative(s.log_file()));
+    let services_relative = services_relative
+        || t.staged
+            .iter()
+            .any(|s| relative(s.log_file()) || relative(Some(s.chdir())));
     let base_fd = if relative(pidfile_path)
         || relative(control_path)
         || relative(o.config)
         || relative(settings.log)
-        || log_relative
+        || services_relative
     {
         rustix::fs::open(
             c".",
@@ -483,6 +490,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
             let mut why = Buf::<64>::new();
             if e == Errno::ADDRINUSE {
                 why.s(b"in use by another tinyd");
+            } else if e == Errno::NOTSOCK {
+                why.s(b"exists and is not a socket; left alone");
             } else {
                 why.err(e);
             }
@@ -539,10 +548,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
 fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
     let mut why = Buf::<64>::new();
     let mut fail = |s: &mut Sup<'_>, what: &[u8], thing: &[u8], e: Errno| -> ! {
-        why.err(e);
-        let mut m = Msg::new();
-        m.s(b"tinyd: ").s(what).s(thing).s(b": ").s(why.as_bytes());
-        s.fatal(code::FAIL, m.as_bytes())
+        why.s(b": ").err(e);
+        s.fatal(code::FAIL, &[what, thing, why.as_bytes()])
     };
     // The command line's service says where; with a file, tinyd itself
     // goes to / (each service has its own chdir and umask).
@@ -597,9 +604,12 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
         let Some(spec) = next else { break };
         if let Err((spec, e)) = s.add(spec, false) {
             let name = spec.log_file().unwrap_or(c"output pipe").to_bytes();
-            let mut m = Msg::new();
-            m.s(b"tinyd: cannot open log file ").s(name).s(b": ").err(e);
-            s.fatal(code::FAIL, m.as_bytes());
+            let mut why = Buf::<64>::new();
+            why.s(b": ").err(e);
+            s.fatal(
+                code::FAIL,
+                &[b"cannot open log file ", name, why.as_bytes()],
+            );
         }
     }
 }

@@ -20,6 +20,11 @@ use crate::timefmt;
 /// The prefix of a line: timestamp or syslog header, and the tag.
 type Prefix = Buf<192>;
 
+/// The most parts a line's text may come in (a message and the paths or
+/// commands it names, each written as it is, never copied into a buffer
+/// that could cut it).
+pub const TEXT_PARTS: usize = 8;
+
 /// syslog priorities: facility daemon (3).
 pub const PRI_INFO: u8 = 3 * 8 + 6;
 pub const PRI_NOTICE: u8 = 3 * 8 + 5;
@@ -30,8 +35,16 @@ pub const PRI_ERR: u8 = 3 * 8 + 3;
 #[derive(Clone, Copy)]
 pub enum Target<'t> {
     None,
-    File { path: &'t CStr, max: u64, keep: u32 },
-    Syslog { path: &'t CStr },
+    File {
+        path: &'t CStr,
+        max: u64,
+        keep: u32,
+    },
+    /// The socket, and the service's name (for tinyd's notes).
+    Syslog {
+        path: &'t CStr,
+        name: &'t [u8],
+    },
 }
 
 /// An open log file or syslog socket, and what could not be written.
@@ -87,7 +100,7 @@ impl Sink {
                 self.fd = Some(f);
                 Ok(())
             }
-            Target::Syslog { path } => {
+            Target::Syslog { path, .. } => {
                 let s = rustix::net::socket_with(
                     AddressFamily::UNIX,
                     SocketType::DGRAM,
@@ -113,6 +126,20 @@ impl Sink {
         pri: u8,
         text: &[u8],
     ) {
+        self.line_parts(base, t, tag, pid, pri, &[text]);
+    }
+
+    /// Like [`Sink::line`], with the text in up to `TEXT_PARTS` parts
+    /// (the rest are left out).
+    pub fn line_parts(
+        &mut self,
+        base: BorrowedFd<'_>,
+        t: &Target<'_>,
+        tag: &[u8],
+        pid: i32,
+        pri: u8,
+        text: &[&[u8]],
+    ) {
         let mut pre = Prefix::new();
         let (secs, ms) = wall();
         let end: &[u8] = match t {
@@ -132,34 +159,44 @@ impl Sink {
         if self.lost > 0 {
             self.report_lost(base, t);
         }
-        if let Err(e) = self.write(base, t, &[pre.as_bytes(), text, end]) {
+        let mut parts: [&[u8]; TEXT_PARTS + 2] = [b""; TEXT_PARTS + 2];
+        parts[0] = pre.as_bytes();
+        let n = text.len().min(TEXT_PARTS);
+        parts[1..=n].copy_from_slice(&text[..n]);
+        parts[n + 1] = end;
+        if let Err(e) = self.write(base, t, &parts[..n + 2]) {
             self.lost += 1;
             self.lost_why = e;
         }
     }
 
-    /// Writes "N lines lost: REASON" before the next line that gets through.
+    /// Writes "N lines lost: REASON" before the next line that gets through:
+    /// `TIME tinyd: ...` in a file; in syslog, like tinyd's events,
+    /// `<27>TIME tinyd[PID]: NAME: ...`.
     #[cold]
     #[inline(never)]
     fn report_lost(&mut self, base: BorrowedFd<'_>, t: &Target<'_>) {
-        let mut note = Prefix::new();
+        let mut head = Prefix::new();
         let (secs, ms) = wall();
-        let end: &[u8] = match t {
-            Target::Syslog { .. } => {
-                note.s(b"<").u(PRI_ERR as u64).s(b">");
-                timefmt::rfc3164(&mut note, secs);
-                b""
+        let (name, end): (&[u8], &[u8]) = match *t {
+            Target::Syslog { name, .. } => {
+                head.s(b"<").u(PRI_ERR as u64).s(b">");
+                timefmt::rfc3164(&mut head, secs);
+                let me = rustix::process::getpid().as_raw_nonzero().get();
+                head.s(b" tinyd[").u(me as u64).s(b"]: ");
+                (name, b"")
             }
             _ => {
-                timefmt::rfc3339(&mut note, secs, ms);
-                b"\n"
+                timefmt::rfc3339(&mut head, secs, ms);
+                head.s(b" tinyd: ");
+                (b"", b"\n")
             }
         };
-        note.s(b" tinyd: ")
-            .u(self.lost)
-            .s(b" lines lost: ")
-            .err(self.lost_why);
-        if self.write(base, t, &[note.as_bytes(), end]).is_ok() {
+        let sep: &[u8] = if name.is_empty() { b"" } else { b": " };
+        let mut note = Buf::<80>::new();
+        note.u(self.lost).s(b" lines lost: ").err(self.lost_why);
+        let parts = [head.as_bytes(), name, sep, note.as_bytes(), end];
+        if self.write(base, t, &parts).is_ok() {
             self.lost = 0;
         }
     }
@@ -248,6 +285,47 @@ impl Sink {
     }
 }
 
+/// writev until all the parts (up to 11) are written, or an error: an
+/// error line goes out whole, however long (to a pipe, a line longer than
+/// its buffer takes more than one write).
+pub fn write_parts(fd: rustix::fd::BorrowedFd<'_>, parts: &[&[u8]]) {
+    let mut done: usize = 0;
+    loop {
+        // What is left: the parts not written yet, the first perhaps partly.
+        let mut v = [IoSlice::new(b""); 11];
+        let (mut n, mut skip) = (0, done);
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
+            }
+            v[n] = IoSlice::new(&p[skip..]);
+            skip = 0;
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        match rustix::io::writev(fd, &v[..n]) {
+            Ok(0) => return,
+            Ok(k) => done += k,
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Writes `tinyd: `, the parts (up to 8) and a newline to stderr: one
+/// error line, whole however long.
+pub fn stderr_line(parts: &[&[u8]]) {
+    let mut all: [&[u8]; 10] = [b""; 10];
+    all[0] = b"tinyd: ";
+    let n = parts.len().min(8);
+    all[1..=n].copy_from_slice(&parts[..n]);
+    all[n + 1] = b"\n";
+    write_parts(crate::sys::stderr(), &all[..n + 2]);
+}
+
 /// Writes a whole buffer to stderr, ignoring errors (there is nowhere else
 /// to report them).
 pub fn stderr(bytes: &[u8]) {
@@ -261,10 +339,11 @@ pub fn stderr(bytes: &[u8]) {
     }
 }
 
-/// Up to three parts as I/O vectors (prefix, text, end).
-fn slices<'b>(parts: &[&'b [u8]]) -> ([IoSlice<'b>; 3], usize) {
-    let mut v = [IoSlice::new(&[]), IoSlice::new(&[]), IoSlice::new(&[])];
-    let n = parts.len().min(3);
+/// The parts as I/O vectors (prefix, the text's parts, end).
+fn slices<'b>(parts: &[&'b [u8]]) -> ([IoSlice<'b>; TEXT_PARTS + 2], usize) {
+    let empty: &[u8] = &[];
+    let mut v = [IoSlice::new(empty); TEXT_PARTS + 2];
+    let n = parts.len().min(TEXT_PARTS + 2);
     for (slot, p) in v.iter_mut().zip(parts) {
         *slot = IoSlice::new(p);
     }

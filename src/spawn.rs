@@ -34,7 +34,10 @@ pub struct Spec<'a> {
     /// NAME=VALUE overrides.
     pub env: Words<'a>,
     pub creds: Option<&'a Creds>,
+    /// The working directory; a relative one is resolved against `base`
+    /// (the directory tinyd was started in), not tinyd's own directory.
     pub chdir: &'a CStr,
+    pub base: BorrowedFd<'a>,
     pub umask: u32,
     /// Where stdout and stderr go; inherited when `None`.
     pub out: Option<BorrowedFd<'a>>,
@@ -55,19 +58,25 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every step, in the order of their numbers (a test holds them to it).
+    const ALL: [Step; 9] = [
+        Step::Setsid,
+        Step::Stdio,
+        Step::Chdir,
+        Step::Groups,
+        Step::Gid,
+        Step::Uid,
+        Step::Signals,
+        Step::Environment,
+        Step::Exec,
+    ];
+
+    /// The step a child's report names; anything unknown is `Exec`.
     fn from(b: u8) -> Step {
-        [
-            Step::Setsid,
-            Step::Stdio,
-            Step::Groups,
-            Step::Gid,
-            Step::Uid,
-            Step::Signals,
-            Step::Environment,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == b)
-        .unwrap_or(Step::Exec)
+        Step::ALL
+            .into_iter()
+            .find(|s| *s as u8 == b)
+            .unwrap_or(Step::Exec)
     }
     pub fn name(self) -> &'static [u8] {
         match self {
@@ -143,7 +152,18 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
         rustix::stdio::dup2_stderr(out).map_err(at(Step::Stdio))?;
     }
-    rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
+    if spec.chdir.to_bytes().starts_with(b"/") {
+        rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
+    } else {
+        let dir = rustix::fs::openat(
+            spec.base,
+            spec.chdir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(at(Step::Chdir))?;
+        rustix::process::fchdir(&dir).map_err(at(Step::Chdir))?;
+    }
     rustix::process::umask(Mode::from_raw_mode(spec.umask));
     if let Some(c) = spec.creds {
         let mut gids = [rustix::process::Gid::ROOT; MAX_GROUPS];
@@ -187,6 +207,8 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
             continue;
         }
         if n == MAX_INHERITED_ENV {
+            // Named in the message (sup.rs `failure_parts`): keep both.
+            const _: () = assert!(MAX_INHERITED_ENV == 256);
             return Err((Step::Environment, Errno::TOOBIG));
         }
         if let Some(p) = v.to_bytes().strip_prefix(b"PATH=") {
@@ -258,5 +280,27 @@ pub fn exec_code(step: Step, e: Errno) -> u8 {
         (Step::Exec, Errno::NOENT | Errno::NOTDIR) => crate::code::NOT_FOUND,
         (Step::Exec, _) => crate::code::CANNOT_EXEC,
         _ => crate::code::FAIL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_comes_back_from_its_report() {
+        // A step missing from the table came back as `Exec`: a failed
+        // chdir read "cannot execute COMMAND", exit 127 (issue 8, defect 7).
+        for (i, s) in Step::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i + 1, "ALL is in the order of the numbers");
+            assert_eq!(Step::from(s as u8), s);
+        }
+        assert_eq!(Step::ALL[8], Step::Exec, "Exec is the last step");
+        assert_eq!(Step::from(Step::Exec as u8 + 1), Step::Exec);
+        assert_eq!(
+            exec_code(Step::Chdir, Errno::NOENT),
+            crate::code::FAIL,
+            "a missing directory is not a missing COMMAND"
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::limits::{LINE_MAX, MAX_SERVICES};
 use crate::lines::LineBuf;
 use crate::pidfile::Pidfile;
 use crate::sig::{self, Pending, SelfPipe};
-use crate::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, Target};
+use crate::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
 use crate::spawn::{self, Spawned};
 use crate::spec::Spec;
 use crate::spec::{ArenaPool, Chunk};
@@ -223,36 +223,81 @@ impl<'a> Sup<'a> {
     /// One of tinyd's own events, about service `i` or about tinyd: to the
     /// service's log, tinyd's log, and stderr in the foreground.
     pub fn event(&mut self, i: Option<usize>, pri: u8, m: &[u8]) {
-        let mut text = Buf::<320>::new();
-        if let Some(i) = i {
-            text.s(self.t.slots[i].spec.name()).s(b": ");
+        self.event_parts(i, pri, &[m]);
+    }
+
+    /// How events of priority `pri` go out (borrowing nothing of `self`).
+    pub(crate) fn out(&self, pri: u8) -> Out<'a> {
+        Out {
+            foreground: self.foreground,
+            me: self.me.as_raw_nonzero().get(),
+            base: self.base,
+            pri,
         }
-        text.s(m);
-        if self.foreground {
-            let parts = [
-                IoSlice::new(b"tinyd: "),
-                IoSlice::new(text.as_bytes()),
-                IoSlice::new(b"\n"),
-            ];
-            let _ = rustix::io::writev(sys::stderr(), &parts);
-        }
-        let me = self.me.as_raw_nonzero().get();
-        let base = self.base;
+    }
+
+    /// An event whose text comes in parts (up to `TEXT_PARTS - 2`): a path
+    /// or a command goes out whole, never cut to fit a buffer.
+    pub fn event_parts(&mut self, i: Option<usize>, pri: u8, m: &[&[u8]]) {
         // With one COMMAND, tinyd's own events (stopping, stopped) go to
         // its log too: there is no other.
-        let i = match (i, &self.mode) {
+        let slot = match (i, &self.mode) {
             (None, Mode::Single) if !self.t.slots.is_empty() => Some(0),
             _ => i,
         };
-        if let Some(i) = i {
-            let slot = &mut self.t.slots[i];
-            let target = target(&slot.spec, self.devlog);
-            slot.sink
-                .line(base, &target, b"tinyd", me, pri, text.as_bytes());
+        let own = self.log_target();
+        let out = self.out(pri);
+        let Sup {
+            t,
+            log_sink,
+            devlog,
+            ..
+        } = self;
+        let (spec, sink) = match slot.map(|j| &mut t.slots[j]) {
+            Some(s) => (Some(&s.spec), Some(&mut s.sink)),
+            None => (None, None),
+        };
+        let mut parts: [&[u8]; TEXT_PARTS] = [b""; TEXT_PARTS];
+        let mut n = 0;
+        // `i` is `slot` when it is a service.
+        if let (Some(_), Some(spec)) = (i, spec) {
+            parts[..2].copy_from_slice(&[spec.name(), b": "]);
+            n = 2;
         }
-        let target = self.log_target();
-        self.log_sink
-            .line(base, &target, b"tinyd", me, pri, text.as_bytes());
+        let k = m.len().min(TEXT_PARTS - n);
+        parts[n..n + k].copy_from_slice(&m[..k]);
+        let target = spec.map(|s| target(s, devlog));
+        out.emit(&parts[..n + k], target.zip(sink), (own, log_sink));
+    }
+
+    /// "cannot execute COMMAND: REASON" (or "cannot start COMMAND: STEP:
+    /// REASON") for service `i`, the command and directory whole.
+    fn spawn_failure(&mut self, i: usize, step: spawn::Step, why: &[u8]) {
+        let own = self.log_target();
+        let out = self.out(PRI_ERR);
+        let Sup {
+            t,
+            log_sink,
+            devlog,
+            ..
+        } = self;
+        let s = &mut t.slots[i];
+        let what = failure_parts(&s.spec, step, why);
+        let text = [
+            s.spec.name(),
+            b": ",
+            what[0],
+            what[1],
+            what[2],
+            what[3],
+            what[4],
+            what[5],
+        ];
+        out.emit(
+            &text,
+            Some((target(&s.spec, devlog), &mut s.sink)),
+            (own, log_sink),
+        );
     }
 
     /// Makes a slot for `spec`: its output pipe and log when it has them.
@@ -319,8 +364,7 @@ impl<'a> Sup<'a> {
     /// Starts service `i`. A failure to start is logged; at the first start
     /// of the command line's service, it is fatal.
     // The error is the message to log, built where the failure is known.
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn spawn(&mut self, i: usize, now: u64) -> Result<(), Msg> {
+    pub(crate) fn spawn(&mut self, i: usize, now: u64) -> Result<(), ()> {
         let slot = &self.t.slots[i];
         let spec = spawn::Spec {
             exec: slot.spec.exec(),
@@ -328,6 +372,7 @@ impl<'a> Sup<'a> {
             env: slot.spec.env(),
             creds: slot.spec.creds.as_ref(),
             chdir: slot.spec.chdir(),
+            base: self.base,
             umask: slot.spec.umask,
             out: slot.out.as_ref().map(|(_, w)| w.as_fd()),
         };
@@ -342,58 +387,58 @@ impl<'a> Sup<'a> {
                 Ok(())
             }
             Ok(Spawned::Failed(pid, step, e)) => {
-                let cmd = self.t.slots[i].spec.exec().first().to_bytes();
-                if step == spawn::Step::Exec {
-                    m.s(b"cannot execute ").s(cmd).s(b": ").err(e);
-                } else {
-                    m.s(b"cannot start ")
-                        .s(cmd)
-                        .s(b": ")
-                        .s(step.name())
-                        .s(b": ")
-                        .err(e);
-                }
+                m.s(b": ").err(e);
                 if self.first_start(i) {
                     // Reap the child (it exits at once), then give up.
                     while let Err(Errno::INTR) =
                         rustix::process::waitpid(Some(pid), WaitOptions::empty())
                     {
                     }
-                    let mut line = Msg::new();
-                    line.s(b"tinyd: ").s(m.as_bytes());
-                    self.fatal(spawn::exec_code(step, e), line.as_bytes());
+                    self.fatal_spawn(i, step, e, m.as_bytes());
                 }
-                self.event(Some(i), PRI_ERR, m.as_bytes());
+                self.spawn_failure(i, step, m.as_bytes());
                 // Its exit (127) arrives as SIGCHLD and leads to a restart.
                 self.t.slots[i].svc.spawned(pid.as_raw_nonzero().get(), now);
-                Err(m)
+                Err(())
             }
             Err(e) => {
                 m.s(b"cannot fork: ").err(e);
                 if self.first_start(i) {
-                    let mut line = Msg::new();
-                    line.s(b"tinyd: ").s(m.as_bytes());
-                    self.fatal(crate::code::FAIL, line.as_bytes());
+                    self.fatal(crate::code::FAIL, &[m.as_bytes()]);
                 }
                 self.event(Some(i), PRI_ERR, m.as_bytes());
                 let policy = self.t.slots[i].spec.policy;
                 self.t.slots[i].svc.spawn_failed(now, &policy);
                 self.note_backoff(i, now);
-                Err(m)
+                Err(())
             }
         }
     }
 
-    /// Ends tinyd before its services run: the error goes to the launcher
-    /// (or stderr), nothing is left behind.
+    /// Ends tinyd before its services run: the error (`tinyd: ` and the
+    /// parts) goes to the launcher (or stderr), nothing is left behind.
     #[cold]
     #[inline(never)]
-    pub fn fatal(&mut self, exit: u8, line: &[u8]) -> ! {
+    pub fn fatal(&mut self, exit: u8, line: &[&[u8]]) -> ! {
         for i in 0..self.t.slots.len() {
             self.signal_group(i, Signal::KILL);
         }
         self.cleanup();
         self.ready.fail(exit, line);
+        sys::exit(exit as i32)
+    }
+
+    /// `fatal` for a failed first start of service `i`.
+    #[cold]
+    #[inline(never)]
+    fn fatal_spawn(&mut self, i: usize, step: spawn::Step, e: Errno, why: &[u8]) -> ! {
+        let exit = spawn::exec_code(step, e);
+        for j in 0..self.t.slots.len() {
+            self.signal_group(j, Signal::KILL);
+        }
+        self.cleanup();
+        let what = failure_parts(&self.t.slots[i].spec, step, why);
+        self.ready.fail(exit, &what);
         sys::exit(exit as i32)
     }
 
@@ -784,6 +829,67 @@ impl<'a> Sup<'a> {
     }
 }
 
+/// How one event goes out: to stderr (in the foreground), a service's log
+/// and tinyd's.
+pub(crate) struct Out<'b> {
+    foreground: bool,
+    me: i32,
+    base: BorrowedFd<'b>,
+    pri: u8,
+}
+
+impl Out<'_> {
+    pub(crate) fn emit(
+        &self,
+        text: &[&[u8]],
+        slot: Option<(Target<'_>, &mut Sink)>,
+        own: (Target<'_>, &mut Sink),
+    ) {
+        let text = &text[..text.len().min(TEXT_PARTS)];
+        if self.foreground {
+            let mut v = [IoSlice::new(b""); TEXT_PARTS + 2];
+            v[0] = IoSlice::new(b"tinyd: ");
+            for (slot, p) in v[1..].iter_mut().zip(text) {
+                *slot = IoSlice::new(p);
+            }
+            v[text.len() + 1] = IoSlice::new(b"\n");
+            let _ = rustix::io::writev(sys::stderr(), &v[..text.len() + 2]);
+        }
+        let (base, me, pri) = (self.base, self.me, self.pri);
+        if let Some((target, sink)) = slot {
+            sink.line_parts(base, &target, b"tinyd", me, pri, text);
+        }
+        own.1.line_parts(base, &own.0, b"tinyd", me, pri, text);
+    }
+}
+
+/// The words of "cannot execute COMMAND" or "cannot start COMMAND: STEP"
+/// (the directory after `chdir`), then `why` (": REASON").
+fn failure_parts<'s>(spec: &'s Spec, step: spawn::Step, why: &'s [u8]) -> [&'s [u8]; 6] {
+    let cmd = spec.exec().first().to_bytes();
+    match step {
+        spawn::Step::Exec => [b"cannot execute ", cmd, why, b"", b"", b""],
+        // Its one failure: the limit (MAX_INHERITED_ENV).
+        spawn::Step::Environment => [
+            b"cannot start ",
+            cmd,
+            b": environment: more than 256 variables inherited from tinyd (the limit)",
+            b"",
+            b"",
+            b"",
+        ],
+        spawn::Step::Chdir => [
+            b"cannot start ",
+            cmd,
+            b": chdir ",
+            spec.chdir().to_bytes(),
+            why,
+            b"",
+        ],
+        _ => [b"cannot start ", cmd, b": ", step.name(), why, b""],
+    }
+}
+
 /// Where a service's own lines go.
 fn target<'s>(spec: &'s Spec, devlog: &'s CStr) -> Target<'s> {
     if let Some(path) = spec.log_file() {
@@ -793,7 +899,10 @@ fn target<'s>(spec: &'s Spec, devlog: &'s CStr) -> Target<'s> {
             keep: spec.log_keep,
         }
     } else if spec.syslog_tag().is_some() {
-        Target::Syslog { path: devlog }
+        Target::Syslog {
+            path: devlog,
+            name: spec.name(),
+        }
     } else {
         Target::None
     }

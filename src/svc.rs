@@ -70,8 +70,9 @@ pub enum Do {
 
 /// After SIGKILL, how often to look whether the group is gone.
 const RECHECK: u64 = 20;
-/// The smallest doubled delay when MIN is 0, so a crash loop never spins.
-const DELAY_FLOOR: u64 = 100;
+/// The smallest doubled delay when MIN is 0, so a crash loop never spins
+/// (and the smallest MAX of a MIN given alone, see `num::millis_range`).
+pub const DELAY_FLOOR: u64 = 100;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Svc {
@@ -345,6 +346,19 @@ mod tests {
             .map(|_| cycle(&mut s, &p, &mut now, 1, Status::Exited(0)).unwrap())
             .collect();
         assert_eq!(waits, [0, 100, 200, 400, 400]);
+    }
+
+    #[test]
+    fn zero_minimum_alone_never_spins() {
+        // `--restart-delay 0`: at once, then every 0.1 s (issue 8, defect 8).
+        let (min, max) = crate::num::millis_range(b"0").unwrap();
+        let p = policy(Restart::Always, min, max);
+        let mut s = Svc::new(&p);
+        let mut now = 0;
+        let waits: Vec<_> = (0..4)
+            .map(|_| cycle(&mut s, &p, &mut now, 1, Status::Exited(1)).unwrap())
+            .collect();
+        assert_eq!(waits, [0, 100, 100, 100]);
     }
 
     #[test]

@@ -391,6 +391,31 @@ fn command_cwd_and_umask_as_asked() {
 }
 
 #[test]
+fn relative_chdir_is_resolved_once_against_the_start_directory() {
+    // Issue 8, defect 6: tinyd went into `sub`, then COMMAND tried `sub`
+    // again from there, and never started (exit 127).
+    let t = TempDir::new("c-cwd-rel");
+    let (m1, m2) = (uniq(), uniq());
+    let _r = Reaper::new(&[&m1, &m2, &dir_marker(&t)]);
+    let sub = t.join("sub");
+    fs::create_dir_all(sub.join("sub")).unwrap();
+    let mut cmd = td(&["-p", "pid", "-d", "sub", "/bin/sleep", &m1]);
+    let o = launch(&t, cmd.current_dir(t.path()));
+    assert_eq!(o.status.code(), Some(0), "daemon mode: {}", o.stderr);
+    let d = read_pid(&t.join("pid")).expect("pidfile");
+    let c = find_child(d, &["/bin/sleep", &m1]);
+    assert_eq!(cwd(c), Some(canon(&sub)), "daemon mode: COMMAND's cwd");
+    assert_eq!(cwd(d), Some(canon(&sub)), "daemon mode: tinyd's cwd");
+    stop_daemon(d);
+
+    let mut cmd = td(&["-f", "--chdir=sub", "/bin/sleep", &m2]);
+    let mut g = spawn_fg(&t, cmd.current_dir(t.path()));
+    let c = find_child(g.pid(), &["/bin/sleep", &m2]);
+    assert_eq!(cwd(c), Some(canon(&sub)), "foreground: COMMAND's cwd");
+    assert_eq!(stop_fg(&mut g).code(), Some(0));
+}
+
+#[test]
 fn command_default_cwd_and_umask_in_foreground() {
     // The CLI says: -d DIR (default /), -m OCTAL (022), in both modes.
     let t = TempDir::new("c-cwd-def");
@@ -524,6 +549,36 @@ fn command_environment_in_foreground() {
     );
     let c = find_child(g.pid(), &["/bin/sleep", &m]);
     check_env(c, "foreground");
+    assert_eq!(stop_fg(&mut g).code(), Some(0));
+}
+
+#[test]
+fn too_many_inherited_variables_names_the_limit() {
+    // It said `environment: argument list too long` (issue 8, defect 18).
+    let t = TempDir::new("c-env-inh");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let mut c = td(&["-f", "/bin/sleep", &m]);
+    c.env_clear();
+    for i in 0..257 {
+        c.env(format!("TINYD_T_I{i}"), "v");
+    }
+    let o = launch(&t, &mut c);
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    assert_eq!(
+        o.stderr,
+        "tinyd: cannot start /bin/sleep: environment: more than 256 variables \
+         inherited from tinyd (the limit)\n"
+    );
+    // 256 are fine.
+    let mut c = td(&["-f", "/bin/sleep", &m]);
+    c.env_clear();
+    for i in 0..256 {
+        c.env(format!("TINYD_T_I{i}"), "v");
+    }
+    let mut g = spawn_fg(&t, &mut c);
+    let pid = find_child(g.pid(), &["/bin/sleep", &m]);
+    assert_eq!(environ(pid).len(), 256);
     assert_eq!(stop_fg(&mut g).code(), Some(0));
 }
 

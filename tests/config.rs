@@ -14,6 +14,7 @@ use common::*;
 use multi::*;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::time::Duration;
 
 /// A configuration file with errors on lines 4, 5, 7, 11, 12 and 13; the
@@ -285,6 +286,141 @@ fn env_chdir_umask_user_per_service() {
     assert_eq!(ids(p[1], "Uid"), ["65534", "65534", "65534", "65534"]);
     assert_eq!(ids(p[1], "Gid"), ["65534", "65534", "65534", "65534"]);
     t.shutdown(&sock);
+}
+
+#[test]
+fn relative_chdir_is_resolved_against_the_start_directory() {
+    // Like a relative log path: against where tinyd was started, not
+    // against / where tinyd itself goes (issue 8, defect 6).
+    let d = TempDir::new("cfg-rel-chdir");
+    fs::create_dir(d.join("work")).unwrap();
+    let conf = write(&d, "t.conf", &service(&d, "a", "chdir = work\n"));
+    let sock = d.join("ctl.sock");
+    let mut c = tinyd();
+    c.current_dir(d.path());
+    let mut t = Td::spawn_cmd(&d, c, &["-f", "--control", &s(&sock), "-c", &conf], &[]);
+    let p = t.running(&sock, &["a"]);
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/cwd", p[0])).unwrap(),
+        d.join("work")
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn failed_chdir_is_reported_as_such() {
+    // It read "cannot execute COMMAND" (issue 8, defect 7).
+    let d = TempDir::new("cfg-bad-chdir");
+    let (log, missing) = (d.join("tinyd.log"), d.join("missing"));
+    let text = format!(
+        "[tinyd]\nlog = {}\n{}{}",
+        s(&log),
+        service(&d, "up", ""),
+        service(&d, "nodir", &format!("chdir = {}\n", s(&missing))),
+    );
+    let (mut t, sock, _) = Td::up(&d, &text, &["up"]);
+    let want = format!(
+        "nodir: cannot start {}: chdir {}: no such file or directory",
+        svc_script(&d),
+        s(&missing)
+    );
+    wait_until(10.0, &format!("{want:?} in the log"), || {
+        events(&log).contains(&want)
+    });
+    assert!(
+        !events(&log).iter().any(|e| e.contains("cannot execute")),
+        "{:?}",
+        events(&log)
+    );
+    t.shutdown(&sock);
+}
+
+#[test]
+fn errors_and_events_name_a_long_path_whole() {
+    // Cut in the middle, losing the reason (issue 8, defect 12).
+    let d = TempDir::new("cfg-long");
+    let deep = format!("{}/{}", s(d.path()), vec!["z".repeat(99); 8].join("/"));
+    let enoent = "no such file or directory";
+    let conf = format!("{deep}/t.conf");
+    let o = launch(&d, &["-f", "-c", &conf]);
+    assert_eq!(o.code, Some(78), "{o:?}");
+    assert_eq!(o.stderr, format!("tinyd: {conf}: cannot read: {enoent}\n"));
+    let sock = format!("{deep}/ctl.sock");
+    let o = ctl(Path::new(&sock), &["status"]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: cannot connect to {sock}: file name too long\n")
+    );
+    // An event at a restart: the command whole.
+    let log = d.join("tinyd.log");
+    let cmd = format!("{deep}/cmd");
+    let text = format!(
+        "[tinyd]\nlog = {}\n{}[gone]\nexec = {cmd}\n",
+        s(&log),
+        service(&d, "up", "")
+    );
+    let (mut t, sock, _) = Td::up(&d, &text, &["up"]);
+    let want = format!("gone: cannot execute {cmd}: {enoent}");
+    wait_until(10.0, "the event, whole", || events(&log).contains(&want));
+    t.shutdown(&sock);
+}
+
+#[test]
+fn syslog_lines_lost_note_names_tinyd_pid_and_service() {
+    // It read `tinyd: N lines lost`, without [PID] or the name (issue 8,
+    // defect 18).
+    let d = TempDir::new("cfg-lost");
+    let (log, sock_path, flag) = (d.join("tinyd.log"), d.join("log.sock"), d.join("flag"));
+    let cmd = d.script(
+        "cmd.sh",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.05; done\necho three\nexec sleep 100",
+            s(&flag)
+        ),
+    );
+    let text = format!(
+        "[tinyd]\nlog = {}\n[svc]\nexec = {}\nsyslog = tag\n",
+        s(&log),
+        s(&cmd)
+    );
+    let conf = write(&d, "t.conf", &text);
+    let ctl_sock = d.join("ctl.sock");
+    let mut t = Td::spawn_env(
+        &d,
+        &["-f", "--control", &s(&ctl_sock), "-c", &conf],
+        &[("TINYD_SYSLOG", &s(&sock_path))],
+    );
+    // The event went to the (missing) syslog socket before tinyd's log.
+    wait_until(10.0, "started in tinyd's log", || {
+        events(&log)
+            .iter()
+            .any(|e| e.starts_with("svc: started pid "))
+    });
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    fs::write(&flag, "").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut msgs = Vec::new();
+    while !msgs.iter().any(|m: &String| m.ends_with("]: three")) {
+        let n = sock.recv(&mut buf).expect("datagrams within 10 s");
+        msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let note = &msgs[0];
+    assert!(note.starts_with("<27>"), "{msgs:?}");
+    assert_eq!(
+        note.get(20..),
+        Some(
+            format!(
+                "tinyd[{}]: svc: 1 lines lost: no such file or directory",
+                t.pid
+            )
+            .as_str()
+        ),
+        "{msgs:?}"
+    );
+    t.shutdown(&ctl_sock);
 }
 
 #[test]

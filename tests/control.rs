@@ -191,6 +191,10 @@ fn bad_requests_are_64_and_tinyctl_works_like_tinyd_ctl() {
         &["stop"],
         &["restart"],
         &["status", "x", "y"],
+        // Listed every service (issue 8, defect 18).
+        &["status", ""],
+        &["stop", ""],
+        &["", "status"],
     ] {
         let o = ctl(&sock, args);
         assert_eq!(o.code, Some(64), "{args:?}: {o:?}");
@@ -374,6 +378,41 @@ fn reload_with_a_broken_file_changes_nothing() {
 }
 
 #[test]
+fn reload_reply_and_log_hold_every_error_line() {
+    // Both were cut at 2048 bytes, mid-line, losing `more errors not
+    // shown` (issue 8, defect 13).
+    let d = TempDir::new("ctl-reload-many");
+    let tlog = d.join("tinyd.log");
+    let head = format!("[tinyd]\nlog = {}\n", s(&tlog));
+    let conf = write(&d, "t.conf", &format!("{head}{}", service(&d, "one", "")));
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    t.running(&sock, &["one"]);
+    // 20 unknown keys of 80 bytes: 16 shown (about 2.5 KB), then the note.
+    let keys: Vec<String> = (0..20)
+        .map(|k| format!("k{k:02}{}", "x".repeat(77)))
+        .collect();
+    let bad: String = keys.iter().map(|k| format!("{k} = 1\n")).collect();
+    fs::write(&conf, format!("{head}{}{bad}", service(&d, "one", ""))).unwrap();
+    let o = ctl(&sock, &["reload"]);
+    assert_eq!(o.code, Some(78), "{o:?}");
+    let first = head.lines().count() + service(&d, "one", "").lines().count() + 1;
+    let mut want: Vec<String> = (0..16)
+        .map(|k| format!("{conf}:{}: unknown key: {}", first + k, keys[k]))
+        .collect();
+    want.push(format!("{conf}: more errors not shown"));
+    let got: Vec<&str> = o.stderr.lines().collect();
+    let with_tinyd: Vec<String> = want.iter().map(|l| format!("tinyd: {l}")).collect();
+    assert_eq!(got, with_tinyd, "every line, whole");
+    assert!(o.stderr.len() > 2048);
+    wait_until(10.0, "every error in tinyd's log", || {
+        let ev = events(&tlog);
+        want.iter().all(|l| ev.contains(l))
+    });
+    t.shutdown(&sock);
+}
+
+#[test]
 fn socket_is_0600_and_other_users_are_refused() {
     let d = TempDir::new("ctl-perm");
     let (mut t, sock, p) = Td::up(&d, &service(&d, "p", ""), &["p"]);
@@ -417,6 +456,43 @@ fn socket_is_0600_and_other_users_are_refused() {
     t.shutdown(&sock);
 }
 
+#[test]
+fn only_a_socket_nobody_listens_on_is_replaced() {
+    // A regular file at the path was deleted and replaced by the socket
+    // (`control = /etc/tinyd.conf`; issue 8, defect 9).
+    let d = TempDir::new("ctl-path");
+    let conf = write(&d, "t.conf", &service(&d, "p", ""));
+    let (sock, pidf) = (d.join("ctl.sock"), d.join("tinyd.pid"));
+    let args = ["-f", "-p", &s(&pidf), "--control", &s(&sock), "-c", &conf];
+    fs::write(&sock, "precious\n").unwrap();
+    let o = launch(&d, &args);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!(
+            "tinyd: control socket {}: exists and is not a socket; left alone\n",
+            s(&sock)
+        )
+    );
+    assert_eq!(fs::read_to_string(&sock).unwrap(), "precious\n");
+    assert!(!pidf.exists(), "no pidfile left behind");
+    fs::remove_file(&sock).unwrap();
+
+    // Someone listens: refused, left alone.
+    let live = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = launch(&d, &args);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(o.stderr.contains("in use by another tinyd"), "{o:?}");
+    assert!(fs::metadata(&sock).unwrap().file_type().is_socket());
+    // Nobody listens any more (the file stays): replaced.
+    drop(live);
+    assert!(sock.exists());
+    let mut t = Td::spawn(&d, &args);
+    t.running(&sock, &["p"]);
+    t.shutdown(&sock);
+    assert!(!sock.exists(), "socket removed on exit");
+}
+
 /// Connects and sends `bytes`; returns the whole reply.
 fn raw(sock: &Path, bytes: &[u8]) -> String {
     let mut st = UnixStream::connect(sock).unwrap();
@@ -454,6 +530,75 @@ fn raw_protocol_long_and_malformed_requests() {
     // A fine request still works, also with CRLF.
     let r = raw(&sock, b"status r\r\n");
     assert!(r.starts_with(&format!("0\nr running {} ", p[0])), "{r:?}");
+    t.shutdown(&sock);
+}
+
+unsafe extern "C" {
+    fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+    fn connect(fd: i32, addr: *const u8, len: u32) -> i32;
+    fn close(fd: i32) -> i32;
+}
+
+/// Non-blocking connections to `sock` until its backlog is full (or 1000);
+/// returns them, to be closed with `close`.
+fn fill_backlog(sock: &Path) -> Vec<i32> {
+    let (af_unix, stream, nonblock, cloexec) = (1, 1, 0o4000, 0o2000000);
+    let mut addr = [0u8; 110];
+    addr[..2].copy_from_slice(&(af_unix as u16).to_ne_bytes());
+    let path = s(sock);
+    addr[2..2 + path.len()].copy_from_slice(path.as_bytes());
+    let mut fds = Vec::new();
+    while fds.len() < 1000 {
+        // SAFETY: plain integers, and a sockaddr_un that lives across the call.
+        let fd = unsafe { socket(af_unix, stream | nonblock | cloexec, 0) };
+        assert!(fd >= 0);
+        // SAFETY: as above.
+        if unsafe { connect(fd, addr.as_ptr(), addr.len() as u32) } != 0 {
+            // SAFETY: our own descriptor.
+            unsafe { close(fd) };
+            break;
+        }
+        fds.push(fd);
+    }
+    fds
+}
+
+#[test]
+fn ctl_gives_up_on_a_stopped_tinyd() {
+    // `tinyd ctl` blocked forever against a stopped or wedged tinyd, and a
+    // `::shutdown:` line with it (issue 8, defect 14).
+    let d = TempDir::new("ctl-wait");
+    let (mut t, sock, _) = Td::up(&d, &service(&d, "w", ""), &["w"]);
+    assert!(signal(t.pid, SIGSTOP));
+    let sk = s(&sock);
+    let t0 = Instant::now();
+    let o = ctl(&sock, &["-w", "0.5", "status"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: no reply from {sk}: timed out after 0.5 seconds (see -w)\n")
+    );
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // With the backlog full, connect itself waits: bounded too.
+    let fds = fill_backlog(&sock);
+    let o = ctl(&sock, &["--wait", "0.3", "status"]);
+    for fd in fds {
+        // SAFETY: our own descriptors.
+        unsafe { close(fd) };
+    }
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        format!("tinyd: cannot connect to {sk}: timed out after 0.3 seconds (see -w)\n")
+    );
+    let o = ctl(&sock, &["-w", "0", "status"]);
+    assert_eq!(o.code, Some(64), "{o:?}");
+    assert!(o.stderr.contains("bad value for -w"), "{o:?}");
+    assert!(signal(t.pid, SIGCONT));
     t.shutdown(&sock);
 }
 
@@ -516,14 +661,53 @@ fn idle_connections_do_not_lock_out_a_new_client() {
     assert_eq!(parse_status(&o.stdout)[0].pid, Some(p[0]));
     assert!(
         took < Duration::from_secs(8),
-        "answered once the idle ones timed out: {took:?}"
+        "answered, idle ones dropped for it: {took:?}"
     );
     for (n, mut c) in idle.into_iter().enumerate() {
         c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let r = String::from_utf8_lossy(&read_all(&mut c)).into_owned();
-        assert_eq!(r, "1\ntinyd: request timed out\n", "idle connection {n}");
+        assert!(r == TIMED_OUT || r == DROPPED, "idle connection {n}: {r:?}");
     }
     assert_eq!(ask(&sock, "status").map(|r| r.0), Some(0), "still serving");
+    t.shutdown(&sock);
+}
+
+const TIMED_OUT: &str = "1\ntinyd: request timed out\n";
+const DROPPED: &str = "1\ntinyd: dropped (no request yet, another client waits)\n";
+
+#[test]
+fn idle_clients_are_dropped_for_a_real_request() {
+    // 100 connections that sent half a request delayed `ctl status` past
+    // 10 s (200: 18 s): each waited out its 2 s in one of the 16 slots
+    // (issue 8, defect 15).
+    let d = TempDir::new("ctl-starve");
+    let (mut t, sock, p) = Td::up(&d, &service(&d, "i", ""), &["i"]);
+    for n in [100, 200] {
+        let idle: Vec<UnixStream> = (0..n)
+            .map(|_| {
+                let mut c = UnixStream::connect(&sock).unwrap();
+                c.write_all(b"sta").unwrap();
+                c
+            })
+            .collect();
+        let t0 = Instant::now();
+        let o = ctl(&sock, &["status"]);
+        let took = t0.elapsed();
+        assert_eq!(o.code, Some(0), "{o:?}");
+        assert_eq!(parse_status(&o.stdout)[0].pid, Some(p[0]));
+        assert!(
+            took < Duration::from_secs(2),
+            "{n} idle: answered in {took:?}"
+        );
+        let mut dropped = 0;
+        for mut c in idle {
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let r = String::from_utf8_lossy(&read_all(&mut c)).into_owned();
+            assert!(r == TIMED_OUT || r == DROPPED, "{r:?}");
+            dropped += (r == DROPPED) as usize;
+        }
+        assert!(dropped >= n - 16, "{dropped} of {n} dropped");
+    }
     t.shutdown(&sock);
 }
 

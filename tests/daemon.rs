@@ -447,13 +447,43 @@ fn stale_pidfile_with_dead_pid_is_taken_over() {
     let _r = Reaper::new(&[&m, &dir_marker(&t)]);
     let pf = t.join("pid");
     assert!(!alive(999999));
-    // Longer than any new content: the file must be truncated.
-    fs::write(&pf, "999999\nsome more old bytes here\n").unwrap();
+    // Longer than any new content: the file must be truncated. (A PID
+    // padded with blanks, as some tools write it.)
+    fs::write(&pf, format!("{:>30}\n", 999999)).unwrap();
     let d = start(&t, &["/bin/sleep", &m]);
     find_child(d, &["/bin/sleep", &m]);
     assert_eq!(fs::read_to_string(&pf).unwrap(), format!("{d}\n"));
     stop_daemon(d);
     assert!(!pf.exists(), "pidfile removed after SIGTERM");
+}
+
+#[test]
+fn a_file_that_is_not_a_pidfile_is_refused_and_left_alone() {
+    // It was truncated, then deleted on exit (issue 8, defect 9).
+    let t = TempDir::new("d-notpid");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let conf = t.join("tinyd.conf");
+    let text = "[web]\nexec = /usr/sbin/httpd\n";
+    fs::write(&conf, text).unwrap();
+    for fg in [false, true] {
+        let mut args = vec!["-p", conf.to_str().unwrap(), "/bin/sleep", &m];
+        if fg {
+            args.insert(0, "-f");
+        }
+        let o = run_t(&t, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", o.stderr);
+        assert_one_error_line(&o, "not a pidfile");
+        assert!(o.stderr.contains("not a pidfile"), "{}", o.stderr);
+        assert_eq!(fs::read_to_string(&conf).unwrap(), text, "left alone");
+        assert_no_process(&m);
+    }
+    // An empty file is a pidfile (touched by an rcS script, say).
+    let pf = t.join("pid");
+    fs::write(&pf, "").unwrap();
+    let d = start(&t, &["/bin/sleep", &m]);
+    assert_eq!(fs::read_to_string(&pf).unwrap(), format!("{d}\n"));
+    stop_daemon(d);
 }
 
 #[test]
@@ -573,6 +603,122 @@ fn usage_errors_exit_64_with_one_line() {
         );
         assert_one_error_line(&o, &format!("{args:?}"));
         assert!(!t.join("pid").exists(), "{args:?} created the pidfile");
+    }
+    assert_no_process(&m);
+}
+
+#[test]
+fn a_basename_that_is_no_name_needs_name() {
+    // `my prog` became the name and broke the status columns (issue 8,
+    // defect 16).
+    let t = TempDir::new("d-badname");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    let prog = t.script("my prog", "exec /bin/sleep \"$1\"");
+    let o = run_t(&t, &["-f", &s(&prog), &m]);
+    assert_eq!(o.status.code(), Some(64), "{}", o.stderr);
+    assert_one_error_line(&o, "bad default name");
+    assert!(
+        o.stderr.contains("--name") && o.stderr.contains("my prog"),
+        "{}",
+        o.stderr
+    );
+    assert_no_process(&m);
+    let pf = t.join("pid");
+    let d = start(&t, &["-n", "prog", &s(&prog), &m]);
+    assert!(read_pid(&pf).is_some());
+    stop_daemon(d);
+}
+
+#[test]
+fn ctl_is_the_client_or_a_usage_error_never_a_command() {
+    // The minimal build ran `tinyd ctl status` as a COMMAND called `ctl`,
+    // exit 127 (issue 8, defect 17).
+    let t = TempDir::new("d-ctl");
+    let _r = Reaper::new(&[&dir_marker(&t)]);
+    let sock = s(&t.join("no.sock"));
+    // The full build reads (and fails on) a missing file; the minimal one
+    // has no --config at all.
+    let full = run_t(&t, &["-c", &s(&t.join("no.conf"))]).status.code() == Some(78);
+    let tinyctl = t.join("tinyctl");
+    std::os::unix::fs::symlink(bin(), &tinyctl).unwrap();
+    let mut via_link = Command::new(&tinyctl);
+    via_link.args(["-s", &sock, "status"]);
+    for o in [
+        run_t(&t, &["ctl", "-s", &sock, "status"]),
+        launch(&t, &mut via_link),
+    ] {
+        assert_one_error_line(&o, "ctl");
+        if full {
+            assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+            assert!(o.stderr.contains("cannot connect"), "{}", o.stderr);
+        } else {
+            assert_eq!(o.status.code(), Some(64), "{}", o.stderr);
+            assert!(o.stderr.contains("without the ctl feature"), "{}", o.stderr);
+        }
+    }
+}
+
+#[test]
+fn an_error_names_a_long_path_whole_with_its_reason() {
+    // A path over about 230 bytes was cut in the middle of the message,
+    // and its reason lost (issue 8, defect 12).
+    let t = TempDir::new("d-longpath");
+    let m = uniq();
+    let _r = Reaper::new(&[&m, &dir_marker(&t)]);
+    // 3000 bytes, in components of 100: missing from the second on.
+    let long = format!(
+        "{}/{}{}",
+        s(t.path()),
+        "x".repeat(99),
+        format!("/{}", "y".repeat(99)).repeat(29)
+    );
+    let enoent = ": no such file or directory\n";
+    let log = format!("{long}/x.log");
+    let cmd = format!("{long}/cmd");
+    let pid = format!("{long}/pid");
+    let cases: [(&[&str], i32, String); 4] = [
+        (
+            &["-p", &pid],
+            1,
+            format!("tinyd: {pid}: cannot create pidfile{enoent}"),
+        ),
+        (
+            &["-d", &long],
+            1,
+            format!("tinyd: cannot change directory to {long}{enoent}"),
+        ),
+        (
+            &["-o", &log],
+            1,
+            format!("tinyd: cannot open log file {log}{enoent}"),
+        ),
+        (&[], 127, format!("tinyd: cannot execute {cmd}{enoent}")),
+    ];
+    for (opts, code, want) in &cases {
+        for fg in [false, true] {
+            let mut args: Vec<&str> = if fg { vec!["-f"] } else { vec![] };
+            args.extend_from_slice(opts);
+            if *code == 127 {
+                args.extend([cmd.as_str(), m.as_str()]);
+            } else {
+                args.extend(["/bin/sleep", m.as_str()]);
+            }
+            let o = run_t(&t, &args);
+            assert_eq!(
+                o.status.code(),
+                Some(*code),
+                "{opts:?} fg {fg}: {}",
+                o.stderr
+            );
+            let err = if fg && *code == 127 {
+                // In the foreground the event is printed too, before it.
+                o.stderr.lines().last().unwrap_or("").to_string() + "\n"
+            } else {
+                o.stderr.clone()
+            };
+            assert_eq!(&err, want, "{opts:?} fg {fg}");
+        }
     }
     assert_no_process(&m);
 }

@@ -197,6 +197,27 @@ fn long_line_is_split_into_1024_byte_pieces_nothing_lost() {
     assert_eq!(lens, vec![1024, 1024, 952], "split at 1024 bytes");
 }
 
+#[test]
+fn line_of_exactly_1024_or_2048_bytes_adds_no_empty_line() {
+    // The newline right after a full piece made an empty log line that
+    // COMMAND never wrote (issue 8, defect 10).
+    let d = TempDir::new("log-exact");
+    let log = d.join("out.log");
+    let (a, b) = ("a".repeat(1024), "b".repeat(2048));
+    let cmd = d.script(
+        "cmd.sh",
+        &format!("echo before\necho {a}\necho {b}\necho\necho after"),
+    );
+    let mut t = Tinyd::spawn(
+        &d,
+        &["-f", "-r", "never", "-n", "exact", "-o", &s(&log), &s(&cmd)],
+    );
+    assert_eq!(t.wait_exit(20.0).code(), Some(0), "stderr: {}", t.stderr());
+    let out: Vec<String> = output(&log, "exact").into_iter().map(|(_, t)| t).collect();
+    let want = ["before", &a, &b[..1024], &b[1024..], "", "after"];
+    assert_eq!(out, want, "one empty line: the one COMMAND wrote");
+}
+
 /// The number in a `line N ...` output text.
 fn line_no(t: &str) -> Option<u32> {
     t.strip_prefix("line ")?.split(' ').next()?.parse().ok()

@@ -28,6 +28,35 @@ fn gaps(st: &[(i64, i32)]) -> Vec<i64> {
 }
 
 #[test]
+fn restart_delay_zero_alone_does_not_spin() {
+    // `--restart-delay 0` restarted a crash loop about 1500 times a second,
+    // like `0:0`; MIN alone is a fixed delay of at least 0.1 s after the
+    // first restart (issue 8, defect 8).
+    let d = TempDir::new("sup-zero");
+    let log = d.join("out.log");
+    let cmd = d.script("cmd.sh", "exit 1");
+    let mut t = Tinyd::spawn(
+        &d,
+        &[
+            "-f",
+            "--restart-delay",
+            "0",
+            "-n",
+            "zero",
+            "-o",
+            &s(&log),
+            &s(&cmd),
+        ],
+    );
+    let st = wait_starts(&log, "zero", 5, 30.0);
+    let dl = delays(&log, "zero");
+    assert_eq!(&dl[..4], &["0", "0.1", "0.1", "0.1"], "printed delays");
+    let g = gaps(&st);
+    assert!(g[1..4].iter().all(|&g| g >= 95), "gaps {g:?}");
+    t.stop(20.0);
+}
+
+#[test]
 fn restart_always_delay_doubles_from_min() {
     let d = TempDir::new("sup-grow");
     let log = d.join("out.log");

@@ -5,8 +5,9 @@
 //! - a usage error names the empty string or one whole argument (argv[1..]);
 //! - a successful parse is self-consistent: COMMAND is an argument and not
 //!   empty, --env values are NAME=VALUE (at most 32, packed at the front),
-//!   sizes, counts, delays and the umask are in range, an explicit --name is
-//!   1-64 printable ASCII bytes without '/', `--config` refuses service options;
+//!   sizes, counts, delays and the umask are in range, the name (explicit or
+//!   COMMAND's basename) is 1-64 printable ASCII bytes without '/',
+//!   `--config` refuses service options;
 //! - it round-trips: the options written back in canonical long form
 //!   (`--opt VALUE`, then `--`, then COMMAND and its arguments) parse to the
 //!   same key fields and the same COMMAND words.
@@ -148,10 +149,8 @@ fn write_back(k: &Key) -> Vec<Vec<u8>> {
     delay.extend(secs(k.delay.1));
     opt("restart-delay", delay);
     opt("stop-timeout", secs(k.stop_timeout));
-    // The default name is not always a valid --name (it is COMMAND's
-    // basename): give it only when it differs.
-    let default = args::basename(&k.command[0]);
-    if k.name != default[..default.len().min(64)] {
+    // Only when it differs from the default (COMMAND's basename).
+    if k.name != args::basename(&k.command[0]) {
         opt("name", k.name.clone());
     }
     w.push(b"--".to_vec());
@@ -200,12 +199,10 @@ fn check_opts(o: &Opts<'_>, argv: &Argv<'_>) {
     } else {
         assert!(o.cmd >= 1 && o.cmd < argv.len(), "COMMAND out of argv");
         assert!(!argv.get(o.cmd).is_empty(), "empty COMMAND accepted");
-        let default = args::basename(argv.get(o.cmd).to_bytes());
-        if o.name != &default[..default.len().min(64)] {
-            // An explicit --name: validated.
-            assert!(!o.name.is_empty());
-            assert!(o.name.iter().all(|&c| c > b' ' && c < 0x7f && c != b'/'));
-        }
+        // An explicit --name or the default (COMMAND's basename): both
+        // validated, never cut.
+        assert!(!o.name.is_empty());
+        assert!(o.name.iter().all(|&c| c > b' ' && c < 0x7f && c != b'/'));
     }
 }
 

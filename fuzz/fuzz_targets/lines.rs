@@ -10,9 +10,11 @@
 //! - every piece is at most LINE_MAX bytes and holds no newline;
 //! - nothing is lost or added: the pieces, each followed by a newline
 //!   unless it filled the buffer (or was the final flush), are exactly the
-//!   input stream;
-//! - `whole` is true exactly for a piece that starts a line and ends it (a
-//!   newline or the end of the stream);
+//!   input stream, where a newline right after a full piece ends that
+//!   line and makes no (empty) piece of its own: it is seen as the next
+//!   piece's `starts`;
+//! - `starts` is true exactly for a piece that starts a line, `whole` for
+//!   one that also ends it (a newline or the end of the stream);
 //! - a log line is the timestamp (24 bytes, `YYYY-MM-DDTHH:MM:SS.mmmZ`, the
 //!   civil date of the seconds, checked against a reference conversion),
 //!   " ", the tag, ": ", the piece, "\n": never longer than the prefix plus
@@ -104,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
     // Split the stream as sup.rs does: read into spare(), commit.
     let mut storage = [0u8; LINE_MAX];
     let mut lb = LineBuf::new(&mut storage);
-    let mut pieces: Vec<(Vec<u8>, bool, bool)> = Vec::new(); // text, whole, flushed
+    let mut pieces: Vec<(Vec<u8>, bool, bool, bool)> = Vec::new(); // text, whole, starts, flushed
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed as u64);
     let mut pos = 0;
     while pos < stream.len() {
@@ -119,17 +121,21 @@ fuzz_target!(|data: &[u8]| {
         let n = want.min(spare.len()).min(stream.len() - pos);
         spare[..n].copy_from_slice(&stream[pos..pos + n]);
         pos += n;
-        lb.commit(n, |p| pieces.push((p.text.to_vec(), p.whole, false)));
+        lb.commit(n, |p| pieces.push((p.text.to_vec(), p.whole, p.starts, false)));
     }
-    lb.flush(|p| pieces.push((p.text.to_vec(), p.whole, true)));
+    lb.flush(|p| pieces.push((p.text.to_vec(), p.whole, p.starts, true)));
     // A flush leaves it empty: a second one gives nothing.
     lb.flush(|_| panic!("second flush gave a piece"));
 
     let mut back = Vec::with_capacity(stream.len());
-    for (text, whole, flushed) in &pieces {
+    for (text, whole, starts, flushed) in &pieces {
         assert!(text.len() <= LINE_MAX, "piece of {} bytes", text.len());
         assert!(!text.contains(&b'\n'));
+        if *starts && !(back.is_empty() || back.last() == Some(&b'\n')) {
+            back.push(b'\n'); // it ended the full piece before
+        }
         let starts_line = back.is_empty() || back.last() == Some(&b'\n');
+        assert_eq!(*starts, starts_line, "starts flag");
         back.extend_from_slice(text);
         let full = text.len() == LINE_MAX;
         if *flushed {
@@ -144,11 +150,14 @@ fuzz_target!(|data: &[u8]| {
             text.len()
         );
     }
+    if stream.ends_with(b"\n") && !back.ends_with(b"\n") {
+        back.push(b'\n'); // it ended the last piece, a full one
+    }
     assert_eq!(back, stream, "bytes in != bytes out");
 
     // The log line of each piece, as sink.rs builds it.
     let (lsecs, lms) = (now, ms);
-    for (text, _, _) in pieces.iter().take(8) {
+    for (text, _, _, _) in pieces.iter().take(8) {
         let mut pre = Buf::<192>::new();
         timefmt::rfc3339(&mut pre, lsecs, lms);
         pre.s(b" ").s(tag).s(b": ");

@@ -266,7 +266,12 @@ impl Td {
     }
 
     pub fn spawn_env(d: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Td {
-        let mut c = tinyd();
+        Self::spawn_cmd(d, tinyd(), args, env)
+    }
+
+    /// `c` (tinyd) with `args` and `env`, stdout and stderr to files in
+    /// the directory.
+    pub fn spawn_cmd(d: &TempDir, mut c: Command, args: &[&str], env: &[(&str, &str)]) -> Td {
         c.args(args)
             .stdout(File::create(d.join("tinyd.stdout")).unwrap())
             .stderr(File::create(d.join("tinyd.stderr")).unwrap());
