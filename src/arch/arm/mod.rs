@@ -1,6 +1,7 @@
 //! 32-bit arm (EABI, ARMv7): the kernel's `struct sigaction`, the
 //! `sigreturn` restorer, and a raw system call shim (`sc` does not build
-//! for arm: it still uses the removed `llvm_asm!`).
+//! for arm: it still uses the removed `llvm_asm!`). Builds in ARM or Thumb-2
+//! mode; tinyd ships Thumb-2 (`.cargo/config.toml`), a quarter smaller.
 //!
 //! The kernel's arm `struct sigaction` has 32-bit flags and a mask of two
 //! 32-bit words (4-aligned: a `u64` there would add padding). Without
@@ -21,16 +22,32 @@ pub mod raw {
     pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
     pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
 
+    /// `svc 0` with the number in r7. In Thumb mode (tinyd's armv7 build)
+    /// r7 is the frame pointer, which inline assembly may not name: it is
+    /// saved in a scratch register around the call instead, as rustix does.
+    #[cfg(not(target_feature = "thumb-mode"))]
+    macro_rules! svc {
+        ($n:expr, $($regs:tt)*) => {
+            asm!("svc 0", in("r7") $n, $($regs)* options(nostack, preserves_flags))
+        };
+    }
+    #[cfg(target_feature = "thumb-mode")]
+    macro_rules! svc {
+        ($n:expr, $($regs:tt)*) => {
+            asm!("mov {tmp}, r7", "mov r7, {nr}", "svc 0", "mov r7, {tmp}",
+                 nr = in(reg) $n, tmp = out(reg) _, $($regs)*
+                 options(nostack, preserves_flags))
+        };
+    }
+
     /// # Safety
     /// As for the system call `n` with these arguments.
     #[inline(always)]
     pub unsafe fn syscall1(n: usize, a1: usize) -> usize {
         let ret;
-        // SAFETY: the caller vouches for the call; only r0 is changed.
-        unsafe {
-            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret,
-                 options(nostack, preserves_flags));
-        }
+        // SAFETY: the caller vouches for the call; only r0 is changed (and
+        // r7 is restored).
+        unsafe { svc!(n, inlateout("r0") a1 => ret,) };
         ret
     }
 
@@ -39,11 +56,8 @@ pub mod raw {
     #[inline(always)]
     pub unsafe fn syscall3(n: usize, a1: usize, a2: usize, a3: usize) -> usize {
         let ret;
-        // SAFETY: the caller vouches for the call; only r0 is changed.
-        unsafe {
-            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
-                 in("r2") a3, options(nostack, preserves_flags));
-        }
+        // SAFETY: as in syscall1.
+        unsafe { svc!(n, inlateout("r0") a1 => ret, in("r1") a2, in("r2") a3,) };
         ret
     }
 
@@ -52,11 +66,8 @@ pub mod raw {
     #[inline(always)]
     pub unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
         let ret;
-        // SAFETY: the caller vouches for the call; only r0 is changed.
-        unsafe {
-            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
-                 in("r2") a3, in("r3") a4, options(nostack, preserves_flags));
-        }
+        // SAFETY: as in syscall1.
+        unsafe { svc!(n, inlateout("r0") a1 => ret, in("r1") a2, in("r2") a3, in("r3") a4,) };
         ret
     }
 
@@ -72,12 +83,11 @@ pub mod raw {
         a5: usize,
     ) -> usize {
         let ret;
-        // SAFETY: the caller vouches for the call; only r0 is changed.
+        // SAFETY: as in syscall1.
         unsafe {
-            asm!("svc 0", in("r7") n, inlateout("r0") a1 => ret, in("r1") a2,
-                 in("r2") a3, in("r3") a4, in("r4") a5,
-                 options(nostack, preserves_flags));
-        }
+            svc!(n, inlateout("r0") a1 => ret, in("r1") a2, in("r2") a3, in("r3") a4,
+                 in("r4") a5,)
+        };
         ret
     }
 }
