@@ -1,15 +1,16 @@
 # tinyd: `make` builds, `make run` runs the bundled example, `make test`
-# runs every test, `make bench` measures tinyd against its peers.
+# runs every test, `make bench` measures tinyd against its peers, `make
+# cross` builds it for the boards' CPUs.
 
 CARGO ?= cargo
 # The full build (default features: config file, control socket, reload)
 # and the minimal one (--no-default-features: one COMMAND, issue 2's job).
 BIN := target/release/tinyd
 MIN_BIN := target/minimal/release/tinyd
-SIZE_BUDGET := 65536
-FULL_BUDGET := 98304
+# The foreign architectures the suites run on under qemu-user (make test).
+CROSS_TESTED := aarch64 armv7 riscv64
 
-.PHONY: all build minimal size run deps test check-binary lint bench boot fuzz clean
+.PHONY: all build minimal cross size run deps test test-cross check-binary lint bench boot fuzz clean
 
 all: build
 
@@ -19,9 +20,15 @@ build:
 minimal:
 	CARGO_TARGET_DIR=target/minimal $(CARGO) build --release --locked --no-default-features
 
-size: build minimal
-	@echo "tinyd (full):    $$(stat -c %s $(BIN)) bytes stripped (budget $(FULL_BUDGET))"
-	@echo "tinyd (minimal): $$(stat -c %s $(MIN_BIN)) bytes stripped (budget $(SIZE_BUDGET))"
+# Both builds for every architecture into dist/ (dist/tinyd-ARCH,
+# dist/tinyd-minimal-ARCH, dist/SHA256SUMS); installs Debian's rustc-web,
+# lld and qemu-user on first use (cross/install.sh).
+cross: build minimal
+	bash cross/build.sh
+
+# The size table, every architecture (budgets in cross/check.sh).
+size: cross
+	@bash cross/check.sh --table
 
 run: build
 	./examples/run.sh
@@ -32,33 +39,36 @@ run: build
 deps:
 	sh tests/install-deps.sh
 
-# Every test: the binaries' properties, unit tests of the pure parts (with
-# and without the ctl feature), the integration tests against the full
-# build, and the single-command tests again against the minimal build.
-test: deps build minimal check-binary
+# Every test: the binaries' properties (every architecture), unit tests of
+# the pure parts (with and without the ctl feature), the integration tests
+# against the full build (the boot tests boot x86_64, aarch64 and armv7),
+# the single-command tests again against the minimal build, then the suites
+# against the foreign builds under qemu-user (test-cross).
+test: deps build minimal cross check-binary
 	$(CARGO) test --release --locked -- --test-threads=4
 	CARGO_TARGET_DIR=target/minimal $(CARGO) test --release --locked --no-default-features --lib
 	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked \
 	  --test daemon --test command --test logs --test supervise --test early_boot -- --test-threads=4
+	$(MAKE) test-cross
 
-# Both binaries must be static, libc-free and within their size budgets.
-check-binary: build minimal
-	@out=$$($(CARGO) tree --locked -e normal -i libc 2>&1); \
-	  if [ -n "$$out" ] && ! echo "$$out" | grep -q 'nothing to print'; then \
-	    echo "FAIL: libc is in the dependency tree:"; echo "$$out"; exit 1; fi
-	@for pair in $(BIN):$(FULL_BUDGET) $(MIN_BIN):$(SIZE_BUDGET); do \
-	  bin=$${pair%%:*}; budget=$${pair##*:}; \
-	  ! readelf -lW $$bin | grep -q INTERP || { echo "FAIL: $$bin has an ELF interpreter"; exit 1; }; \
-	  ! readelf -d $$bin | grep -q 'Dynamic section' || { echo "FAIL: $$bin has a dynamic section"; exit 1; }; \
-	  size=$$(stat -c %s $$bin); [ $$size -le $$budget ] || \
-	    { echo "FAIL: $$bin is $$size bytes, over the $$budget budget"; exit 1; }; \
-	  echo "ok: $$bin is static, libc-free, $$size bytes (budget $$budget)"; \
-	done
+# The integration suites against each foreign full and minimal build, under
+# qemu-user with that architecture's busybox as the children
+# (cross/test.sh; what qemu-user cannot do is in cross/qemu-user-limits).
+test-cross: cross
+	@for a in $(CROSS_TESTED); do \
+	  bash cross/test.sh $$a full && bash cross/test.sh $$a minimal || exit 1; done
+
+# Every binary (native and dist/) must be for its CPU, static, libc-free
+# and within its size budget (cross/check.sh).
+check-binary: build minimal cross
+	@bash cross/check.sh
 
 # Boot a real kernel (Debian's, under qemu TCG) with busybox init and tinyd
 # (also part of make test, as tests/boot.rs).
-boot: build
-	bash tests/boot/run.sh $(BIN)
+boot: build cross
+	bash tests/boot/run.sh $(BIN) x86_64
+	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-aarch64 aarch64
+	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-armv7 armv7
 
 # Fuzz every parser for FUZZ_SECONDS each (needs the nightly toolchain;
 # installs cargo-fuzz when missing). CI runs each briefly.

@@ -19,8 +19,9 @@
 #   cross/install.sh [--no-binfmt]
 #
 # Then mounts binfmt_misc if needed and registers the cache's qemu for
-# aarch64, arm, riscv64 and mipsel as tinyd-qemu-ARCH (flags POF: argv[0]
-# kept, interpreter opened now, so it works in other mount namespaces too),
+# aarch64, arm, riscv64 and mipsel as tinyd-qemu-ARCH (flags PF: argv[0]
+# kept, interpreter opened now, so it works in other mount namespaces too;
+# not O, whose descriptor of the program qemu would leave open in COMMAND),
 # newest entry first, so that it wins over any other qemu registered for the
 # same binaries.
 #
@@ -84,11 +85,11 @@ if [ "${1:-}" != --no-binfmt ]; then
         name=tinyd-qemu-$a
         # The newest entry is tried first: where another qemu is registered
         # for the same binaries (it may have come later), register again.
-        if [ -e "$bf/$name" ] && [ -e "$bf/qemu-$a" ]; then
+        if [ -e "$bf/$name" ] && { [ -e "$bf/qemu-$a" ] || ! grep -qx 'flags: PF' "$bf/$name"; }; then
             echo -1 >"$bf/$name"
         fi
         if [ ! -e "$bf/$name" ]; then
-            printf ':%s:%s:%s:%s:%s:%s:POF' "$name" "$type" "$off" "$magic" "$mask" "$interp" >"$bf/register" 2>/dev/null ||
+            printf ':%s:%s:%s:%s:%s:%s:PF' "$name" "$type" "$off" "$magic" "$mask" "$interp" >"$bf/register" 2>/dev/null ||
                 die "cannot register $interp with binfmt_misc"
             say "registered $name ($interp) with binfmt_misc"
         fi

@@ -148,8 +148,6 @@ pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8
 /// pid 0, which rustix's `UCred` (a non-zero `Pid`) cannot hold.
 #[cfg(feature = "ctl")]
 pub fn peer_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
-    const SOL_SOCKET: usize = 1;
-    const SO_PEERCRED: usize = 17;
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     let mut cred = [0u32; 3];
     let mut len = core::mem::size_of_val(&cred) as u32;
@@ -159,8 +157,8 @@ pub fn peer_uid(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
         raw::syscall5(
             raw::GETSOCKOPT,
             fd.as_raw_fd() as usize,
-            SOL_SOCKET,
-            SO_PEERCRED,
+            arch::SOL_SOCKET,
+            arch::SO_PEERCRED,
             cred.as_mut_ptr() as usize,
             &mut len as *mut u32 as usize,
         )

@@ -12,7 +12,7 @@
 //!
 //! Every module here must keep the same shape: `KernelSigaction` with
 //! `new(handler, flags, block_all)`, `NSIG`, `SIGSET_BYTES`, `SIG_BLOCK`,
-//! `SIG_SETMASK`, and `raw::{syscall1, syscall3, syscall4, syscall5}` with
+//! `SIG_SETMASK`, `SOL_SOCKET`, `SO_PEERCRED`, and `raw::{syscall1, syscall3, syscall4, syscall5}` with
 //! the numbers `CLONE`, `RT_SIGACTION`, `RT_SIGPROCMASK`, `EXECVE`,
 //! `GETSOCKOPT`, `EXIT_GROUP`, `CLOSE_RANGE`. Each `syscallN` returns the
 //! kernel's raw result: -4095..-1 is an errno, as on every architecture but

@@ -6,13 +6,16 @@ use std::fs::{self, File};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A number used by no other test in any test binary: 11 digits, the
-/// first four a per-binary prefix and a counter, the last seven our pid.
+/// A number used by no other test in any test binary: the first four
+/// digits a per-binary prefix and a counter, the last seven (after the
+/// point) our pid.
 /// `prefix` tells the test binaries apart.
 pub fn uniq_in(prefix: u8) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}{:03}{:07}", n, std::process::id())
+    // A duration `sleep` takes on 32-bit boards too (busybox refuses one
+    // over 2^32 s): PREFIX NNN . PID, a few hours at the most.
+    format!("{prefix}{:03}.{:07}", n, std::process::id())
 }
 
 /// The marker for processes that mention files of this TempDir.

@@ -270,6 +270,29 @@ pub fn environ(pid: i32) -> Vec<String> {
 
 /// The descriptors open in a process, with what they point to.
 pub fn fds(pid: i32) -> Vec<(i32, String)> {
+    // qemu-user (cross/test.sh) holds a descriptor of the program while it
+    // loads it, after the exec that made the process findable: wait until
+    // it has let go, so that only the program's own descriptors are seen.
+    if emulated(pid) {
+        let program = fs::canonicalize(exe(pid)).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while raw_fds(pid).iter().any(|(_, t)| Path::new(t) == program) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    raw_fds(pid)
+}
+
+/// Whether qemu-user runs `pid` through binfmt_misc (see [`cmdline`]).
+pub fn emulated(pid: i32) -> bool {
+    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    b.split(|&c| c == 0)
+        .next()
+        .is_some_and(|a| a.ends_with(b"-binfmt-P"))
+}
+
+fn raw_fds(pid: i32) -> Vec<(i32, String)> {
     let mut v: Vec<(i32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
             d.filter_map(|e| {
@@ -419,12 +442,11 @@ pub fn cmdline(pid: i32) -> Vec<String> {
 /// that qemu-user runs through binfmt_misc (see [`cmdline`]), the path
 /// binfmt_misc handed to qemu.
 pub fn exe(pid: i32) -> PathBuf {
-    let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let mut args = b.split(|&c| c == 0);
-    if let (Some(interp), Some(path)) = (args.next(), args.next())
-        && interp.ends_with(b"-binfmt-P")
-    {
-        return PathBuf::from(String::from_utf8_lossy(path).into_owned());
+    if emulated(pid) {
+        let b = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if let Some(path) = b.split(|&c| c == 0).nth(1) {
+            return PathBuf::from(String::from_utf8_lossy(path).into_owned());
+        }
     }
     fs::read_link(format!("/proc/{pid}/exe")).unwrap()
 }

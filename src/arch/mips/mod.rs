@@ -97,6 +97,11 @@ pub mod raw {
     }
 }
 
+/// `getsockopt` level and option for a Unix socket's peer credentials
+/// (mips numbers its socket options as IRIX did).
+pub const SOL_SOCKET: usize = 0xffff;
+pub const SO_PEERCRED: usize = 18;
+
 /// Highest signal number.
 pub const NSIG: i32 = 128;
 /// The kernel's sigset size in bytes (the last argument of rt_sigaction).

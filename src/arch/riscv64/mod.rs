@@ -11,6 +11,11 @@ pub mod raw {
     pub use sc::{syscall1, syscall3, syscall4, syscall5};
 }
 
+/// `getsockopt` level and option for a Unix socket's peer credentials
+/// (mips numbers its socket options as IRIX did).
+pub const SOL_SOCKET: usize = 1;
+pub const SO_PEERCRED: usize = 17;
+
 /// Highest signal number.
 pub const NSIG: i32 = 64;
 /// The kernel's sigset size in bytes (the last argument of rt_sigaction).
