@@ -8,7 +8,7 @@ CARGO ?= cargo
 BIN := target/release/tinyd
 MIN_BIN := target/minimal/release/tinyd
 # The foreign architectures the suites run on under qemu-user (make test).
-CROSS_TESTED := aarch64 armv7 riscv64
+CROSS_TESTED := aarch64 armv7 riscv64 mipsel
 
 .PHONY: all build minimal cross size run deps test test-cross check-binary lint bench boot fuzz clean
 
