@@ -11,11 +11,7 @@
 // build runs with RUSTC_BOOTSTRAP=1 already, for -Zbuild-std.
 #![cfg_attr(target_arch = "mips", feature(asm_experimental_arch))]
 
-#[cfg_attr(target_arch = "x86_64", path = "arch/x86_64/entry.rs")]
-#[cfg_attr(target_arch = "aarch64", path = "arch/aarch64/entry.rs")]
-#[cfg_attr(target_arch = "arm", path = "arch/arm/entry.rs")]
-#[cfg_attr(target_arch = "riscv64", path = "arch/riscv64/entry.rs")]
-#[cfg_attr(target_arch = "mips", path = "arch/mips/entry.rs")]
+#[path = "arch/entry.rs"]
 mod arch_entry;
 
 use tinyd::args::Argv;

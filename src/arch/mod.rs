@@ -8,7 +8,10 @@
 //! system calls from `sc`; 32-bit arm and mips, where `sc` does not build
 //! (it still uses the removed `llvm_asm!`), have a small shim of their own
 //! here. Code outside this folder must never name an architecture: it calls
-//! [`raw`] and [`KernelSigaction::new`] and reads the constants below.
+//! [`raw`] and [`KernelSigaction::new`] and reads the constants below. (The
+//! one exception is a crate-level attribute, which only a crate root can
+//! carry: `lib.rs` and `main.rs` enable `asm_experimental_arch` on mips.)
+//! `entry.rs` picks the binary's `_start` the same way `imp` is picked here.
 //!
 //! Every module here must keep the same shape: `KernelSigaction` with
 //! `new(handler, flags, block_all)`, `NSIG`, `SIGSET_BYTES`, `SIG_BLOCK`,
