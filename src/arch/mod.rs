@@ -28,7 +28,11 @@
 #[cfg_attr(target_arch = "mips", path = "mips/mod.rs")]
 mod imp;
 
-pub use imp::*;
+mod generic;
+
+pub use imp::{
+    KernelSigaction, NSIG, SIG_BLOCK, SIG_SETMASK, SIGSET_BYTES, SO_PEERCRED, SOL_SOCKET, raw,
+};
 
 #[cfg(not(any(
     target_arch = "x86_64",

@@ -92,21 +92,8 @@ pub mod raw {
     }
 }
 
-/// `getsockopt` level and option for a Unix socket's peer credentials
-/// (mips numbers its socket options as IRIX did).
-pub const SOL_SOCKET: usize = 1;
-pub const SO_PEERCRED: usize = 17;
-
-/// Highest signal number.
-pub const NSIG: i32 = 64;
-/// The kernel's sigset size in bytes (the last argument of rt_sigaction).
-pub const SIGSET_BYTES: usize = 8;
-/// `how` values of rt_sigprocmask.
-pub const SIG_BLOCK: usize = 0;
-pub const SIG_SETMASK: usize = 2;
-
-/// `SA_RESTORER` from the kernel's `asm/signal.h`.
-const SA_RESTORER: usize = 0x0400_0000;
+use super::generic::SA_RESTORER;
+pub use super::generic::consts::*;
 
 /// The kernel's `struct sigaction` on arm: handler, 32-bit flags,
 /// restorer, then the mask as two 32-bit words.

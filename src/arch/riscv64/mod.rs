@@ -1,28 +1,11 @@
-//! riscv64: the kernel's `struct sigaction`; raw system calls from `sc`.
+//! riscv64: the generic numbers, the kernel's `struct sigaction` without a
+//! restorer; raw system calls from `sc`.
 //!
 //! riscv has no `SA_RESTORER` and no restorer field: the kernel always
 //! returns from a handler through the vDSO's `rt_sigreturn` trampoline.
 
-/// Raw system calls and the numbers tinyd uses, from `sc`.
-pub mod raw {
-    pub use sc::nr::{
-        CLONE, CLOSE_RANGE, EXECVE, EXIT_GROUP, GETSOCKOPT, RT_SIGACTION, RT_SIGPROCMASK,
-    };
-    pub use sc::{syscall1, syscall3, syscall4, syscall5};
-}
-
-/// `getsockopt` level and option for a Unix socket's peer credentials
-/// (mips numbers its socket options as IRIX did).
-pub const SOL_SOCKET: usize = 1;
-pub const SO_PEERCRED: usize = 17;
-
-/// Highest signal number.
-pub const NSIG: i32 = 64;
-/// The kernel's sigset size in bytes (the last argument of rt_sigaction).
-pub const SIGSET_BYTES: usize = 8;
-/// `how` values of rt_sigprocmask.
-pub const SIG_BLOCK: usize = 0;
-pub const SIG_SETMASK: usize = 2;
+pub use super::generic::consts::*;
+pub use super::generic::sc_raw as raw;
 
 /// The kernel's generic `struct sigaction` without `SA_RESTORER`: handler,
 /// flags, then the 64-bit mask.
