@@ -181,7 +181,10 @@ fuzz_target!(|data: &[u8]| {
     if data.len() > CONFIG_MAX + 16 {
         return;
     }
-    let orig: Vec<Vec<u8>> = lines(data).into_iter().map(<[u8]>::to_vec).collect();
+    // The file's lines as tinyd reads them: a UTF-8 byte order mark at the
+    // start is not part of the first line.
+    let text = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    let orig: Vec<Vec<u8>> = lines(text).into_iter().map(<[u8]>::to_vec).collect();
     let mut buf = data.to_vec();
     let mut cfg = Box::new(Config::new());
     let result = config::parse_into(&mut buf, &mut cfg);
