@@ -1,5 +1,6 @@
 //! Where lines go: a log file (timestamped, rotated by size, reopened on
-//! SIGHUP), syslog datagrams, or nowhere. A line that cannot be written is
+//! SIGHUP, and when it is deleted or replaced), syslog datagrams, or
+//! nowhere. A line that cannot be written is
 //! counted and reported once writing works again; a sink never blocks and
 //! never retries in a loop.
 
@@ -55,6 +56,20 @@ pub struct Sink {
     /// Lines lost since the last successful write, and why.
     lost: u64,
     lost_why: Errno,
+    /// The wall-clock second the file was last looked at (see `check`).
+    checked: i64,
+}
+
+/// What became of an open log file, seen from its path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fate {
+    /// Still there.
+    Stays,
+    /// Deleted, or another file now stands at the path: reopen.
+    Gone,
+    /// Moved away with nothing in its place (external rotation: `mv`, then
+    /// SIGHUP): keep writing to it until SIGHUP.
+    Moved,
 }
 
 impl Default for Sink {
@@ -76,6 +91,39 @@ impl Sink {
             size: 0,
             lost: 0,
             lost_why: Errno::IO,
+            checked: 0,
+        }
+    }
+
+    /// What became of the open file (`Stays` when there is none, or when
+    /// the kernel cannot say).
+    fn fate(&self, base: BorrowedFd<'_>, path: &CStr) -> Fate {
+        let Some(fd) = &self.fd else {
+            return Fate::Stays;
+        };
+        let Ok(ours) = rustix::fs::fstat(fd) else {
+            return Fate::Stays;
+        };
+        if ours.st_nlink == 0 {
+            return Fate::Gone;
+        }
+        match rustix::fs::statat(base, path, rustix::fs::AtFlags::empty()) {
+            Err(Errno::NOENT) => Fate::Moved,
+            Ok(st) if (st.st_dev, st.st_ino) != (ours.st_dev, ours.st_ino) => Fate::Gone,
+            _ => Fate::Stays,
+        }
+    }
+
+    /// Once a second while lines flow: reopens a log file that was deleted
+    /// or replaced, so that nothing more goes into a file nobody can read.
+    fn check(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, secs: i64) {
+        if let Target::File { path, .. } = *t
+            && secs != self.checked
+        {
+            self.checked = secs;
+            if self.fate(base, path) == Fate::Gone {
+                let _ = self.open(base, t);
+            }
         }
     }
 
@@ -156,6 +204,7 @@ impl Sink {
                 b""
             }
         };
+        self.check(base, t, secs);
         if self.lost > 0 {
             self.report_lost(base, t);
         }
@@ -242,6 +291,13 @@ impl Sink {
         let Target::File { path, keep, .. } = *t else {
             return;
         };
+        // The open file is no longer FILE (deleted, replaced or moved
+        // away): FILE.N are not ours to shift; start a new FILE.
+        if self.fate(base, path) != Fate::Stays {
+            self.size = 0;
+            let _ = self.open(base, t);
+            return;
+        }
         // Whether FILE itself was moved aside (the last rename).
         let mut moved = false;
         if keep > 0 {
@@ -402,4 +458,86 @@ fn send(fd: &OwnedFd, parts: &[&[u8]]) -> Result<(), Errno> {
     let (v, n) = slices(parts);
     let mut anc = SendAncillaryBuffer::default();
     rustix::net::sendmsg(fd, &v[..n], &mut anc, SendFlags::DONTWAIT).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("tinyd-sink-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn cstr(p: &std::path::Path) -> std::ffi::CString {
+        std::ffi::CString::new(p.to_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rotation_after_the_file_was_deleted_shifts_nothing() {
+        // FILE deleted: renaming FILE.1 over FILE.2 would lose FILE.2.
+        let d = dir("rot-del");
+        let file = cstr(&d.join("log"));
+        let t = Target::File {
+            path: &file,
+            max: 100,
+            keep: 2,
+        };
+        let mut s = Sink::new();
+        s.open(rustix::fs::CWD, &t).unwrap();
+        fs::write(d.join("log.1"), "one\n").unwrap();
+        fs::write(d.join("log.2"), "two\n").unwrap();
+        fs::remove_file(d.join("log")).unwrap();
+        assert_eq!(s.fate(rustix::fs::CWD, &file), Fate::Gone);
+        s.rotate(rustix::fs::CWD, &t);
+        assert_eq!(fs::read_to_string(d.join("log.1")).unwrap(), "one\n");
+        assert_eq!(fs::read_to_string(d.join("log.2")).unwrap(), "two\n");
+        assert!(d.join("log").exists(), "a new FILE");
+        assert_eq!(s.fate(rustix::fs::CWD, &file), Fate::Stays);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn rotation_after_the_file_was_moved_keeps_the_moved_file() {
+        // `mv log log.old` without SIGHUP yet: rotation used to shift the
+        // chain and then truncate log.old (it could not move FILE aside).
+        let d = dir("rot-mv");
+        let file = cstr(&d.join("log"));
+        let t = Target::File {
+            path: &file,
+            max: 100,
+            keep: 2,
+        };
+        let mut s = Sink::new();
+        s.open(rustix::fs::CWD, &t).unwrap();
+        s.write(rustix::fs::CWD, &t, &[b"kept\n"]).unwrap();
+        fs::rename(d.join("log"), d.join("log.old")).unwrap();
+        assert_eq!(s.fate(rustix::fs::CWD, &file), Fate::Moved);
+        s.rotate(rustix::fs::CWD, &t);
+        assert_eq!(fs::read_to_string(d.join("log.old")).unwrap(), "kept\n");
+        assert!(!d.join("log.1").exists());
+        assert!(d.join("log").exists(), "a new FILE");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_file_replaced_at_its_path_is_gone() {
+        let d = dir("replaced");
+        let file = cstr(&d.join("log"));
+        let t = Target::File {
+            path: &file,
+            max: 1 << 20,
+            keep: 2,
+        };
+        let mut s = Sink::new();
+        s.open(rustix::fs::CWD, &t).unwrap();
+        assert_eq!(s.fate(rustix::fs::CWD, &file), Fate::Stays);
+        fs::write(d.join("new"), "").unwrap();
+        fs::rename(d.join("new"), d.join("log")).unwrap();
+        assert_eq!(s.fate(rustix::fs::CWD, &file), Fate::Gone);
+        fs::remove_dir_all(&d).unwrap();
+    }
 }

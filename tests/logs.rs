@@ -422,6 +422,63 @@ fn sighup_reopens_log_file() {
     );
 }
 
+#[test]
+fn deleted_log_file_is_noticed_and_reopened() {
+    // Output went into the deleted file until SIGHUP (issue 8, defect 11):
+    // now a deleted (or replaced) file is noticed within a second while
+    // lines flow, and a new FILE takes the next line.
+    let d = TempDir::new("log-del");
+    let log = d.join("out.log");
+    let cmd = d.script(
+        "cmd.sh",
+        "i=0\nwhile :; do echo \"tick $i\"; i=$((i+1)); sleep 0.05; done",
+    );
+    let mut t = Tinyd::spawn(&d, &["-f", "-n", "del", "-o", &s(&log), &s(&cmd)]);
+    let ticks_in = |text: &str| -> Vec<u32> {
+        text.lines()
+            .filter_map(|l| l.split_once(" del: tick ")?.1.parse().ok())
+            .collect()
+    };
+    let ticks = |p: &Path| ticks_in(&fs::read_to_string(p).unwrap_or_default());
+    let pid = wait_starts(&log, "del", 1, 20.0)[0].1;
+    t.group(pid);
+    wait_until(20.0, "ticks in FILE", || !ticks(&log).is_empty());
+    // Keep the file readable after it is deleted.
+    let mut deleted = fs::File::open(&log).unwrap();
+    fs::remove_file(&log).unwrap();
+    wait_until(20.0, "a new FILE with ticks", || ticks(&log).len() >= 2);
+    let size = deleted.metadata().unwrap().len();
+    let n = ticks(&log).len();
+    wait_until(20.0, "more ticks in the new FILE", || {
+        ticks(&log).len() >= n + 5
+    });
+    assert_eq!(
+        deleted.metadata().unwrap().len(),
+        size,
+        "nothing more goes into the deleted file once a new one is open"
+    );
+    let mut old = String::new();
+    std::io::Read::read_to_string(&mut deleted, &mut old).unwrap();
+    let (o, nw) = (ticks_in(&old), ticks(&log));
+    assert!(!o.is_empty(), "the deleted file had ticks: {old:?}");
+    for w in o.windows(2).chain(nw.windows(2)) {
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "no tick lost or duplicated: old {o:?} new {nw:?}"
+        );
+    }
+    assert_eq!(
+        nw[0],
+        o.last().unwrap() + 1,
+        "the new FILE goes on where the deleted one ended"
+    );
+    assert!(
+        alive(t.pid) && alive(pid),
+        "neither tinyd nor COMMAND stopped"
+    );
+}
+
 /// Runs tinyd with syslog to a socket in a temp dir; checks the datagrams.
 fn syslog_case(tag: &str, syslog_arg: &str) {
     let d = TempDir::new("log-syslog");
