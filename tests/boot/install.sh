@@ -2,7 +2,8 @@
 # Installs what tests/boot/run.sh needs for one architecture, from Debian's
 # packages, and does nothing when it is all there already:
 #
-#   tests/boot/install.sh [ARCH]     ARCH: x86_64 (default), aarch64, armv7
+#   tests/boot/install.sh [ARCH]     ARCH: x86_64 (default), aarch64, armv7,
+#                                          mipsel
 #
 #   x86_64   qemu-system-x86_64 (qemu-system-x86), linux-image-amd64,
 #            the machine's static busybox (busybox-static)
@@ -10,6 +11,9 @@
 #            busybox-static:arm64
 #   armv7    the same qemu and arm64 kernel, which runs 32-bit arm programs
 #            (CONFIG_COMPAT) on a cortex-a57: busybox-static:armhf
+#   mipsel   qemu-system-mipsel (qemu-system-mips), linux-image-4kc-malta
+#            (its /boot/vmlinuz-* is an ELF, the self-decompressing kernel
+#            qemu -M malta loads), busybox-static:mipsel
 #   and cpio for the initramfs.
 #
 # A qemu on PATH, and for x86_64 a /boot/vmlinuz-* and a static
@@ -46,6 +50,8 @@ aarch64) qemu_bin=qemu-system-aarch64 qemu_pkg=qemu-system-arm firmware=
         kernel_meta=linux-image-arm64 kernel_from=arch:arm64 bb_from=arch:arm64 ;;
 armv7) qemu_bin=qemu-system-aarch64 qemu_pkg=qemu-system-arm firmware=
         kernel_meta=linux-image-arm64 kernel_from=arch:arm64 bb_from=arch:armhf ;;
+mipsel) qemu_bin=qemu-system-mipsel qemu_pkg=qemu-system-mips firmware=
+        kernel_meta=linux-image-4kc-malta kernel_from=arch:mipsel bb_from=arch:mipsel ;;
 *) echo "boot/install: unknown architecture $ARCH" >&2; exit 64 ;;
 esac
 kdir=$CACHE/kernel-${kernel_meta#linux-image-}

@@ -8,7 +8,8 @@
 #
 # ARCH: x86_64 (linux-image-amd64, qemu-system-x86_64 -M pc), aarch64
 # (linux-image-arm64, qemu-system-aarch64 -M virt), armv7 (32-bit arm
-# busybox and tinyd on the same arm64 kernel, which runs them in AArch32).
+# busybox and tinyd on the same arm64 kernel, which runs them in AArch32),
+# mipsel (linux-image-4kc-malta, qemu-system-mipsel -M malta -cpu 24Kf).
 #
 # busybox init mounts /proc, /dev, /run and /tmp, starts tinyd in daemon mode
 # from ::sysinit:, whose one service writes a marker on the console; a
@@ -35,6 +36,7 @@ arch=${2:-x86_64}
 case "$arch" in
 x86_64) machine=(-M pc -accel tcg -cpu qemu64) console_dev=ttyS0 ;;
 aarch64 | armv7) machine=(-M virt -accel tcg -cpu cortex-a57) console_dev=ttyAMA0 ;;
+mipsel) machine=(-M malta -accel tcg -cpu 24Kf) console_dev=ttyS0 ;;
 *) echo "boot: FAILED: unknown architecture $arch"; exit 1 ;;
 esac
 timeout_s=${TINYD_BOOT_TIMEOUT:-150}
@@ -212,7 +214,7 @@ has 'Kernel panic' && fail "the kernel panicked: $(grep -m1 'Kernel panic' <<<"$
 has '^TINYD-BOOT: ' || fail "init never ran /etc/inittab's ::sysinit: (no TINYD-BOOT line; initramfs not unpacked or no console?)"
 # What the running tinyd is: ELF class and e_machine of /proc/PID/exe
 # (uname -m says aarch64 for 32-bit programs on the arm64 kernel too).
-case "$arch" in x86_64) m='02 3e 00' ;; aarch64) m='02 b7 00' ;; armv7) m='01 28 00' ;; esac
+case "$arch" in x86_64) m='02 3e 00' ;; aarch64) m='02 b7 00' ;; armv7) m='01 28 00' ;; mipsel) m='01 08 00' ;; esac
 has "^TINYD-EXE: $m\$" || fail "the running tinyd is not a $arch program (ELF class, machine: $(grep -m1 'TINYD-EXE' <<<"$c"))"
 has '^TINYD-LAUNCHER-EXIT: 0$' || fail "tinyd's launcher did not exit 0: $(grep -m1 'TINYD-LAUNCHER-EXIT' <<<"$c")"
 has '^TINYD-SERVICE-UP pid [0-9]+$' || fail "the service's marker never reached the console"
