@@ -69,6 +69,7 @@ boot: build cross
 	bash tests/boot/run.sh $(BIN) x86_64
 	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-aarch64 aarch64
 	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-armv7 armv7
+	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-mipsel mipsel
 
 # Fuzz every parser for FUZZ_SECONDS each (needs the nightly toolchain;
 # installs cargo-fuzz when missing). CI runs each briefly.

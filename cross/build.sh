@@ -17,6 +17,25 @@ cd "$(dirname "$0")/.."
 # shellcheck source=cross/targets.sh
 . cross/targets.sh
 
+# mipsel builds from a copy of the tree whose rustix (a copy of the one in
+# cargo's registry) has cross/rustix-mips-at.patch applied: rustix 1.1.6's
+# mips system calls lose $at on a real kernel. Prints the copy's directory.
+mips_tree() {
+    local copy=target/mipsel-src manifest rdir
+    manifest=$(cargo metadata --format-version 1 --locked --filter-platform mipsel-unknown-linux-musl 2>/dev/null |
+        grep -o '"manifest_path":"[^"]*/rustix-1\.1\.6/Cargo\.toml"' | head -n 1 | cut -d'"' -f4)
+    rdir=$(dirname "$manifest")
+    [ -f "$rdir/src/backend/linux_raw/arch/mips.rs" ] ||
+        { echo "cross/build: FAILED: no rustix 1.1.6 source for the mipsel patch" >&2; exit 1; }
+    rm -rf "$copy"; mkdir -p "$copy"
+    cp -r Cargo.toml Cargo.lock build.rs link.ld src "$copy"/
+    cp -r "$rdir" "$copy/rustix"
+    patch -s -p1 -d "$copy/rustix" <cross/rustix-mips-at.patch ||
+        { echo "cross/build: FAILED: cross/rustix-mips-at.patch does not apply" >&2; exit 1; }
+    printf '\n[patch.crates-io]\nrustix = { path = "rustix" }\n' >>"$copy/Cargo.toml"
+    echo "$copy"
+}
+
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=("${ARCHS[@]}")
 found=$(bash cross/install.sh)
@@ -33,14 +52,20 @@ for arch in "${archs[@]}"; do
     fi
     t=$(target_of "$arch")
     # One target directory for both builds: core and rustix are built once.
-    dir=target/cross
+    dir=$PWD/target/cross
+    src=.
+    if [ "$arch" = mipsel ]; then
+        src=$(mips_tree)
+    fi
     for build in full minimal; do
         feat=()
         [ $build = minimal ] && feat=(--no-default-features)
         echo "cross/build: $arch ($t), $build" >&2
-        RUSTC_BOOTSTRAP=1 RUSTC=$RUSTC "$CARGO" build --release --locked -q \
+        locked=--locked
+        [ "$src" = . ] || locked=
+        (cd "$src" && RUSTC_BOOTSTRAP=1 RUSTC=$RUSTC "$CARGO" build --release $locked -q \
             -Zbuild-std=core -Zbuild-std-features=compiler-builtins-mem \
-            --target "$t" --target-dir "$dir" "${feat[@]}" --bin tinyd
+            --target "$t" --target-dir "$dir" "${feat[@]}" --bin tinyd)
         out=dist/tinyd-$arch
         [ $build = minimal ] && out=dist/tinyd-minimal-$arch
         cp "$dir/$t/release/tinyd" "$out"

@@ -42,7 +42,7 @@ flock -w 900 9 || die "another cross/install.sh holds $CACHE/.lock"
 command -v apt-get >/dev/null 2>&1 || die "no apt-get: not a Debian machine"
 
 start=$(date +%s)
-apt_install rustc-web cargo-web rust-web-src lld llvm binutils
+apt_install rustc-web cargo-web rust-web-src lld llvm binutils patch
 [ -x /usr/bin/rustc ] && /usr/bin/rustc --version >/dev/null || die "/usr/bin/rustc (rustc-web) does not run"
 [ -d /usr/lib/rustlib/src/rust/library/core ] || die "no core source in /usr/lib/rustlib/src/rust (rust-web-src)"
 

@@ -5,9 +5,10 @@
 //! service and sees it restarted, adds a service with `tinyd ctl reload`,
 //! and `poweroff` runs `tinyd ctl shutdown` from `::shutdown:` before the
 //! machine powers off. The script checks the console; this test checks the
-//! script's verdict. Three machines: x86_64 (the native build), aarch64 and
-//! armv7 (dist/tinyd-ARCH from `make cross`, with that architecture's
-//! busybox; armv7 runs in AArch32 on the arm64 kernel).
+//! script's verdict. Four machines: x86_64 (the native build), aarch64,
+//! armv7 and mipsel (dist/tinyd-ARCH from `make cross`, with that
+//! architecture's busybox; armv7 runs in AArch32 on the arm64 kernel,
+//! mipsel on Debian's 4kc-malta kernel under `-M malta`).
 //!
 //! tests/boot/install.sh installs qemu and the kernel from Debian's
 //! packages the first time (about 80 MB, under a minute). When they cannot
@@ -39,6 +40,11 @@ fn boots_aarch64_under_a_real_kernel() {
 #[test]
 fn boots_armv7_under_a_real_kernel() {
     boot(dist("armv7"), "armv7");
+}
+
+#[test]
+fn boots_mipsel_under_a_real_kernel() {
+    boot(dist("mipsel"), "mipsel");
 }
 
 /// `dist/tinyd-ARCH`, which `make cross` (a part of `make test`) builds.

@@ -9,7 +9,9 @@
 //! rustix), there is no `SA_RESTORER` (the kernel returns through its own
 //! trampoline), and a failed system call sets a3 and returns a positive
 //! errno in v0, which the shim below turns into the -errno that every other
-//! architecture returns.
+//! architecture returns. The kernel does not preserve `$at` across a system
+//! call, and Rust's `asm!` cannot declare it clobbered: the shim saves it
+//! in v1 (found on a booted malta kernel: qemu-user preserves `$at`).
 
 /// Raw system calls (o32: number in v0, arguments in a0-a3 and then on the
 /// stack at 16($sp), `syscall`, error flag in a3) and the numbers tinyd
@@ -54,11 +56,14 @@ pub mod raw {
     pub unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
         let (v0, err);
         // SAFETY: the caller vouches for the call; the kernel may change
-        // v0, a3 and the temporaries t0-t9, all declared clobbered.
+        // v0, a3 and the temporaries t0-t9, all declared clobbered. It
+        // also returns with a stale $at (its o32 entry never saves $at,
+        // its exit restores it), which asm! cannot name: $at is kept in
+        // v1, which the kernel does save and restore, and put back.
         unsafe {
-            asm!("syscall",
+            asm!(".set noat", "move $3, $1", "syscall", "move $1, $3", ".set at",
                  inlateout("$2") n => v0, in("$4") a1, in("$5") a2, in("$6") a3,
-                 inlateout("$7") a4 => err,
+                 inlateout("$7") a4 => err, lateout("$3") _,
                  lateout("$8") _, lateout("$9") _, lateout("$10") _, lateout("$11") _,
                  lateout("$12") _, lateout("$13") _, lateout("$14") _, lateout("$15") _,
                  lateout("$24") _, lateout("$25") _,
@@ -83,11 +88,11 @@ pub mod raw {
         // argument area at 16($sp) of a frame made and dropped around the
         // call, so the stack pointer is the same after it.
         unsafe {
-            asm!(".set noat", "subu $sp, 32", "sw {a5}, 16($sp)", "syscall",
+            asm!(".set noat", "subu $sp, 32", "sw {a5}, 16($sp)", "move $3, $1", "syscall", "move $1, $3",
                  "addu $sp, 32", ".set at",
                  a5 = in(reg) a5,
                  inlateout("$2") n => v0, in("$4") a1, in("$5") a2, in("$6") a3,
-                 inlateout("$7") a4 => err,
+                 inlateout("$7") a4 => err, lateout("$3") _,
                  lateout("$8") _, lateout("$9") _, lateout("$10") _, lateout("$11") _,
                  lateout("$12") _, lateout("$13") _, lateout("$14") _, lateout("$15") _,
                  lateout("$24") _, lateout("$25") _,
