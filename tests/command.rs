@@ -829,8 +829,10 @@ wait"#,
     // The trap is set once the script has started its sleep.
     find_child(c, &["/bin/sleep", &m]);
     signal(g.pid(), SIGKILL);
+    // The shell creates the file before `echo` writes its one line: wait
+    // for the line, not for the file.
     let what = wait_for(10.0, "COMMAND's TERM trap ran", || {
-        fs::read_to_string(&got).ok()
+        fs::read_to_string(&got).ok().filter(|t| !t.is_empty())
     });
     assert_eq!(what, "term\n");
     wait_until(10.0, "COMMAND is gone", || !alive(c));
