@@ -1,7 +1,8 @@
 //! What most architectures share, for their modules to take: the kernel's
 //! asm-generic signal and socket numbers (`consts`: all but mips), the
 //! `struct sigaction` that has a restorer field (`WithRestorer`: x86_64,
-//! aarch64), and raw system calls from `sc` (`sc_raw`: where `sc` builds).
+//! aarch64), raw system calls from `sc` (`sc_raw`: where `sc` builds), and
+//! the syscall numbers for the shims of arm and mips (`kernel_nr`).
 
 /// The asm-generic values (every architecture here but mips).
 #[cfg(not(target_arch = "mips"))]
@@ -30,6 +31,21 @@ pub mod sc_raw {
         CLONE, CLOSE_RANGE, EXECVE, EXIT_GROUP, GETSOCKOPT, RT_SIGACTION, RT_SIGPROCMASK,
     };
     pub use sc::{syscall1, syscall3, syscall4, syscall5};
+}
+
+/// The numbers tinyd's own shims use, from the kernel's headers (where
+/// `sc` does not build).
+#[cfg(any(target_arch = "arm", target_arch = "mips"))]
+pub mod kernel_nr {
+    use linux_raw_sys::general as k;
+
+    pub const CLONE: usize = k::__NR_clone as usize;
+    pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
+    pub const EXECVE: usize = k::__NR_execve as usize;
+    pub const EXIT_GROUP: usize = k::__NR_exit_group as usize;
+    pub const GETSOCKOPT: usize = k::__NR_getsockopt as usize;
+    pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
+    pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
 }
 
 /// `SA_RESTORER` from the kernel's `asm/signal.h` (the same on x86_64,

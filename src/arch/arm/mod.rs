@@ -11,16 +11,8 @@
 /// Raw system calls (EABI: number in r7, arguments in r0-r5, `svc 0`,
 /// result in r0) and the numbers tinyd uses, from the kernel's headers.
 pub mod raw {
+    pub use super::super::generic::kernel_nr::*;
     use core::arch::asm;
-    use linux_raw_sys::general as k;
-
-    pub const CLONE: usize = k::__NR_clone as usize;
-    pub const CLOSE_RANGE: usize = k::__NR_close_range as usize;
-    pub const EXECVE: usize = k::__NR_execve as usize;
-    pub const EXIT_GROUP: usize = k::__NR_exit_group as usize;
-    pub const GETSOCKOPT: usize = k::__NR_getsockopt as usize;
-    pub const RT_SIGACTION: usize = k::__NR_rt_sigaction as usize;
-    pub const RT_SIGPROCMASK: usize = k::__NR_rt_sigprocmask as usize;
 
     /// `svc 0` with the number in r7. In Thumb mode (tinyd's armv7 build)
     /// r7 is the frame pointer, which inline assembly may not name: it is
