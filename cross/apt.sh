@@ -124,3 +124,38 @@ apt_install() {
     after=$(df -B1 --output=used / | tail -n 1)
     say "installed $*: $(( (after - before) / 1000000 )) MB on disk"
 }
+
+# source_get DIR PKG: `apt-get source --download-only PKG` into DIR (made),
+# from a private deb-src state under $CACHE/apt-src: the machine's own
+# deb822 stanzas (URIs, Suites, Components, Signed-By) with "Types: deb-src"
+# (or its one-line "deb" entries as "deb-src"), so /etc/apt is not changed and
+# no host name is written anywhere but that state. The state is made and
+# updated on first use (drop $CACHE/apt-src/updated to update it again).
+# Returns non-zero on failure, with apt's output in $CACHE/apt-src/source.log;
+# does not exit. The .dsc can then be unpacked with dpkg-source -x (dpkg-dev).
+source_get() {
+    local dir=$1 pkg=$2 st=$CACHE/apt-src f
+    local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$st/parts"
+                -o Dir::State::Lists="$st/lists" -o Dir::Cache="$st/cache"
+                -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+    if [ ! -e "$st/updated" ]; then
+        rm -rf "$st"; mkdir -p "$st/lists/partial" "$st/cache/archives/partial" "$st/parts"
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [ -f "$f" ] || continue
+            awk 'BEGIN{RS="";ORS="\n\n"} /(^|\n)Types:[^\n]*deb/ && /URIs:/ && /Suites:/ {
+                    sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >>"$st/parts/derived.sources"
+        done
+        [ -s "$st/parts/derived.sources" ] || rm -f "$st/parts/derived.sources"
+        if [ -f /etc/apt/sources.list ]; then
+            awk '$1 == "deb" { $1 = "deb-src"; print }' /etc/apt/sources.list >"$st/parts/derived.list"
+            [ -s "$st/parts/derived.list" ] || rm -f "$st/parts/derived.list"
+        fi
+        ls "$st"/parts/derived.* >/dev/null 2>&1 || { say "no deb entry in /etc/apt to derive deb-src from"; return 1; }
+        say "apt-get update (deb-src)"
+        apt-get -qq "${opts[@]}" update >"$st/source.log" 2>&1 ||
+            { say "apt-get update (deb-src) failed: $(tail -n 3 "$st/source.log")"; return 1; }
+        touch "$st/updated"
+    fi
+    mkdir -p "$dir"
+    ( cd "$dir" && apt-get -q "${opts[@]}" source --download-only "$pkg" ) >"$st/source.log" 2>&1
+}
