@@ -41,7 +41,7 @@ bash "$HERE/install-peers.sh" >&2 || { echo "bench: installing peers failed" >&2
 mkdir -p "$OUTDIR"
 # busybox runsv: our own build (downloads and builds once, ~15 s; then reuses
 # it). If that fails, its column is n/a with the reason; the rest still runs.
-BB=$OUTDIR/busybox-runsv/busybox
+BB=$OUTDIR/peers/bin/busybox
 BBVER=1.35.0
 BB_FAIL=""
 bash "$HERE/build-busybox.sh" 2>&1 | tee "$OUTDIR/build-busybox.txt" >&2
