@@ -164,8 +164,11 @@ skarnet() { # NAME CONFIGURE-ARGS...: unpack, configure, make, make install
   unpack "$name" || return 1
   cd "$TREE" || return 1
   local extra=()
-  ./configure --help 2>/dev/null | grep -q -- --enable-static-libc && extra+=(--enable-static-libc)
-  CC=musl-gcc CFLAGS="-isystem $KH -Os" nice -n 10 ./configure --prefix="$PEERS" \
+  local ldflags=-static   # musl-gcc links dynamically (ld-musl) without it
+  if ./configure --help 2>/dev/null | grep -q -- --enable-static-libc; then
+    extra+=(--enable-static-libc); ldflags=
+  fi
+  CC=musl-gcc CFLAGS="-isystem $KH -Os" LDFLAGS="$ldflags" nice -n 10 ./configure --prefix="$PEERS" \
     --disable-shared "${extra[@]}" "$@" >>"$log" 2>&1 ||
     { WHY="$name: configure failed: $(tail -n1 "$log")"; return 1; }
   nice -n 10 make -j2 >>"$log" 2>&1 || { WHY="$name: make failed: $(grep -m1 error "$log" || tail -n1 "$log")"; return 1; }
