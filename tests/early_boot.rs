@@ -164,6 +164,11 @@ fn check(no_proc: bool, tag: &str) {
     let kids = children(pid);
     assert_eq!(kids.len(), 1, "one service: {kids:?}");
     let svc = kids[0];
+    // The script logs "up", then execs sleep: until then the shell holds
+    // the script open (a window qemu-user makes wide).
+    wait_until(10.0, "the service execs sleep", || {
+        cmdline(svc).first().is_some_and(|a| a == "sleep")
+    });
     let svc_fds: Vec<i32> = fds(svc).into_iter().map(|(n, _)| n).collect();
     assert_eq!(svc_fds, [0, 1, 2], "the service has only 0-2");
     let st = stat(pid).unwrap();
