@@ -6,9 +6,9 @@
 # Every supervisor looks after the same service: `sleep N` with a number unique
 # to this run, so that every process the benchmark starts can be found and
 # ended again. Peers: s6-supervise (s6), runsv (runit), busybox runsv (a
-# busybox 1.35.0 with just runsv and sv, built by bench/build-busybox.sh into
-# bench/out/busybox-runsv/ from Debian's source, since Debian's busybox-static
-# has no runsv applet), start-stop-daemon --background (dpkg), daemon --respawn
+# static musl busybox with runsv, runsvdir, sv, svlogd, start-stop-daemon and
+# syslogd, built by bench/build-peers.sh into bench/out/peers/ from Debian's
+# source package, as boards build it; Debian's busybox-static has no runsv), start-stop-daemon --background (dpkg), daemon --respawn
 # (libslack), supervisord (python). tinyd is measured twice: the full build
 # (column "tinyd", the base of every ratio) and the minimal build
 # (--no-default-features, column "tinyd minimal"). Results: a Markdown table on
@@ -129,7 +129,7 @@ trap 'exit 130' INT TERM HUP
 # ids, column labels, service numbers
 IDS=(tinyd tinymin s6 runsv bbrunsv ssd daemon supervisord)
 declare -A LABEL=([tinyd]="tinyd" [tinymin]="tinyd minimal" [s6]="s6-supervise" [runsv]="runsv (runit)"
-  [bbrunsv]="busybox runsv ($BBVER, built from Debian's source: allnoconfig + runsv, sv, static)" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
+  [bbrunsv]="busybox runsv ($BBVER, static musl, built from Debian's source package)" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
   [supervisord]="supervisord")
 declare -A NUM SUP SVC NA FAILED V D
 i=10
@@ -682,7 +682,7 @@ T_END=$EPOCHREALTIME
   echo "Restart minimums: tinyd --restart-delay $(delays); s6/runsv built-in (1 s only if the service ran < 1 s); daemon --respawn --attempts=100; supervisord startsecs=0 autorestart=true."
   echo "Signal storm: each tinyd build gets USR1/HUP/CHLD in turn, twice ($STORM each, Rss after each) (service ignores USR1/HUP, tinyd logs to a file so HUP reopens it), then SIGTERM; peers get SIGCHLD only."
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static dpkg daemon supervisor python3 2>/dev/null)"
-  echo "busybox runsv: \`$(rel "$BB")\`, busybox $BBVER from Debian's orig tarball (without Debian's patches), \`make allnoconfig\` + CONFIG_RUNSV, CONFIG_SV, CONFIG_STATIC, sh applet none;"
+  echo "busybox runsv: \`$(rel "$BB")\`, busybox $BBVER from Debian's source package (its patches applied), musl-gcc, static, \`make allnoconfig\` + runsv, runsvdir, sv, svlogd, start-stop-daemon, syslogd (bench/build-peers.sh);"
   echo "started as \`busybox runsv DIR\`, controlled with its own \`busybox sv\`. Debian's busybox-static has no runsv applet."
   print_problems
 } | tee "$OUTDIR/results.md"
