@@ -891,10 +891,9 @@ fn control_storm_during_restart_loops_is_answered() {
     );
     let names = ["l1", "l2", "up"];
     let up = wait_for(10.0, "up runs", || {
-        if !sock.exists() {
-            return None;
-        }
-        let (_, text) = raw_status(&sock);
+        // The socket file exists from bind(), a moment before listen():
+        // a refused connection then means "not yet".
+        let (_, text) = multi::ask_verbose(&sock, "status").ok()?;
         let l = text.lines().nth(2)?.to_string();
         let f: Vec<&str> = l.split(' ').collect();
         (f[1] == "running").then(|| f[2].parse::<i32>().ok())?
