@@ -15,21 +15,23 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::buf::Buf;
 use crate::ctl::{self, Request};
 use crate::limits::MAX_SERVICES;
+use crate::model::{Act, Inst, Key, Role};
 use crate::sink::{self, PRI_ERR, PRI_NOTICE};
-use crate::spec::Spec;
+use crate::store::ArrayVec;
 use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
 use crate::svc::{State, Status};
 use crate::sys;
+use crate::time::{Instant, Ms};
 use rustix::fd::AsFd;
 
 /// How long a client may take to send its request line.
-const REQUEST_TIMEOUT: u64 = 2000;
+const REQUEST_TIMEOUT: Ms = Ms(2000);
 /// The listen backlog, and the most connections accepted in one turn.
 const BACKLOG: usize = 128;
 /// How long the listener rests after `accept` ran out of descriptors.
-const ACCEPT_PAUSE: u64 = 1000;
+const ACCEPT_PAUSE: Ms = Ms(1000);
 /// How long `start` and `restart` wait for the service to run.
-const START_WAIT: u64 = 10_000;
+const START_WAIT: Ms = Ms(10_000);
 /// Bytes of the longest `status` line: a 64-byte name, `stopping`, a PID,
 /// UP, RESTARTS and `sig255`, with their spaces and newline (121).
 const STATUS_LINE_MAX: usize = 128;
@@ -39,8 +41,9 @@ pub struct Client {
     fd: OwnedFd,
     req: [u8; ctl::REQUEST_MAX],
     len: usize,
-    /// Until when it may send its request, or its wait may last.
-    pub deadline: u64,
+    /// Until when it may send its request, or its wait may last (`None`:
+    /// `shutdown`, answered as tinyd exits).
+    pub deadline: Option<Instant>,
     pub wait: Option<Wait>,
 }
 
@@ -80,7 +83,7 @@ impl<'a> Sup<'a> {
     }
 
     /// Reads the clients that are ready, then accepts new ones.
-    pub fn serve(&mut self, srcs: &[u16], ready: &dyn Fn(usize) -> bool, now: u64) {
+    pub fn serve(&mut self, srcs: &[u16], ready: &dyn Fn(usize) -> bool, now: Instant) {
         if self.accept_after.is_some_and(|t| t <= now) {
             self.accept_after = None;
         }
@@ -99,17 +102,16 @@ impl<'a> Sup<'a> {
         }
     }
 
-    /// Index of the live (not retired) service called `name`.
+    /// Index of the current instance of the service called `name`.
     pub(crate) fn find(&self, name: &[u8]) -> Option<usize> {
-        self.t
-            .slots
-            .iter()
-            .position(|s| !s.retired && s.spec.name() == name)
+        let Sup { t, .. } = self;
+        (0..t.slots.len())
+            .find(|&i| t.model.get(i).role == Role::Current && t.slots[i].spec.name() == name)
     }
 
     /// SIGHUP in config mode: reload (errors go to tinyd's log).
     #[inline(never)]
-    pub fn reload_on_hup(&mut self, now: u64) {
+    pub fn reload_on_hup(&mut self, now: Instant) {
         if let Mode::Config(_) = self.mode {
             let code = self.reload(None, now);
             if code != ctl::OK {
@@ -139,7 +141,7 @@ impl<'a> Sup<'a> {
     /// one line per error, however many: nothing is held in a buffer that
     /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
-    pub fn reload(&mut self, client: Option<Client>, now: u64) -> u8 {
+    pub fn reload(&mut self, client: Option<Client>, now: Instant) -> u8 {
         let send = |parts: &[&[u8]]| {
             if let Some(c) = &client {
                 sink::write_parts(c.fd.as_fd(), parts);
@@ -182,7 +184,11 @@ impl<'a> Sup<'a> {
             }
             return ctl::CONFIG;
         }
-        let ch = self.apply(now);
+        let ch = match self.apply(client.as_ref()) {
+            Ok(ch) => ch,
+            Err(code) => return code,
+        };
+        let _ = now;
         let mut m = Msg::new();
         m.s(b"reloaded: ")
             .u(ch.added as u64)
@@ -200,69 +206,153 @@ impl<'a> Sup<'a> {
     }
 
     /// Applies the staged specs: new services start, removed ones stop,
-    /// changed ones restart with their new settings, unchanged ones keep
-    /// running untouched.
-    pub fn apply(&mut self, now: u64) -> Changes {
+    /// changed ones restart with their new settings (once the old instance
+    /// is gone), unchanged ones keep running untouched; a service stopped
+    /// by request stays stopped. The whole reload is checked first (room
+    /// for the new instances, every new log file opened): if anything
+    /// fails, the error is logged (and sent, by the caller) and nothing of
+    /// the running configuration is touched.
+    fn apply(&mut self, client: Option<&Client>) -> Result<Changes, u8> {
         let mut ch = Changes::default();
-        // Slots only grow during this: the old ones keep their indices.
-        let old = self.t.slots.len();
-        let mut seen = [false; SLOTS];
+        let n = self.t.staged.len();
+        // The plan: each staged spec's current instance, if any, and
+        // whether it is unchanged.
+        let mut old = [None::<(usize, bool)>; MAX_SERVICES];
+        let mut retiring: ArrayVec<usize, SLOTS> = ArrayVec::new();
+        for (k, spec) in self.t.staged.iter().enumerate() {
+            if let Some(i) = self.find(spec.name()) {
+                let same = self.t.slots[i].spec.same(spec);
+                old[k] = Some((i, same));
+                if !same {
+                    let _ = retiring.push(i);
+                }
+            }
+        }
+        for i in 0..self.t.slots.len() {
+            let name = self.t.slots[i].spec.name();
+            if self.t.model.get(i).role == Role::Current
+                && !self.t.staged.iter().any(|s| s.name() == name)
+            {
+                let _ = retiring.push(i);
+            }
+        }
+        let adding = old[..n]
+            .iter()
+            .filter(|o| !matches!(o, Some((_, true))))
+            .count();
+        if let Err(e) = self.t.model.room(retiring.iter().copied(), adding) {
+            let mut m = Msg::new();
+            m.s(b"cannot reload: ")
+                .u(e.stopping as u64)
+                .s(b" services of earlier configurations are still stopping (room for ")
+                .u(SLOTS as u64)
+                .s(b" instances); nothing was changed");
+            return Err(self.refuse(client, &[m.as_bytes()]));
+        }
+        // Every new instance made (pipes, logs opened) before anything
+        // changes; the staged specs move into them.
+        let mut made: ArrayVec<(Slot, Option<Key>, bool, bool), MAX_SERVICES> = ArrayVec::new();
+        let mut failed = None;
         // In file order.
         self.t.staged.as_mut_slice().reverse();
-        let mut rank = 0u8;
+        let mut k = 0;
         while let Some(spec) = self.t.staged.pop() {
-            match self.find(spec.name()) {
-                Some(i) if self.t.slots[i].spec.same(&spec) => {
-                    seen[i] = true;
-                    ch.unchanged += 1;
-                    self.t.slots[i].rank = rank;
+            k += 1;
+            let k = k - 1;
+            match old[k] {
+                Some((i, true)) => {
+                    self.t.slots[i].rank = k as u8;
                     self.t.arenas.give(spec.into_arena());
+                    ch.unchanged += 1;
                 }
-                Some(i) => {
-                    seen[i] = true;
-                    ch.changed += 1;
-                    self.retire(i, now);
-                    self.add_or_log(spec, true, rank);
-                }
-                None => {
-                    ch.added += 1;
-                    self.add_or_log(spec, false, rank);
-                }
+                _ if failed.is_some() => self.t.arenas.give(spec.into_arena()),
+                o => match self.make_slot(spec, k as u8) {
+                    Ok(slot) => {
+                        // A changed service keeps its key and whether it
+                        // was stopped by request; a name still stopping
+                        // from an earlier configuration keeps its key, so
+                        // that the new instance waits for the old.
+                        let (key, up) = match o {
+                            Some((i, _)) => (Some(self.t.model.get(i).key), self.t.model.get(i).up),
+                            None => {
+                                let name = slot.spec.name();
+                                let j = (0..self.t.slots.len())
+                                    .find(|&j| self.t.slots[j].spec.name() == name);
+                                (j.map(|j| self.t.model.get(j).key), true)
+                            }
+                        };
+                        let _ = made.push((slot, key, up, o.is_some()));
+                    }
+                    Err((spec, e)) => {
+                        failed = Some(e);
+                        let mut m = Msg::new();
+                        m.s(b": ").err(e);
+                        let (name, log) = (spec.name(), spec.log_file());
+                        let what: [&[u8]; 5] = match log {
+                            Some(p) => {
+                                [name, b": cannot open log ", p.to_bytes(), m.as_bytes(), b""]
+                            }
+                            None => [name, b": cannot set up", m.as_bytes(), b"", b""],
+                        };
+                        self.refuse(client, &what);
+                        self.t.arenas.give(spec.into_arena());
+                    }
+                },
             }
-            rank += 1;
         }
-        for (i, &kept) in seen.iter().enumerate().take(old) {
-            if !kept && !self.t.slots[i].retired {
+        if failed.is_some() {
+            self.event(None, PRI_ERR, b"reload failed; nothing was changed");
+            while let Some((slot, ..)) = made.pop() {
+                self.t.arenas.give(slot.into_spec().into_arena());
+            }
+            return Err(ctl::FAILED);
+        }
+        // Carry it out.
+        for &i in retiring.iter() {
+            if self.t.model.get(i).role == Role::Current
+                && old[..n].iter().all(|o| o.is_none_or(|(j, _)| j != i))
+            {
                 ch.removed += 1;
-                self.retire(i, now);
             }
+            self.t.model.retire(i);
         }
-        ch
-    }
-
-    fn add_or_log(&mut self, spec: Spec, held: bool, rank: u8) {
-        match self.add(spec, held) {
-            Ok(i) => self.t.slots[i].rank = rank,
-            Err((spec, e)) => {
-                let mut m = Msg::new();
-                m.s(spec.name()).s(b": cannot set up: ").err(e);
-                self.event(None, PRI_ERR, m.as_bytes());
+        let mut drops: ArrayVec<usize, SLOTS> = ArrayVec::new();
+        self.t.model.sweep(&mut |a| {
+            if let Act::Drop(i) = a {
+                let _ = drops.push(i);
+            }
+        });
+        for &i in drops.iter() {
+            self.drop_slot(i);
+        }
+        while let Some((slot, key, up, changed)) = made.pop() {
+            if changed {
+                ch.changed += 1;
+            } else {
+                ch.added += 1;
+            }
+            let key = key.unwrap_or_else(|| self.t.model.new_key());
+            if let Err(spec) = self.install(slot, key, up) {
+                // Cannot happen: the room was checked.
                 self.t.arenas.give(spec.into_arena());
             }
         }
+        Ok(ch)
     }
 
-    /// Stops slot `i` for good (a reload removed or replaced it).
-    fn retire(&mut self, i: usize, now: u64) {
-        self.t.slots[i].retired = true;
-        let policy = self.t.slots[i].spec.policy;
-        if let Some(pid) = self.t.slots[i].svc.pid {
-            let mut m = Msg::new();
-            m.s(b"stopping pid ").u(pid as u64).s(b" (reload)");
-            self.event(Some(i), PRI_NOTICE, m.as_bytes());
+    /// Why the reload is refused: to tinyd's log and to the client (its
+    /// whole reply); the status.
+    fn refuse(&mut self, client: Option<&Client>, parts: &[&[u8]]) -> u8 {
+        self.event_parts(None, PRI_ERR, parts);
+        if let Some(c) = client {
+            let mut all: [&[u8]; 8] = [b""; 8];
+            all[0] = b"1\ntinyd: ";
+            let n = parts.len().min(6);
+            all[1..1 + n].copy_from_slice(&parts[..n]);
+            all[1 + n] = b"\n";
+            sink::write_parts(c.fd.as_fd(), &all[..2 + n]);
         }
-        let d = self.t.slots[i].svc.stop(now, &policy);
-        self.act(i, d, now);
+        ctl::FAILED
     }
 
     /// Whether a new client can be taken: a free slot, or one that has not
@@ -288,7 +378,7 @@ impl<'a> Sup<'a> {
     }
 
     #[inline(never)]
-    fn accept(&mut self, now: u64) {
+    fn accept(&mut self, now: Instant) {
         // Bounded by the backlog: a flood of connections cannot hold the
         // loop here.
         for _ in 0..BACKLOG {
@@ -326,7 +416,7 @@ impl<'a> Sup<'a> {
                 fd,
                 req: [0; ctl::REQUEST_MAX],
                 len: 0,
-                deadline: now + REQUEST_TIMEOUT,
+                deadline: Some(now + REQUEST_TIMEOUT),
                 wait: None,
             };
             if self.t.clients.push(c).is_ok() {
@@ -347,7 +437,7 @@ impl<'a> Sup<'a> {
         let _ = sink_send(&c.fd, text);
     }
 
-    fn client_readable(&mut self, i: usize, now: u64) {
+    fn client_readable(&mut self, i: usize, now: Instant) {
         // An earlier reply may have moved clients: tolerate stale indices.
         let Some(c) = self.t.clients.as_mut_slice().get_mut(i) else {
             return;
@@ -381,7 +471,7 @@ impl<'a> Sup<'a> {
 
     /// Carries out a request from client `i`.
     #[inline(never)]
-    fn request(&mut self, i: usize, line: &[u8], now: u64) {
+    fn request(&mut self, i: usize, line: &[u8], now: Instant) {
         let req = match ctl::parse(line) {
             Ok(r) => r,
             Err(e) => {
@@ -416,8 +506,8 @@ impl<'a> Sup<'a> {
                 // of their arrival).
                 let mut order = [0u8; SLOTS];
                 let mut n = 0;
-                for (j, s) in self.t.slots.iter().enumerate() {
-                    if !s.retired && slot.is_none_or(|k| k == j) {
+                for j in 0..self.t.slots.len() {
+                    if self.t.model.get(j).role == Role::Current && slot.is_none_or(|k| k == j) {
                         order[n] = j as u8;
                         n += 1;
                     }
@@ -433,9 +523,15 @@ impl<'a> Sup<'a> {
                     }
                 }
                 for &j in &order[..n] {
-                    let s = &slots[j as usize];
-                    all_up &= s.svc.state == State::Running;
-                    status_line(&mut out, s, now);
+                    let inst = self.t.model.get(j as usize);
+                    all_up &= inst.svc.state == State::Running;
+                    status_line(
+                        &mut out,
+                        &slots[j as usize],
+                        inst,
+                        self.t.model.blocked(j as usize),
+                        now,
+                    );
                 }
                 self.reply(
                     i,
@@ -444,47 +540,19 @@ impl<'a> Sup<'a> {
                 );
             }
             (Request::Start(_), Some(s)) => {
-                let policy = self.t.slots[s].spec.policy;
-                if self.t.slots[s].svc.state == State::Stopping {
-                    self.t.slots[s].again = true;
-                } else {
-                    let d = self.t.slots[s].svc.start(&policy);
-                    self.act(s, d, now);
-                }
-                self.wait(i, Wait::Up(wanted), now + START_WAIT, now);
+                self.t.model.start(s);
+                let wait = self.t.model.get(s).policy.stop_timeout.double() + START_WAIT;
+                self.wait(i, Wait::Up(wanted), now + wait, now);
             }
             (Request::Stop(_), Some(s)) => {
-                let policy = self.t.slots[s].spec.policy;
-                self.t.slots[s].again = false;
-                let d = self.t.slots[s].svc.stop(now, &policy);
-                self.act(s, d, now);
-                self.wait(
-                    i,
-                    Wait::Down(wanted),
-                    now + 2 * policy.stop_timeout + START_WAIT,
-                    now,
-                );
+                self.t.model.stop(s);
+                let wait = self.t.model.get(s).policy.stop_timeout.double() + START_WAIT;
+                self.wait(i, Wait::Down(wanted), now + wait, now);
             }
             (Request::Restart(_), Some(s)) => {
-                let policy = self.t.slots[s].spec.policy;
-                match self.t.slots[s].svc.state {
-                    State::Running | State::Stopping => {
-                        self.t.slots[s].again = true;
-                        let d = self.t.slots[s].svc.stop(now, &policy);
-                        self.act(s, d, now);
-                    }
-                    _ => {
-                        self.t.slots[s].svc.stop(now, &policy);
-                        let d = self.t.slots[s].svc.start(&policy);
-                        self.act(s, d, now);
-                    }
-                }
-                self.wait(
-                    i,
-                    Wait::Up(wanted),
-                    now + 2 * policy.stop_timeout + START_WAIT,
-                    now,
-                );
+                self.t.model.restart(s);
+                let wait = self.t.model.get(s).policy.stop_timeout.double() + START_WAIT;
+                self.wait(i, Wait::Up(wanted), now + wait, now);
             }
             (Request::Reload, _) => {
                 let c = self.t.clients.swap_remove(i);
@@ -492,29 +560,31 @@ impl<'a> Sup<'a> {
             }
             (Request::Shutdown, _) => {
                 self.t.clients[i].wait = Some(Wait::Exit);
-                self.t.clients[i].deadline = u64::MAX;
-                self.stop_all(now);
+                self.t.clients[i].deadline = None;
+                self.stop_all();
             }
             _ => self.reply(i, ctl::FAILED, b"tinyd: bad request\n"),
         }
     }
 
-    /// Leaves client `i` waiting for a state (answered by `check_waits`).
-    fn wait(&mut self, i: usize, w: Wait, deadline: u64, now: u64) {
+    /// Leaves client `i` waiting for a state (answered by `check_waits`,
+    /// after the next step has acted on the request).
+    fn wait(&mut self, i: usize, w: Wait, deadline: Instant, now: Instant) {
         let c = &mut self.t.clients[i];
         c.wait = Some(w);
-        c.deadline = deadline;
+        c.deadline = Some(deadline);
+        self.decide(now);
         self.check_waits(now);
     }
 
     /// Answers clients whose wait is over, and drops those too slow to
     /// send a request.
     #[inline(never)]
-    pub fn check_waits(&mut self, now: u64) {
+    pub fn check_waits(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.t.clients.len() {
             let c = &self.t.clients[i];
-            let (w, late) = (c.wait, c.deadline <= now);
+            let (w, late) = (c.wait, c.deadline.is_some_and(|d| d <= now));
             let answer = match w {
                 None if late => Some((ctl::FAILED, None)),
                 None | Some(Wait::Exit) => None,
@@ -523,10 +593,10 @@ impl<'a> Sup<'a> {
                     match self.find(n.as_bytes()) {
                         None => Some((ctl::UNKNOWN, None)),
                         Some(s) => {
-                            let slot = &self.t.slots[s];
-                            let state = slot.svc.state;
+                            let inst = self.t.model.get(s);
+                            let state = inst.svc.state;
                             let done = if up {
-                                state == State::Running && !slot.again
+                                state == State::Running && !inst.fresh
                             } else {
                                 matches!(state, State::Stopped | State::Exited)
                             };
@@ -545,7 +615,13 @@ impl<'a> Sup<'a> {
                 Some((code, s)) => {
                     let mut out = Buf::<{ STATUS_LINE_MAX + 32 }>::new();
                     match s {
-                        Some(s) => status_line(&mut out, &self.t.slots[s], now),
+                        Some(s) => status_line(
+                            &mut out,
+                            &self.t.slots[s],
+                            self.t.model.get(s),
+                            self.t.model.blocked(s),
+                            now,
+                        ),
                         None if w.is_none() => {
                             out.s(b"tinyd: request timed out\n");
                         }
@@ -565,35 +641,38 @@ impl<'a> Sup<'a> {
 }
 
 /// The state's name in `status`.
-fn state_name(s: &Slot) -> &'static [u8] {
-    match s.svc.state {
+fn state_name(m: &Inst, blocked: bool, now: Instant) -> &'static [u8] {
+    let svc = &m.svc;
+    match svc.state {
         State::Running => b"running",
-        // Not started yet, and no failed attempt (which sets a deadline).
-        State::Backoff
-            if s.held || (s.svc.pgid == 0 && matches!(s.svc.deadline, None | Some(0))) =>
-        {
+        // Waiting for the old instance of its name, or not started yet
+        // and no failed attempt (which sets a later deadline).
+        State::Backoff if blocked || (svc.pgid == 0 && svc.deadline.is_none_or(|d| d <= now)) => {
             b"starting"
         }
         State::Backoff => b"backoff",
         State::Stopping => b"stopping",
         State::Stopped => b"stopped",
-        State::Exited if s.svc.last.is_some_and(Status::failed) => b"failed",
+        State::Exited if svc.last.is_some_and(Status::failed) => b"failed",
         State::Exited => b"stopped",
     }
 }
 
 /// `NAME STATE PID UP RESTARTS LAST`: `-` where there is nothing to say.
-fn status_line<const N: usize>(out: &mut Buf<N>, s: &Slot, now: u64) {
-    out.s(s.spec.name()).s(b" ").s(state_name(s)).s(b" ");
-    match s.svc.pid {
-        Some(pid) if s.svc.state == State::Running => out
-            .u(pid as u64)
-            .s(b" ")
-            .u(now.saturating_sub(s.svc.started) / 1000),
+fn status_line<const N: usize>(out: &mut Buf<N>, s: &Slot, m: &Inst, blocked: bool, now: Instant) {
+    let svc = &m.svc;
+    out.s(s.spec.name())
+        .s(b" ")
+        .s(state_name(m, blocked, now))
+        .s(b" ");
+    match svc.pid {
+        Some(pid) if svc.state == State::Running => {
+            out.u(pid as u64).s(b" ").u(now.since(svc.started).0 / 1000)
+        }
         _ => out.s(b"- -"),
     };
-    out.s(b" ").u(s.svc.restarts as u64).s(b" ");
-    match s.svc.last {
+    out.s(b" ").u(svc.restarts as u64).s(b" ");
+    match svc.last {
         Some(Status::Exited(c)) => out.u(c as u64),
         Some(Status::Signaled(n)) => out.s(b"sig").u(n as u64),
         None => out.s(b"-"),

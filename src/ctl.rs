@@ -159,7 +159,7 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     }
     // One deadline for all of it: a stopped or wedged tinyd accepts
     // connections (the kernel's backlog) but never answers.
-    let deadline = crate::sup::now() + wait;
+    let deadline = crate::sup::now().millis() + wait;
     let mut secs = Buf::<24>::new();
     secs.secs(wait);
     let timed_out = |what: &[u8]| -> ! {
@@ -201,7 +201,7 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     let mut code: Option<u8> = None;
     let mut chunk = [0u8; 1024];
     loop {
-        let left = deadline.saturating_sub(crate::sup::now());
+        let left = deadline.saturating_sub(crate::sup::now().millis());
         let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
         let timeout = Timespec {
             tv_sec: (left / 1000) as i64,

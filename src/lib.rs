@@ -24,6 +24,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod limits;
 pub mod lines;
+pub mod model;
 pub mod num;
 pub mod passwd;
 pub mod pidfile;
@@ -36,6 +37,7 @@ pub mod store;
 pub mod sup;
 pub mod svc;
 pub mod sys;
+pub mod time;
 pub mod timefmt;
 pub mod words;
 

@@ -537,7 +537,6 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         accept_after: None,
         pipe: None,
         me: rustix::process::getpid(),
-        stopping: false,
     };
     setup(&mut s, &o, single);
     s
@@ -602,7 +601,7 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
         #[cfg(not(feature = "ctl"))]
         let next = single.take();
         let Some(spec) = next else { break };
-        if let Err((spec, e)) = s.add(spec, false) {
+        if let Err((spec, e)) = s.add(spec) {
             let name = spec.log_file().unwrap_or(c"output pipe").to_bytes();
             let mut why = Buf::<64>::new();
             why.s(b": ").err(e);

@@ -15,6 +15,7 @@ use crate::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
 use crate::passwd::Creds;
 use crate::store::ArrayVec;
 use crate::svc::Policy;
+use crate::time::Ms;
 use crate::words::Words;
 
 /// The memory of one service, one page: its strings and its output line
@@ -152,9 +153,9 @@ impl Spec {
             log_keep: 0,
             policy: Policy {
                 restart: Restart::Always,
-                delay_min: 0,
-                delay_max: 0,
-                stop_timeout: 0,
+                delay_min: Ms(0),
+                delay_max: Ms(0),
+                stop_timeout: Ms(0),
             },
         }
     }
@@ -230,9 +231,9 @@ impl Spec {
         s.log_keep = o.log_keep;
         s.policy = Policy {
             restart: o.restart,
-            delay_min: o.delay_min,
-            delay_max: o.delay_max,
-            stop_timeout: o.stop_timeout,
+            delay_min: Ms(o.delay_min),
+            delay_max: Ms(o.delay_max),
+            stop_timeout: Ms(o.stop_timeout),
         };
         match r {
             Ok(()) => Ok(s),
@@ -265,9 +266,9 @@ impl Spec {
         s.log_keep = c.log_keep;
         s.policy = Policy {
             restart: c.restart,
-            delay_min: c.delay_min,
-            delay_max: c.delay_max,
-            stop_timeout: c.stop_timeout,
+            delay_min: Ms(c.delay_min),
+            delay_max: Ms(c.delay_max),
+            stop_timeout: Ms(c.stop_timeout),
         };
         match r {
             Ok(()) => Ok(s),

@@ -1,11 +1,12 @@
-//! The supervisor: every service's state, one poll(2) loop, the control
-//! socket.
+//! The supervisor loop: one poll(2) loop that carries out the model's
+//! decisions, the services' output, the control socket.
 //!
 //! The loop sleeps in poll on the self-pipe, the services' output pipes, the
 //! control socket and its clients, with a timeout only when something has a
 //! deadline (a restart delay, a stop timeout, a client's wait): when nothing
-//! is due, tinyd makes no wake-ups at all. Each service's policy is the pure
-//! state machine of `svc.rs`; this module turns its answers into syscalls.
+//! is due, tinyd makes no wake-ups at all. What runs and what stops is
+//! decided by the pure model (`model/`), once per turn ([`Sup::decide`]);
+//! this module turns its actions into syscalls and never decides itself.
 
 use core::ffi::CStr;
 use rustix::event::{PollFd, PollFlags, poll};
@@ -24,6 +25,7 @@ use crate::daemon::Ready;
 use crate::limits::CONFIG_MAX;
 use crate::limits::{LINE_MAX, MAX_SERVICES};
 use crate::lines::LineBuf;
+use crate::model::{Act, Key, Model, Role};
 use crate::pidfile::Pidfile;
 use crate::sig::{self, Pending, SelfPipe};
 use crate::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
@@ -31,8 +33,9 @@ use crate::spawn::{self, Spawned};
 use crate::spec::Spec;
 use crate::spec::{ArenaPool, Chunk};
 use crate::store::ArrayVec;
-use crate::svc::{Do, State, Status, Svc};
+use crate::svc::{Do, State, Status};
 use crate::sys;
+use crate::time::Instant;
 
 /// Services at once: the configured ones, plus those a reload replaced
 /// that are still stopping.
@@ -88,23 +91,16 @@ pub const SRC_LISTEN: u16 = 0x2000;
 pub const SRC_CLIENT: u16 = 0x3000;
 pub const SRC_OUT: u16 = 0x4000;
 
-/// Milliseconds of CLOCK_MONOTONIC.
-pub fn now() -> u64 {
+/// Now, on CLOCK_MONOTONIC.
+pub fn now() -> Instant {
     let t = clock_gettime(ClockId::Monotonic);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+    Instant::from_millis(t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000)
 }
 
-/// One supervised service.
+/// What one instance of a service holds (its decisions are the model's,
+/// at the same index).
 pub struct Slot {
     pub spec: Spec,
-    pub svc: Svc,
-    /// A reload removed or replaced it: dropped once stopped.
-    pub(crate) retired: bool,
-    /// Replaces a service of the same name that is still stopping: starts
-    /// when that one is gone.
-    pub(crate) held: bool,
-    /// `restart NAME`: start again once stopped.
-    pub(crate) again: bool,
     /// Position in the configuration file in force: `status` lists in it.
     #[cfg(feature = "ctl")]
     pub(crate) rank: u8,
@@ -117,7 +113,7 @@ pub struct Slot {
 
 impl Slot {
     /// The slot's spec, with the line buffer back in its arena.
-    fn into_spec(self) -> Spec {
+    pub(crate) fn into_spec(self) -> Spec {
         let Slot { mut spec, line, .. } = self;
         if let Ok(buf) = <&'static mut [u8; LINE_MAX]>::try_from(line.into_buf()) {
             spec.put_line(buf);
@@ -137,6 +133,9 @@ pub struct Tables {
     pub text: Option<&'static mut [u8; CONFIG_MAX + 1]>,
     /// Arenas for specs (with their services' line buffers).
     pub arenas: ArenaPool<ARENAS>,
+    /// What is wanted and what runs, instance by instance.
+    pub model: Model<SLOTS>,
+    /// Each instance's spec, pipe and log, at the model's index.
     pub slots: ArrayVec<Slot, SLOTS>,
     #[cfg(feature = "ctl")]
     pub clients: ArrayVec<crate::control::Client, MAX_CLIENTS>,
@@ -149,6 +148,7 @@ crate::static_once!(fn tables() -> Tables = Tables {
     #[cfg(feature = "ctl")]
     text: None,
     arenas: ArenaPool::empty(),
+    model: Model::new(),
     slots: ArrayVec::new(),
     #[cfg(feature = "ctl")]
     clients: ArrayVec::new(),
@@ -201,11 +201,9 @@ pub struct Sup<'a> {
     /// `accept` ran out of descriptors or memory: the listener is left
     /// out of poll until then (a pending connection keeps it readable).
     #[cfg(feature = "ctl")]
-    pub accept_after: Option<u64>,
+    pub accept_after: Option<Instant>,
     pub pipe: Option<SelfPipe>,
     pub me: Pid,
-    /// SIGTERM, SIGINT or `shutdown`.
-    pub stopping: bool,
 }
 
 impl<'a> Sup<'a> {
@@ -300,12 +298,13 @@ impl<'a> Sup<'a> {
         );
     }
 
-    /// Makes a slot for `spec`: its output pipe and log when it has them.
-    /// The service starts at the next turn of the loop (unless held).
+    /// What an instance of `spec` needs besides its decisions: its output
+    /// pipe and log when it has them, opened now (a log that cannot be
+    /// opened is an error; syslogd may start later).
     // The spec comes back on failure so that its arena returns to the pool
     // (it is moved, not copied: the size does not matter).
     #[allow(clippy::result_large_err)]
-    pub fn add(&mut self, spec: Spec, held: bool) -> Result<usize, (Spec, Errno)> {
+    pub fn make_slot(&self, spec: Spec, rank: u8) -> Result<Slot, (Spec, Errno)> {
         let logged = spec.log_file().is_some() || spec.syslog_tag().is_some() || self.log.is_some();
         let out = if logged {
             match make_pipe() {
@@ -319,38 +318,55 @@ impl<'a> Sup<'a> {
         let Some(buf) = spec.take_line() else {
             return Err((spec, Errno::NOMEM));
         };
-        let svc = Svc::new(&spec.policy);
-        let slot = Slot {
+        let mut slot = Slot {
             spec,
-            svc,
-            retired: false,
-            held,
-            again: false,
             #[cfg(feature = "ctl")]
-            rank: self.t.slots.len() as u8,
+            rank,
             out,
             line: LineBuf::new(buf),
             sink: Sink::new(),
         };
-        if let Err(slot) = self.t.slots.push(slot) {
-            return Err((slot.into_spec(), Errno::NOMEM));
-        }
-        let i = self.t.slots.len() - 1;
-        let base = self.base;
-        let slot = &mut self.t.slots[i];
+        #[cfg(not(feature = "ctl"))]
+        let _ = rank;
         let target = target(&slot.spec, self.devlog);
-        // syslogd may start later: its lines are counted as lost till then.
-        if let Err(e) = slot.sink.open(base, &target)
+        if let Err(e) = slot.sink.open(self.base, &target)
             && matches!(target, Target::File { .. })
         {
-            let slot = self.t.slots.pop().expect("just pushed");
             return Err((slot.into_spec(), e));
         }
-        Ok(i)
+        Ok(slot)
     }
 
-    /// Drops a stopped slot, returning its arena to the pool.
+    /// Puts `slot` in the table as a new current instance of `key` (wanted
+    /// up unless `up` is false); the model starts it at the next step.
+    #[allow(clippy::result_large_err)]
+    pub fn install(&mut self, slot: Slot, key: Key, up: bool) -> Result<usize, Spec> {
+        let policy = slot.spec.policy;
+        if let Err(slot) = self.t.slots.push(slot) {
+            return Err(slot.into_spec());
+        }
+        match self.t.model.add(key, policy, up) {
+            Ok(i) => Ok(i),
+            Err(()) => {
+                let slot = self.t.slots.pop().expect("just pushed");
+                Err(slot.into_spec())
+            }
+        }
+    }
+
+    /// A new service from `spec` (at startup).
+    #[allow(clippy::result_large_err)]
+    pub fn add(&mut self, spec: Spec) -> Result<usize, (Spec, Errno)> {
+        let rank = self.t.slots.len() as u8;
+        let slot = self.make_slot(spec, rank)?;
+        let key = self.t.model.new_key();
+        self.install(slot, key, true).map_err(|s| (s, Errno::NOMEM))
+    }
+
+    /// Carries out `Act::Drop(i)`: the model's instance and its slot go,
+    /// the arena back to the pool.
     pub(crate) fn drop_slot(&mut self, i: usize) {
+        self.t.model.remove(i);
         let spec = self.t.slots.swap_remove(i).into_spec();
         self.t.arenas.give(spec.into_arena());
     }
@@ -358,13 +374,13 @@ impl<'a> Sup<'a> {
     /// Whether a failure to start service `i` ends tinyd: the command line's
     /// one service, never started yet.
     pub(crate) fn first_start(&self, i: usize) -> bool {
-        matches!(self.mode, Mode::Single) && self.t.slots[i].svc.pgid == 0
+        matches!(self.mode, Mode::Single) && self.t.model.get(i).svc.pgid == 0
     }
 
     /// Starts service `i`. A failure to start is logged; at the first start
     /// of the command line's service, it is fatal.
     // The error is the message to log, built where the failure is known.
-    pub(crate) fn spawn(&mut self, i: usize, now: u64) -> Result<(), ()> {
+    pub(crate) fn spawn(&mut self, i: usize, now: Instant) -> Result<(), ()> {
         let slot = &self.t.slots[i];
         let spec = spawn::Spec {
             exec: slot.spec.exec(),
@@ -381,7 +397,7 @@ impl<'a> Sup<'a> {
         match result {
             Ok(Spawned::Running(pid)) => {
                 let pid = pid.as_raw_nonzero().get();
-                self.t.slots[i].svc.spawned(pid, now);
+                self.t.model.spawned(i, pid, now);
                 m.s(b"started pid ").u(pid as u64);
                 self.event(Some(i), PRI_NOTICE, m.as_bytes());
                 Ok(())
@@ -398,7 +414,7 @@ impl<'a> Sup<'a> {
                 }
                 self.spawn_failure(i, step, m.as_bytes());
                 // Its exit (127) arrives as SIGCHLD and leads to a restart.
-                self.t.slots[i].svc.spawned(pid.as_raw_nonzero().get(), now);
+                self.t.model.spawned(i, pid.as_raw_nonzero().get(), now);
                 Err(())
             }
             Err(e) => {
@@ -407,8 +423,7 @@ impl<'a> Sup<'a> {
                     self.fatal(crate::code::FAIL, &[m.as_bytes()]);
                 }
                 self.event(Some(i), PRI_ERR, m.as_bytes());
-                let policy = self.t.slots[i].spec.policy;
-                self.t.slots[i].svc.spawn_failed(now, &policy);
+                self.t.model.spawn_failed(i, now);
                 self.note_backoff(i, now);
                 Err(())
             }
@@ -453,11 +468,11 @@ impl<'a> Sup<'a> {
         }
     }
 
-    pub(crate) fn note_backoff(&mut self, i: usize, now: u64) {
-        let svc = &self.t.slots[i].svc;
+    pub(crate) fn note_backoff(&mut self, i: usize, now: Instant) {
+        let svc = &self.t.model.get(i).svc;
         if svc.state == State::Backoff && svc.deadline.is_some() {
             let mut m = Msg::new();
-            m.s(b"restarting in ").secs(svc.wait(now)).s(b" seconds");
+            m.s(b"restarting in ").secs(svc.wait(now).0).s(b" seconds");
             self.event(Some(i), PRI_NOTICE, m.as_bytes());
         }
     }
@@ -466,11 +481,12 @@ impl<'a> Sup<'a> {
     pub(crate) fn read_output(&mut self, i: usize, rounds: usize) {
         let log_target = self.log_target();
         let base = self.base;
+        let svc = &self.t.model.get(i).svc;
+        let pid = svc.pid.unwrap_or(svc.pgid);
         let slot = &mut self.t.slots[i];
         let target = target(&slot.spec, self.devlog);
         let Some((r, _)) = &slot.out else { return };
         let tag = slot.spec.syslog_tag().unwrap_or(slot.spec.name());
-        let pid = slot.svc.pid.unwrap_or(slot.svc.pgid);
         // A service without a log of its own writes to tinyd's log.
         let (sink, target) = match target {
             Target::None => (&mut self.log_sink, log_target),
@@ -493,10 +509,10 @@ impl<'a> Sup<'a> {
         self.read_output(i, usize::MAX);
         let log_target = self.log_target();
         let base = self.base;
+        let pid = self.t.model.get(i).svc.pgid;
         let slot = &mut self.t.slots[i];
         let target = target(&slot.spec, self.devlog);
         let tag = slot.spec.syslog_tag().unwrap_or(slot.spec.name());
-        let pid = slot.svc.pgid;
         let (sink, target) = match target {
             Target::None => (&mut self.log_sink, log_target),
             t => (&mut slot.sink, t),
@@ -505,39 +521,32 @@ impl<'a> Sup<'a> {
             .flush(|p| sink.line(base, &target, tag, pid, PRI_INFO, p.text));
     }
 
-    pub(crate) fn group_alive(&self, i: usize) -> bool {
-        match Pid::from_raw(self.t.slots[i].svc.pgid) {
-            Some(g) => !matches!(
-                rustix::process::test_kill_process_group(g),
-                Err(Errno::SRCH)
-            ),
-            None => false,
-        }
-    }
-
     pub(crate) fn signal_group(&self, i: usize, sig: Signal) {
-        let svc = &self.t.slots[i].svc;
-        if let (Some(g), true) = (
-            Pid::from_raw(svc.pgid),
-            svc.pid.is_some() || svc.state == State::Stopping,
-        ) {
+        let svc = &self.t.model.get(i).svc;
+        if let (Some(g), true) = (Pid::from_raw(svc.pgid), svc.active()) {
             let _ = rustix::process::kill_process_group(g, sig);
         }
     }
 
-    /// Carries out what service `i`'s state machine said.
-    pub(crate) fn act(&mut self, i: usize, what: Do, now: u64) {
+    /// Carries out what instance `i`'s state machine said.
+    pub(crate) fn act(&mut self, i: usize, what: Do, now: Instant) {
         let mut m = Msg::new();
-        let pgid = self.t.slots[i].svc.pgid as u64;
+        let inst = *self.t.model.get(i);
+        let pgid = inst.svc.pgid as u64;
         match what {
             Do::Nothing => self.note_backoff(i, now),
-            Do::Spawn if self.stopping => {}
             Do::Spawn => {
                 let _ = self.spawn(i, now);
             }
             Do::Term => {
-                if self.t.slots[i].svc.want_up {
+                if inst.svc.want_up {
                     m.s(b"stopping leftover processes of group ").u(pgid);
+                    self.event(Some(i), PRI_NOTICE, m.as_bytes());
+                } else if let Some(pid) = inst.svc.pid {
+                    m.s(b"stopping pid ").u(pid as u64);
+                    if inst.role == Role::Replaced && !self.t.model.shutting_down() {
+                        m.s(b" (reload)");
+                    }
                     self.event(Some(i), PRI_NOTICE, m.as_bytes());
                 }
                 self.signal_group(i, Signal::TERM);
@@ -554,24 +563,13 @@ impl<'a> Sup<'a> {
                         .u(pgid)
                         .s(b" survived SIGKILL; giving up");
                     self.event(Some(i), PRI_ERR, m.as_bytes());
-                    // Forget the process too: a shutdown must not wait
-                    // for it forever (if it ever ends, it is reaped as an
-                    // orphan).
-                    self.t.slots[i].svc.pid = None;
                 }
-                let slot = &self.t.slots[i];
-                let (state, last) = (slot.svc.state, slot.svc.last);
-                if state == State::Stopped && slot.svc.pgid != 0 {
+                let (state, last) = (inst.svc.state, inst.svc.last);
+                if state == State::Stopped && inst.svc.pgid != 0 {
                     self.event(Some(i), PRI_NOTICE, b"stopped");
                 }
                 if let (Mode::Single, State::Exited) = (&self.mode, state) {
                     self.exit(last.map_or(0, Status::code));
-                }
-                if self.t.slots[i].again && !self.stopping {
-                    self.t.slots[i].again = false;
-                    let policy = self.t.slots[i].spec.policy;
-                    let d = self.t.slots[i].svc.start(&policy);
-                    self.act(i, d, now);
                 }
             }
         }
@@ -589,12 +587,12 @@ impl<'a> Sup<'a> {
     /// Reaps every child; a service's end goes to its state machine once
     /// all zombies (its leftovers among them) are gone.
     #[inline(never)]
-    pub(crate) fn reap(&mut self, now: u64) {
+    pub(crate) fn reap(&mut self, now: Instant) {
         loop {
             match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, st))) => {
                     let pid = pid.as_raw_nonzero().get();
-                    let Some(i) = self.t.slots.iter().position(|s| s.svc.pid == Some(pid)) else {
+                    let Some(i) = self.t.model.find_pid(pid) else {
                         continue; // an orphan we adopted as subreaper
                     };
                     let status = match (st.exit_status(), st.terminating_signal()) {
@@ -613,8 +611,7 @@ impl<'a> Sup<'a> {
     }
 
     /// Service `i`'s process ended with `status`.
-    fn ended(&mut self, i: usize, status: Status, now: u64) {
-        self.t.slots[i].svc.pid = None;
+    fn ended(&mut self, i: usize, status: Status, now: Instant) {
         self.flush_output(i);
         let mut m = Msg::new();
         match status {
@@ -622,90 +619,46 @@ impl<'a> Sup<'a> {
             Status::Signaled(s) => m.s(b"killed by signal ").u(s as u64),
         };
         self.event(Some(i), PRI_NOTICE, m.as_bytes());
-        let alive = self.group_alive(i);
-        let policy = self.t.slots[i].spec.policy;
-        let d = self.t.slots[i].svc.exited(status, now, alive, &policy);
+        let alive = group_alive(self.t.model.get(i).svc.pgid);
+        let d = self.t.model.exited(i, status, now, alive);
         self.act(i, d, now);
     }
 
-    /// Stops every service (SIGTERM, SIGINT, `shutdown`).
-    pub(crate) fn stop_all(&mut self, now: u64) {
-        if self.stopping {
-            return;
-        }
-        self.stopping = true;
-        self.event(None, PRI_NOTICE, b"stopping");
-        for i in 0..self.t.slots.len() {
-            let mut m = Msg::new();
-            if let Some(pid) = self.t.slots[i].svc.pid {
-                m.s(b"stopping pid ").u(pid as u64);
-                self.event(Some(i), PRI_NOTICE, m.as_bytes());
-            }
-            let policy = self.t.slots[i].spec.policy;
-            let d = self.t.slots[i].svc.stop(now, &policy);
-            self.act(i, d, now);
+    /// Stops every service (SIGTERM, SIGINT, `shutdown`): the next step
+    /// stops them all.
+    pub(crate) fn stop_all(&mut self) {
+        if !self.t.model.shutting_down() {
+            self.t.model.shutdown();
+            self.event(None, PRI_NOTICE, b"stopping");
         }
     }
 
-    /// Whether every service has stopped (for the exit after `stop_all`).
-    pub(crate) fn all_down(&self) -> bool {
-        self.t
-            .slots
-            .iter()
-            .all(|s| s.svc.pid.is_none() && s.svc.state != State::Stopping)
-    }
-
-    /// The timed steps that are due, slots dropped or released by reload.
-    pub(crate) fn timers(&mut self, now: u64) {
-        let mut i = 0;
-        while i < self.t.slots.len() {
-            let slot = &self.t.slots[i];
-            if slot.retired && slot.svc.pid.is_none() && slot.svc.state != State::Stopping {
-                self.drop_slot(i);
-                continue;
+    /// One step of the model, carried out: everything that is due, every
+    /// start, stop and drop that what is wanted calls for.
+    pub(crate) fn decide(&mut self, now: Instant) {
+        let mut acts: ArrayVec<Act, { 2 * SLOTS }> = ArrayVec::new();
+        self.t.model.step(now, &group_alive, &mut |a| {
+            let _ = acts.push(a);
+        });
+        for &a in acts.iter() {
+            match a {
+                Act::Do(i, d) => self.act(i, d, now),
+                Act::Drop(i) => self.drop_slot(i),
             }
-            if slot.held {
-                let name = slot.spec.name();
-                let blocked = self
-                    .t
-                    .slots
-                    .iter()
-                    .enumerate()
-                    .any(|(j, s)| j != i && s.spec.name() == name);
-                if blocked {
-                    i += 1;
-                    continue;
-                }
-                self.t.slots[i].held = false;
-            }
-            let slot = &self.t.slots[i];
-            let due = slot.svc.deadline.is_some_and(|d| d <= now);
-            let check = slot.svc.state == State::Stopping && slot.svc.pid.is_none();
-            if due || check {
-                let alive = self.group_alive(i);
-                let policy = self.t.slots[i].spec.policy;
-                let d = self.t.slots[i].svc.tick(now, alive, &policy);
-                self.act(i, d, now);
-            }
-            i += 1;
         }
     }
 
     /// The earliest deadline of a service or a client.
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let slots = self.t.model.deadline();
+        #[cfg(feature = "ctl")]
         let slots = self
             .t
-            .slots
+            .clients
             .iter()
-            .filter(|s| !s.held)
-            .filter_map(|s| s.svc.deadline)
-            .min();
-        #[cfg(feature = "ctl")]
-        let slots = slots
-            .into_iter()
-            .chain(self.t.clients.iter().map(|c| c.deadline))
-            .chain(self.accept_after)
-            .min();
+            .map(|c| c.deadline)
+            .chain([self.accept_after])
+            .fold(slots, crate::time::earliest);
         slots
     }
 
@@ -715,19 +668,19 @@ impl<'a> Sup<'a> {
         };
         let mut pending = Pending::default();
         // Start every service, then tell the launcher.
-        self.timers(now());
+        self.decide(now());
         self.ready.ok();
         loop {
             let now = now();
-            self.timers(now);
+            self.decide(now);
             #[cfg(feature = "ctl")]
             self.check_waits(now);
-            if self.stopping && self.all_down() {
+            if self.t.model.shutting_down() && self.t.model.all_down() {
                 self.event(None, PRI_NOTICE, b"stopped");
                 self.exit(0);
             }
             let timeout = self.next_deadline().map(|d| {
-                let ms = d.saturating_sub(now);
+                let ms = now.until(d).0;
                 Timespec {
                     tv_sec: (ms / 1000) as _,
                     tv_nsec: (ms % 1000 * 1_000_000) as _,
@@ -790,12 +743,12 @@ impl<'a> Sup<'a> {
     }
 
     #[inline(never)]
-    pub(crate) fn signals(&mut self, pending: &mut Pending, now: u64) {
+    pub(crate) fn signals(&mut self, pending: &mut Pending, now: Instant) {
         if pending.take(sig::SIGCHLD) {
             self.reap(now);
         }
         if pending.take(sig::SIGTERM) | pending.take(sig::SIGINT) {
-            self.stop_all(now);
+            self.stop_all();
         }
         if pending.take(sig::SIGHUP) {
             self.reopen_logs();
@@ -809,8 +762,8 @@ impl<'a> Sup<'a> {
                 } else {
                     Signal::USR2
                 };
-                for slot in self.t.slots.iter() {
-                    if let Some(pid) = slot.svc.pid.and_then(Pid::from_raw) {
+                for inst in self.t.model.iter() {
+                    if let Some(pid) = inst.svc.pid.and_then(Pid::from_raw) {
                         let _ = rustix::process::kill_process(pid, sig);
                     }
                 }
@@ -905,6 +858,17 @@ fn target<'s>(spec: &'s Spec, devlog: &'s CStr) -> Target<'s> {
         }
     } else {
         Target::None
+    }
+}
+
+/// Whether process group `pgid` has members left.
+fn group_alive(pgid: i32) -> bool {
+    match Pid::from_raw(pgid) {
+        Some(g) => !matches!(
+            rustix::process::test_kill_process_group(g),
+            Err(Errno::SRCH)
+        ),
+        None => false,
     }
 }
 

@@ -1,11 +1,13 @@
-//! The supervision policy of one service, as a pure state machine.
+//! The supervision policy of one service instance, as a pure state machine.
 //!
-//! It never reads a clock or makes a syscall: the event loop passes `now`
-//! (milliseconds of CLOCK_MONOTONIC) and whether COMMAND's process group
-//! still has members, and carries out the returned [`Do`]. The loop sleeps
-//! until [`Svc::deadline`].
+//! It never reads a clock or makes a syscall: the caller passes `now` and
+//! whether COMMAND's process group still has members, and carries out the
+//! returned [`Do`]. Whether the instance should run at all (requests,
+//! reloads, shutdown) is decided above it, in `model.rs`; this machine
+//! knows one run after another of one COMMAND.
 
 use crate::args::Restart;
+use crate::time::{Instant, Ms};
 
 /// How a process ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,7 +34,8 @@ impl Status {
 pub enum State {
     /// COMMAND runs.
     Running,
-    /// Waiting for the restart delay to pass.
+    /// Waiting to start: the restart delay, or (deadline passed) for
+    /// whatever the model still waits for.
     Backoff,
     /// SIGTERM sent (by request, or to leftovers of an exited COMMAND);
     /// SIGKILL follows at the deadline.
@@ -44,12 +47,12 @@ pub enum State {
 }
 
 /// The settings that drive the machine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Policy {
     pub restart: Restart,
-    pub delay_min: u64,
-    pub delay_max: u64,
-    pub stop_timeout: u64,
+    pub delay_min: Ms,
+    pub delay_max: Ms,
+    pub stop_timeout: Ms,
 }
 
 /// What the loop must do now.
@@ -62,14 +65,15 @@ pub enum Do {
     Term,
     /// SIGKILL to the process group.
     Kill,
-    /// Give up on leftovers that survived SIGKILL (should not happen).
+    /// Gave up on leftovers that survived SIGKILL (should not happen): the
+    /// process is forgotten, its end is reaped as an orphan's.
     GiveUp,
-    /// The service is over (stopped on request, or not restarted).
+    /// The run is over (stopped, or not restarted).
     Done,
 }
 
 /// After SIGKILL, how often to look whether the group is gone.
-const RECHECK: u64 = 20;
+const RECHECK: Ms = Ms(20);
 /// The smallest doubled delay when MIN is 0, so a crash loop never spins
 /// (and the smallest MAX of a MIN given alone, see `num::millis_range`).
 pub const DELAY_FLOOR: u64 = 100;
@@ -82,46 +86,54 @@ pub struct Svc {
     /// COMMAND's process group (its pid), 0 before the first start.
     pub pgid: i32,
     /// When COMMAND was started.
-    pub started: u64,
+    pub started: Instant,
     /// The next restart delay.
-    pub delay: u64,
-    /// When the next timed step is due.
-    pub deadline: Option<u64>,
+    pub delay: Ms,
+    /// When the next timed step is due (`None`: nothing is).
+    pub deadline: Option<Instant>,
     /// Starts after the first.
     pub restarts: u32,
     pub last: Option<Status>,
-    /// Whether tinyd still wants the service up (false once stopped).
+    /// Whether the run should go on after a stop of leftovers (false once
+    /// stopped on purpose).
     pub want_up: bool,
     /// How long the last run lasted, for the delay.
-    ran: u64,
+    ran: Ms,
     /// SIGKILL already sent in this stop.
     killed: bool,
     /// When to stop waiting for the group after SIGKILL.
-    give_up: u64,
+    give_up: Instant,
     spawned_once: bool,
 }
 
 impl Svc {
+    /// A service not started yet: due at once.
     pub fn new(p: &Policy) -> Svc {
         Svc {
             state: State::Backoff,
             pid: None,
             pgid: 0,
-            started: 0,
+            started: Instant::ZERO,
             delay: p.delay_min,
-            deadline: Some(0),
+            deadline: Some(Instant::ZERO),
             restarts: 0,
             last: None,
             want_up: true,
-            ran: 0,
+            ran: Ms::ZERO,
             killed: false,
-            give_up: 0,
+            give_up: Instant::ZERO,
             spawned_once: false,
         }
     }
 
+    /// Whether any process of it may exist (the leader, or a group being
+    /// stopped).
+    pub fn active(&self) -> bool {
+        self.pid.is_some() || self.state == State::Stopping
+    }
+
     /// COMMAND was started as `pid` (its own process group).
-    pub fn spawned(&mut self, pid: i32, now: u64) {
+    pub fn spawned(&mut self, pid: i32, now: Instant) {
         if self.spawned_once {
             self.restarts = self.restarts.saturating_add(1);
         }
@@ -135,21 +147,21 @@ impl Svc {
     }
 
     /// fork failed (out of processes or memory): try again after the delay.
-    pub fn spawn_failed(&mut self, now: u64, p: &Policy) {
-        self.ran = 0;
+    pub fn spawn_failed(&mut self, now: Instant, p: &Policy) {
+        self.ran = Ms::ZERO;
         self.backoff(now, p);
     }
 
     /// COMMAND was reaped with `status`; `group_alive` tells whether other
     /// members of its process group remain.
-    pub fn exited(&mut self, status: Status, now: u64, group_alive: bool, p: &Policy) -> Do {
+    pub fn exited(&mut self, status: Status, now: Instant, group_alive: bool, p: &Policy) -> Do {
         self.pid = None;
         self.last = Some(status);
         match self.state {
             State::Stopping if group_alive => Do::Nothing,
             State::Stopping => self.finish(now, p),
             _ => {
-                self.ran = now.saturating_sub(self.started);
+                self.ran = now.since(self.started);
                 if group_alive {
                     // Leftovers of a COMMAND that ended by itself: clean up
                     // before deciding about a restart.
@@ -161,8 +173,8 @@ impl Svc {
         }
     }
 
-    /// Stop on request: SIGTERM now, SIGKILL after the stop timeout.
-    pub fn stop(&mut self, now: u64, p: &Policy) -> Do {
+    /// Stop for good: SIGTERM now, SIGKILL after the stop timeout.
+    pub fn stop(&mut self, now: Instant, p: &Policy) -> Do {
         self.want_up = false;
         match self.state {
             State::Running => self.begin_stop(now, p),
@@ -175,22 +187,19 @@ impl Svc {
         }
     }
 
-    /// Start on request (after a stop): at once, with the delay reset.
-    pub fn start(&mut self, p: &Policy) -> Do {
+    /// Start again (after a stop, or an end not restarted): due at once,
+    /// with the delay reset. The start itself comes from [`Svc::tick`].
+    pub fn start(&mut self, now: Instant, p: &Policy) {
         self.want_up = true;
-        match self.state {
-            State::Stopped | State::Exited => {
-                self.delay = p.delay_min;
-                self.state = State::Backoff;
-                self.deadline = None;
-                Do::Spawn
-            }
-            _ => Do::Nothing,
+        if let State::Stopped | State::Exited = self.state {
+            self.delay = p.delay_min;
+            self.state = State::Backoff;
+            self.deadline = Some(now);
         }
     }
 
     /// The deadline may have passed; `group_alive` as in [`Svc::exited`].
-    pub fn tick(&mut self, now: u64, group_alive: bool, p: &Policy) -> Do {
+    pub fn tick(&mut self, now: Instant, group_alive: bool, p: &Policy) -> Do {
         if self.state == State::Stopping && self.pid.is_none() && !group_alive {
             return self.finish(now, p);
         }
@@ -205,11 +214,14 @@ impl Svc {
             }
             State::Stopping if !self.killed => {
                 self.killed = true;
-                self.give_up = now + p.stop_timeout.max(1000);
+                self.give_up = now + p.stop_timeout.max(Ms(1000));
                 self.deadline = Some(now + RECHECK);
                 Do::Kill
             }
             State::Stopping if now >= self.give_up => {
+                // Forget the process too: a shutdown must not wait for it
+                // forever (if it ever ends, it is reaped as an orphan).
+                self.pid = None;
                 self.deadline = None;
                 let d = self.finish(now, p);
                 if d == Do::Done { Do::GiveUp } else { d }
@@ -225,7 +237,7 @@ impl Svc {
         }
     }
 
-    fn begin_stop(&mut self, now: u64, p: &Policy) -> Do {
+    fn begin_stop(&mut self, now: Instant, p: &Policy) -> Do {
         self.state = State::Stopping;
         self.killed = false;
         self.deadline = Some(now + p.stop_timeout);
@@ -233,7 +245,7 @@ impl Svc {
     }
 
     /// The process group is gone after a stop.
-    fn finish(&mut self, now: u64, p: &Policy) -> Do {
+    fn finish(&mut self, now: Instant, p: &Policy) -> Do {
         self.deadline = None;
         if self.want_up {
             self.after_exit(now, p)
@@ -244,7 +256,7 @@ impl Svc {
     }
 
     /// COMMAND ended by itself and nothing of it is left: restart or not.
-    fn after_exit(&mut self, now: u64, p: &Policy) -> Do {
+    fn after_exit(&mut self, now: Instant, p: &Policy) -> Do {
         let again = match p.restart {
             Restart::Always => true,
             Restart::OnFailure => self.last.is_some_and(Status::failed),
@@ -262,23 +274,19 @@ impl Svc {
 
     /// Waits `delay`, then doubles it for next time; a run of at least MAX
     /// first resets it to MIN.
-    fn backoff(&mut self, now: u64, p: &Policy) {
+    fn backoff(&mut self, now: Instant, p: &Policy) {
         if self.ran >= p.delay_max {
             self.delay = p.delay_min;
         }
         let wait = self.delay;
-        self.delay = self
-            .delay
-            .saturating_mul(2)
-            .max(DELAY_FLOOR)
-            .min(p.delay_max);
+        self.delay = self.delay.double().max(Ms(DELAY_FLOOR)).min(p.delay_max);
         self.state = State::Backoff;
         self.deadline = Some(now + wait);
     }
 
     /// The delay before the pending restart, for the log.
-    pub fn wait(&self, now: u64) -> u64 {
-        self.deadline.map_or(0, |d| d.saturating_sub(now))
+    pub fn wait(&self, now: Instant) -> Ms {
+        self.deadline.map_or(Ms::ZERO, |d| now.until(d))
     }
 }
 
@@ -289,30 +297,28 @@ mod tests {
     fn policy(restart: Restart, min: u64, max: u64) -> Policy {
         Policy {
             restart,
-            delay_min: min,
-            delay_max: max,
-            stop_timeout: 5000,
+            delay_min: Ms(min),
+            delay_max: Ms(max),
+            stop_timeout: Ms(5000),
         }
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
     }
 
     /// Runs COMMAND for `run` ms, lets it exit with `status`, and returns
     /// the restart delay chosen (None: not restarted).
     fn cycle(s: &mut Svc, p: &Policy, now: &mut u64, run: u64, status: Status) -> Option<u64> {
-        assert_eq!(s.tick(*now, false, p), Do::Spawn);
-        s.spawned(42, *now);
+        assert_eq!(s.tick(at(*now), false, p), Do::Spawn);
+        s.spawned(42, at(*now));
         *now += run;
-        match s.exited(status, *now, false, p) {
+        match s.exited(status, at(*now), false, p) {
             Do::Nothing => {
                 assert_eq!(s.state, State::Backoff);
-                let wait = s.wait(*now);
-                assert_eq!(
-                    s.tick(*now + wait - 1.min(wait), false, p),
-                    if wait > 0 { Do::Nothing } else { Do::Spawn }
-                );
-                if wait == 0 {
-                    // tick already spawned; put it back for the next cycle.
-                    s.deadline = Some(*now);
-                    s.state = State::Backoff;
+                let wait = s.wait(at(*now)).0;
+                if wait > 0 {
+                    assert_eq!(s.tick(at(*now + wait - 1), false, p), Do::Nothing);
                 }
                 *now += wait;
                 Some(wait)
@@ -396,15 +402,15 @@ mod tests {
     fn stop_terms_then_kills_at_the_timeout() {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
-        assert_eq!(s.tick(0, false, &p), Do::Spawn);
-        s.spawned(7, 0);
+        assert_eq!(s.tick(at(0), false, &p), Do::Spawn);
+        s.spawned(7, at(0));
         assert_eq!(s.deadline, None, "no timer while running");
-        assert_eq!(s.stop(100, &p), Do::Term);
+        assert_eq!(s.stop(at(100), &p), Do::Term);
         assert_eq!(s.state, State::Stopping);
-        assert_eq!(s.deadline, Some(5100));
-        assert_eq!(s.tick(5099, true, &p), Do::Nothing);
-        assert_eq!(s.tick(5100, true, &p), Do::Kill);
-        assert_eq!(s.exited(Status::Signaled(9), 5101, false, &p), Do::Done);
+        assert_eq!(s.deadline, Some(at(5100)));
+        assert_eq!(s.tick(at(5099), true, &p), Do::Nothing);
+        assert_eq!(s.tick(at(5100), true, &p), Do::Kill);
+        assert_eq!(s.exited(Status::Signaled(9), at(5101), false, &p), Do::Done);
         assert_eq!(s.state, State::Stopped);
         assert_eq!(s.deadline, None);
     }
@@ -413,35 +419,39 @@ mod tests {
     fn stop_waits_for_the_whole_group() {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
-        s.tick(0, false, &p);
-        s.spawned(7, 0);
-        s.stop(10, &p);
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0));
+        s.stop(at(10), &p);
         // The leader goes, a grandchild stays: keep waiting.
-        assert_eq!(s.exited(Status::Signaled(15), 20, true, &p), Do::Nothing);
-        assert_eq!(s.tick(30, true, &p), Do::Nothing);
+        assert_eq!(
+            s.exited(Status::Signaled(15), at(20), true, &p),
+            Do::Nothing
+        );
+        assert_eq!(s.tick(at(30), true, &p), Do::Nothing);
         // It goes without a SIGCHLD to us: the next tick notices.
-        assert_eq!(s.tick(40, false, &p), Do::Done);
+        assert_eq!(s.tick(at(40), false, &p), Do::Done);
     }
 
     #[test]
     fn gives_up_on_a_group_that_survives_sigkill() {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
-        s.tick(0, false, &p);
-        s.spawned(7, 0);
-        s.stop(0, &p);
-        assert_eq!(s.exited(Status::Signaled(15), 1, true, &p), Do::Nothing);
-        assert_eq!(s.tick(5000, true, &p), Do::Kill);
-        let mut now = 5000;
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0));
+        s.stop(at(0), &p);
+        assert_eq!(s.exited(Status::Signaled(15), at(1), true, &p), Do::Nothing);
+        assert_eq!(s.tick(at(5000), true, &p), Do::Kill);
+        let mut now = at(5000);
         let mut last = Do::Nothing;
-        while now < 20_000 && last == Do::Nothing {
+        while now < at(20_000) && last == Do::Nothing {
             now = s.deadline.expect("rechecks while waiting");
             last = s.tick(now, true, &p);
         }
         assert_eq!(last, Do::GiveUp);
+        assert_eq!(s.pid, None, "forgotten: a shutdown cannot wait for it");
         assert!(
-            now >= 10_000,
-            "waited the stop timeout after SIGKILL, gave up at {now}"
+            now >= at(10_000),
+            "waited the stop timeout after SIGKILL, gave up at {now:?}"
         );
     }
 
@@ -449,31 +459,32 @@ mod tests {
     fn leftovers_of_an_exited_command_are_stopped_before_the_restart() {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
-        s.tick(0, false, &p);
-        s.spawned(7, 0);
-        assert_eq!(s.exited(Status::Exited(0), 50, true, &p), Do::Term);
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0));
+        assert_eq!(s.exited(Status::Exited(0), at(50), true, &p), Do::Term);
         assert_eq!(s.state, State::Stopping);
-        assert_eq!(s.tick(60, false, &p), Do::Nothing);
+        assert_eq!(s.tick(at(60), false, &p), Do::Nothing);
         assert_eq!(s.state, State::Backoff);
-        assert_eq!(s.deadline, Some(160));
+        assert_eq!(s.deadline, Some(at(160)));
     }
 
     #[test]
     fn stop_during_backoff_and_start_again() {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
-        s.tick(0, false, &p);
-        s.spawned(7, 0);
-        s.exited(Status::Exited(1), 10, false, &p);
-        assert_eq!(s.stop(20, &p), Do::Done);
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0));
+        s.exited(Status::Exited(1), at(10), false, &p);
+        assert_eq!(s.stop(at(20), &p), Do::Done);
         assert_eq!(s.state, State::Stopped);
         assert_eq!(
-            s.tick(10_000, false, &p),
+            s.tick(at(10_000), false, &p),
             Do::Nothing,
             "stopped stays stopped"
         );
-        assert_eq!(s.start(&p), Do::Spawn);
-        s.spawned(8, 30);
+        s.start(at(30), &p);
+        assert_eq!(s.tick(at(30), false, &p), Do::Spawn);
+        s.spawned(8, at(30));
         assert_eq!(s.restarts, 1);
     }
 
@@ -481,10 +492,10 @@ mod tests {
     fn fork_failure_retries_after_the_delay() {
         let p = policy(Restart::Never, 500, 1000);
         let mut s = Svc::new(&p);
-        assert_eq!(s.tick(0, false, &p), Do::Spawn);
-        s.spawn_failed(0, &p);
+        assert_eq!(s.tick(at(0), false, &p), Do::Spawn);
+        s.spawn_failed(at(0), &p);
         assert_eq!(s.state, State::Backoff);
-        assert_eq!(s.tick(499, false, &p), Do::Nothing);
-        assert_eq!(s.tick(500, false, &p), Do::Spawn);
+        assert_eq!(s.tick(at(499), false, &p), Do::Nothing);
+        assert_eq!(s.tick(at(500), false, &p), Do::Spawn);
     }
 }

@@ -1,0 +1,370 @@
+//! What is wanted of every service and what runs, as one pure state
+//! machine: the supervisor's decisions, all in one place.
+//!
+//! For each service name (a [`Key`]) there is at most one *current*
+//! instance (the configuration in force) and at most one *replaced*
+//! instance (the one a reload changed or removed, still stopping). Events
+//! only change what is wanted: a reload replaces instances and adds new
+//! ones ([`Model::retire`], [`Model::add`]), requests set whether the
+//! current instance should be up and whether a fresh run is asked for
+//! ([`Model::start`], [`Model::stop`], [`Model::restart`]), shutdown wants
+//! everything down, exits and spawns are reported by the loop. Then one
+//! [`Model::step`] compares what is wanted with what runs and returns the
+//! actions and the next deadline. Nothing else decides: no flag is read
+//! anywhere but here.
+//!
+//! The rules `step` enforces:
+//! - an instance that is not wanted (replaced, stopped by request, or
+//!   shutdown) is stopped; a replaced one that is over is dropped;
+//! - a current instance never starts while another instance of its name has
+//!   a process: it waits, and the other one's deadlines (stop timeout,
+//!   SIGKILL rechecks) or its exit wake the loop, so it starts in the same
+//!   turn the other is dropped;
+//! - every instance that has something timed to do has it in the returned
+//!   deadline.
+//!
+//! It never reads a clock and never makes a syscall; whether a process
+//! group still has members is asked through the `alive` callback.
+
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+
+use crate::store::ArrayVec;
+use crate::svc::{Do, Policy, State, Status, Svc};
+use crate::time::{Instant, earliest};
+
+/// Which service an instance belongs to: the same name, the same key.
+pub type Key = u16;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// The instance of the configuration in force (one per name).
+    Current,
+    /// Changed or removed by a reload: it stops, then it is dropped.
+    Replaced,
+}
+
+/// One instance of a service.
+#[derive(Clone, Copy, Debug)]
+pub struct Inst {
+    pub key: Key,
+    pub role: Role,
+    /// Wanted up by requests: false from `stop` until `start` or `restart`
+    /// (a reload that changes the service keeps it).
+    pub up: bool,
+    /// A new run is asked for (`restart`, or `start` of a service that is
+    /// not running): what runs stops first, then it starts.
+    pub fresh: bool,
+    pub svc: Svc,
+    pub policy: Policy,
+}
+
+impl Inst {
+    /// Whether it should run now.
+    fn wanted(&self, shutdown: bool) -> bool {
+        !shutdown && self.role == Role::Current && self.up
+    }
+}
+
+/// What the loop must carry out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Act {
+    /// What instance `i`'s state machine said.
+    Do(usize, Do),
+    /// Instance `i` is over: call [`Model::remove`] and free its slot.
+    /// Drops come after every `Do` of the same step, highest index first,
+    /// so that each index is still valid when it is carried out.
+    Drop(usize),
+}
+
+/// Why a reload cannot be applied (nothing was changed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NoRoom {
+    /// Instances of earlier configurations still stopping.
+    pub stopping: usize,
+}
+
+pub struct Model<const N: usize> {
+    insts: ArrayVec<Inst, N>,
+    shutdown: bool,
+    next_key: Key,
+}
+
+impl<const N: usize> Default for Model<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Model<N> {
+    pub const fn new() -> Self {
+        Model {
+            insts: ArrayVec::new(),
+            shutdown: false,
+            next_key: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.insts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.insts.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> &Inst {
+        &self.insts.as_slice()[i]
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, Inst> {
+        self.insts.iter()
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The current instance of service `key`.
+    pub fn current(&self, key: Key) -> Option<usize> {
+        self.insts
+            .iter()
+            .position(|m| m.key == key && m.role == Role::Current)
+    }
+
+    /// A key no instance has: for a name not seen before.
+    pub fn new_key(&mut self) -> Key {
+        loop {
+            let k = self.next_key;
+            self.next_key = self.next_key.wrapping_add(1);
+            if self.insts.iter().all(|m| m.key != k) {
+                return k;
+            }
+        }
+    }
+
+    /// A new current instance of `key`, wanted up unless `up` is false (its
+    /// name was stopped by request). It starts at the next step, once no
+    /// other instance of its name runs. `Err` when the table is full.
+    #[allow(clippy::result_unit_err)]
+    pub fn add(&mut self, key: Key, policy: Policy, up: bool) -> Result<usize, ()> {
+        let m = Inst {
+            key,
+            role: Role::Current,
+            up,
+            fresh: false,
+            svc: Svc::new(&policy),
+            policy,
+        };
+        self.insts.push(m).map_err(|_| ())?;
+        Ok(self.insts.len() - 1)
+    }
+
+    /// A reload changed or removed instance `i`: it stops and goes.
+    pub fn retire(&mut self, i: usize) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.role = Role::Replaced;
+        m.fresh = false;
+    }
+
+    /// Whether a reload that retires the instances in `retiring` and adds
+    /// `adding` new ones fits. Retired instances without a process are
+    /// dropped before the new ones are added ([`Model::sweep`]).
+    pub fn room(&self, retiring: impl Iterator<Item = usize>, adding: usize) -> Result<(), NoRoom> {
+        let freed = retiring.filter(|&i| !self.get(i).svc.active()).count();
+        if N - self.insts.len() + freed >= adding {
+            Ok(())
+        } else {
+            let stopping = self
+                .insts
+                .iter()
+                .filter(|m| m.role == Role::Replaced)
+                .count();
+            Err(NoRoom { stopping })
+        }
+    }
+
+    /// The replaced instances that have no process left, as `Act::Drop`
+    /// (highest index first).
+    pub fn sweep(&self, out: &mut dyn FnMut(Act)) {
+        for i in (0..self.insts.len()).rev() {
+            let m = self.get(i);
+            if m.role == Role::Replaced && !m.svc.active() {
+                out(Act::Drop(i));
+            }
+        }
+    }
+
+    /// Carries out `Act::Drop(i)`: the last instance takes index `i` (as
+    /// the loop's own table must do).
+    pub fn remove(&mut self, i: usize) {
+        debug_assert!(self.get(i).role == Role::Replaced && !self.get(i).svc.active());
+        self.insts.swap_remove(i);
+    }
+
+    /// `start NAME`: wanted up; a service that is not running or waiting to
+    /// restart starts afresh (after what is left of it has stopped).
+    pub fn start(&mut self, i: usize) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.up = true;
+        if !matches!(m.svc.state, State::Running | State::Backoff) {
+            m.fresh = true;
+        }
+    }
+
+    /// `stop NAME`: wanted down until started again, across reloads.
+    pub fn stop(&mut self, i: usize) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.up = false;
+        m.fresh = false;
+    }
+
+    /// `restart NAME`: wanted up, and a fresh run: what runs stops first.
+    pub fn restart(&mut self, i: usize) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.up = true;
+        m.fresh = true;
+    }
+
+    /// SIGTERM, SIGINT or `shutdown`: everything down, for good.
+    pub fn shutdown(&mut self) {
+        self.shutdown = true;
+    }
+
+    /// Whether nothing of any instance is left (after `shutdown`: exit).
+    pub fn all_down(&self) -> bool {
+        self.insts.iter().all(|m| !m.svc.active())
+    }
+
+    /// Instance `i` was started as `pid`.
+    pub fn spawned(&mut self, i: usize, pid: i32, now: Instant) {
+        self.insts.as_mut_slice()[i].svc.spawned(pid, now);
+    }
+
+    /// Starting instance `i` failed before a process existed (fork).
+    pub fn spawn_failed(&mut self, i: usize, now: Instant) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.svc.spawn_failed(now, &m.policy);
+    }
+
+    /// The instance whose process `pid` is, if any.
+    pub fn find_pid(&self, pid: i32) -> Option<usize> {
+        self.insts.iter().position(|m| m.svc.pid == Some(pid))
+    }
+
+    /// Instance `i`'s process was reaped with `status`; `group_alive` says
+    /// whether its process group has members left.
+    pub fn exited(&mut self, i: usize, status: Status, now: Instant, group_alive: bool) -> Do {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.svc.exited(status, now, group_alive, &m.policy)
+    }
+
+    /// Compares what is wanted with what runs, for every instance: the
+    /// actions go to `out` (every `Do` first, then the drops), and the
+    /// next deadline comes back (`None`: nothing is timed, sleep until an
+    /// event), as it will be once the drops are carried out.
+    /// `alive(pgid)` tells whether a process group has members.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        alive: &dyn Fn(i32) -> bool,
+        out: &mut dyn FnMut(Act),
+    ) -> Option<Instant> {
+        let n = self.insts.len();
+        let shutdown = self.shutdown;
+        let mut gone = [false; N];
+        // What must not run: stop it; what was replaced and is over goes.
+        for (i, m) in self.insts.iter_mut().enumerate() {
+            if m.wanted(shutdown) {
+                continue;
+            }
+            // (A stop of leftovers becomes a stop for good.)
+            if !matches!(m.svc.state, State::Stopped | State::Exited) {
+                emit(out, i, m.svc.stop(now, &m.policy));
+            }
+            tick(m, i, now, alive, out);
+            gone[i] = m.role == Role::Replaced && !m.svc.active();
+        }
+        // What should run: fresh runs asked for, starts after a stop, and
+        // whatever is due, unless another instance of the name still runs.
+        for i in 0..n {
+            let (key, wanted) = {
+                let m = self.get(i);
+                (m.key, m.wanted(shutdown))
+            };
+            if !wanted {
+                continue;
+            }
+            let blocked = (0..n).any(|j| j != i && !gone[j] && self.get(j).key == key);
+            let m = &mut self.insts.as_mut_slice()[i];
+            // A stop that is over first: what follows may start it again.
+            if m.svc.state == State::Stopping {
+                tick(m, i, now, alive, out);
+            }
+            if m.fresh && matches!(m.svc.state, State::Running | State::Backoff) {
+                emit(out, i, m.svc.stop(now, &m.policy));
+            }
+            if matches!(m.svc.state, State::Stopped) || (m.fresh && m.svc.state == State::Exited) {
+                m.fresh = false;
+                m.svc.start(now, &m.policy);
+            }
+            if blocked && m.svc.state == State::Backoff {
+                continue; // the other instance's deadlines and exit wake us
+            }
+            tick(m, i, now, alive, out);
+        }
+        for i in (0..n).rev() {
+            if gone[i] {
+                out(Act::Drop(i));
+            }
+        }
+        (0..n)
+            .filter(|&i| !gone[i] && !self.blocked(i))
+            .fold(None, |d, i| earliest(d, self.get(i).svc.deadline))
+    }
+
+    /// Whether instance `i` waits for another instance of its name.
+    pub fn blocked(&self, i: usize) -> bool {
+        let key = self.get(i).key;
+        self.get(i).svc.state == State::Backoff
+            && self
+                .insts
+                .iter()
+                .enumerate()
+                .any(|(j, m)| j != i && m.key == key && m.svc.active())
+    }
+
+    /// The earliest deadline of an instance that can act on it (`None`:
+    /// nothing is timed). Instances dropped by the last step are to be
+    /// removed first.
+    pub fn deadline(&self) -> Option<Instant> {
+        (0..self.insts.len())
+            .filter(|&i| !self.blocked(i))
+            .fold(None, |d, i| earliest(d, self.get(i).svc.deadline))
+    }
+}
+
+fn emit(out: &mut dyn FnMut(Act), i: usize, d: Do) {
+    if d != Do::Nothing {
+        out(Act::Do(i, d));
+    }
+}
+
+/// The timed step of `m`, when it is due (or its stopped group may be gone).
+fn tick(
+    m: &mut Inst,
+    i: usize,
+    now: Instant,
+    alive: &dyn Fn(i32) -> bool,
+    out: &mut dyn FnMut(Act),
+) {
+    let due = m.svc.deadline.is_some_and(|d| d <= now);
+    let check = m.svc.state == State::Stopping && m.svc.pid.is_none();
+    if due || check {
+        let group = m.svc.state == State::Stopping && alive(m.svc.pgid);
+        emit(out, i, m.svc.tick(now, group, &m.policy));
+    }
+}
+
+#[cfg(test)]
+mod tests;

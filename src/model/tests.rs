@@ -1,0 +1,230 @@
+//! The model, by hand (the defects of issue 8 that lived here) and by
+//! seeded random sequences in the simulated world (`sim.rs`).
+
+extern crate std;
+use std::vec::Vec;
+
+use super::sim::{self, Rng};
+use super::*;
+use crate::args::Restart;
+use crate::time::Ms;
+
+fn policy(stop: u64) -> Policy {
+    Policy {
+        restart: Restart::Always,
+        delay_min: Ms(100),
+        delay_max: Ms(1000),
+        stop_timeout: Ms(stop),
+    }
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+/// One step with every group gone unless listed alive, carried out as
+/// the loop does: spawns get pid 100 + key, drops are removed. The
+/// actions as the step gave them, and the deadline.
+fn step(m: &mut Model<8>, now: u64, alive: &[i32]) -> (Vec<Act>, Option<Instant>) {
+    let mut acts = Vec::new();
+    let d = m.step(at(now), &|g| alive.contains(&g), &mut |a| acts.push(a));
+    for a in &acts {
+        match *a {
+            Act::Do(i, Do::Spawn) => {
+                let pid = 100 + m.get(i).key as i32;
+                m.spawned(i, pid, at(now));
+            }
+            Act::Drop(i) => m.remove(i),
+            _ => {}
+        }
+    }
+    assert_eq!(m.deadline(), d, "the step's deadline is the model's");
+    (acts, d)
+}
+
+#[test]
+fn replacement_starts_in_the_turn_the_old_instance_goes() {
+    // Defect 1: a reload removes `x` and changes `a`, whose old instance
+    // takes a moment to stop. The new `a` must start as soon as the old one
+    // is gone, and never sleep without a deadline meanwhile.
+    let mut m: Model<8> = Model::new();
+    let x = m.add(0, policy(1000), true).unwrap();
+    let a = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 0, &[]);
+    // Reload: x removed, a changed.
+    m.retire(x);
+    m.retire(a);
+    let new_a = m.add(1, policy(1000), true).unwrap();
+    let (acts, d) = step(&mut m, 10, &[100, 101]);
+    assert!(acts.contains(&Act::Do(x, Do::Term)) && acts.contains(&Act::Do(a, Do::Term)));
+    assert!(
+        !acts.contains(&Act::Do(new_a, Do::Spawn)),
+        "not beside the old one"
+    );
+    assert_eq!(d, Some(at(1010)), "the stop timeout wakes the loop");
+    // x goes first (index 0), then a: both exits, then one step.
+    assert_eq!(m.exited(0, Status::Signaled(15), at(20), false), Do::Done);
+    assert_eq!(m.exited(1, Status::Signaled(15), at(20), false), Do::Done);
+    let (acts, _) = step(&mut m, 20, &[]);
+    // Drops come last, highest index first; the new `a` spawned before.
+    assert_eq!(acts, [Act::Do(2, Do::Spawn), Act::Drop(1), Act::Drop(0)]);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.get(0).key, 1);
+}
+
+#[test]
+fn restart_while_the_old_instance_stops_waits_for_it() {
+    // Defect 2: `restart a` (or stop, start) while a reload's replacement
+    // waits must not start it beside the old instance; shutdown then ends.
+    let mut m: Model<8> = Model::new();
+    let a = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 0, &[]);
+    m.retire(a);
+    let b = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 1, &[101]);
+    for req in 0..3 {
+        match req {
+            0 => m.restart(b),
+            1 => m.stop(b),
+            _ => m.start(b),
+        }
+        let (acts, d) = step(&mut m, 2, &[101]);
+        assert!(
+            !acts.iter().any(|a| matches!(a, Act::Do(_, Do::Spawn))),
+            "request {req}: {acts:?}"
+        );
+        assert!(d.is_some());
+    }
+    // Another changing reload, then shutdown: it ends at the stop timeout.
+    m.retire(b);
+    m.add(1, policy(1000), true).unwrap();
+    m.shutdown();
+    let (acts, _) = step(&mut m, 3, &[101]);
+    assert!(
+        acts.contains(&Act::Drop(1)),
+        "the never-started one goes: {acts:?}"
+    );
+    let (acts, _) = step(&mut m, 1001, &[101]);
+    assert!(acts.contains(&Act::Do(0, Do::Kill)), "{acts:?}");
+    assert_eq!(m.exited(0, Status::Signaled(9), at(1002), false), Do::Done);
+    step(&mut m, 1002, &[]);
+    assert!(m.all_down());
+}
+
+#[test]
+fn stopped_by_request_stays_down_when_a_reload_changes_it() {
+    // Defect 5: the loop adds the changed service with `up` of the old.
+    let mut m: Model<8> = Model::new();
+    let a = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 0, &[]);
+    m.stop(a);
+    step(&mut m, 1, &[101]);
+    m.exited(a, Status::Signaled(15), at(2), false);
+    step(&mut m, 2, &[]);
+    let up = m.get(a).up;
+    m.retire(a);
+    let b = m.add(1, policy(2000), up).unwrap();
+    let (acts, d) = step(&mut m, 3, &[]);
+    assert!(
+        !acts.iter().any(|a| matches!(a, Act::Do(_, Do::Spawn))),
+        "{acts:?}"
+    );
+    assert_eq!(d, None, "nothing timed: no wake-ups");
+    m.start(m.current(1).unwrap());
+    let (acts, _) = step(&mut m, 4, &[]);
+    assert_eq!(acts, [Act::Do(0, Do::Spawn)]);
+    let _ = b;
+}
+
+#[test]
+fn two_changing_reloads_of_every_service_fit() {
+    // Defect 3: 64 services (here 4 in 8 slots), all changed twice while
+    // the old instances are still stopping: the second reload's
+    // never-started instances make room for the third.
+    let mut m: Model<8> = Model::new();
+    for k in 0..4 {
+        m.add(k, policy(5000), true).unwrap();
+    }
+    step(&mut m, 0, &[]);
+    for round in 0..3 {
+        let cur: Vec<usize> = (0..m.len())
+            .filter(|&i| m.get(i).role == Role::Current)
+            .collect();
+        m.room(cur.iter().copied(), 4)
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        for &i in &cur {
+            m.retire(i);
+        }
+        let mut drops = Vec::new();
+        m.sweep(&mut |a| drops.push(a));
+        for a in drops {
+            if let Act::Drop(i) = a {
+                m.remove(i);
+            }
+        }
+        for k in 0..4 {
+            m.add(k, policy(5000), true).unwrap();
+        }
+        step(&mut m, 10 + round, &[100, 101, 102, 103]);
+        assert_eq!(m.len(), 8);
+    }
+}
+
+#[test]
+fn restart_of_a_running_service_stops_then_starts_it() {
+    let mut m: Model<8> = Model::new();
+    let a = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 0, &[]);
+    m.restart(a);
+    let (acts, _) = step(&mut m, 10, &[101]);
+    assert_eq!(acts, [Act::Do(a, Do::Term)]);
+    assert_eq!(m.exited(a, Status::Signaled(15), at(20), false), Do::Done);
+    let (acts, _) = step(&mut m, 20, &[]);
+    assert_eq!(acts, [Act::Do(a, Do::Spawn)]);
+    assert_eq!(m.get(a).svc.delay, Ms(100), "the delay starts over");
+}
+
+#[test]
+fn idle_means_no_deadline() {
+    let mut m: Model<8> = Model::new();
+    let a = m.add(1, policy(1000), true).unwrap();
+    step(&mut m, 0, &[]);
+    let (acts, d) = step(&mut m, 5, &[]);
+    assert!(acts.is_empty());
+    assert_eq!(d, None);
+    let _ = a;
+}
+
+/// Seeds from TINYD_MODEL_SEED (one seed, to replay a failure) or a
+/// fixed spread; TINYD_MODEL_RUNS sets how many.
+fn seeds() -> Vec<u64> {
+    if let Ok(s) = std::env::var("TINYD_MODEL_SEED") {
+        return std::vec![s.parse().expect("TINYD_MODEL_SEED is a number")];
+    }
+    let runs: u64 = std::env::var("TINYD_MODEL_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000);
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    (0..runs)
+        .map(|k| base.wrapping_mul(6364136223846793005).wrapping_add(k) | 1)
+        .collect()
+}
+
+#[test]
+fn random_sequences_keep_every_invariant() {
+    let mut steps = 0u64;
+    for seed in seeds() {
+        let mut rng = Rng(seed);
+        match sim::run(&mut rng, 200) {
+            Ok(w) => steps += w.steps() as u64,
+            Err(v) => panic!(
+                "seed {seed}: step {}: {} (replay: TINYD_MODEL_SEED={seed} cargo test --lib model)",
+                v.step, v.what
+            ),
+        }
+    }
+    assert!(steps > 100_000, "only {steps} steps");
+}
