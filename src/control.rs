@@ -598,7 +598,14 @@ impl<'a> Sup<'a> {
                             let done = if up {
                                 state == State::Running && !inst.fresh
                             } else {
+                                // Stopped means nothing of it runs: no
+                                // replaced instance either.
                                 matches!(state, State::Stopped | State::Exited)
+                                    && self
+                                        .t
+                                        .model
+                                        .iter()
+                                        .all(|o| o.key != inst.key || !o.svc.active())
                             };
                             if done {
                                 Some((ctl::OK, Some(s)))

@@ -45,9 +45,10 @@ pub const SLOTS: usize = 2 * MAX_SERVICES;
 /// only: one slot, one arena.
 #[cfg(not(feature = "ctl"))]
 pub const SLOTS: usize = 1;
-/// Arenas: one per slot, and one per service staged by a reload.
+/// Arenas: one per slot, one per service staged by a reload, and one for
+/// tinyd's own settings (`[tinyd]`), kept for good.
 const ARENAS: usize = if cfg!(feature = "ctl") {
-    SLOTS + MAX_SERVICES
+    SLOTS + MAX_SERVICES + 1
 } else {
     SLOTS
 };
