@@ -13,7 +13,7 @@ shift $(($# > 0 ? 1 : 0))
 cd "$(dirname "$0")/.." || exit 2
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(args config ctl passwd lines)
+[ ${#targets[@]} -gt 0 ] || targets=(args config ctl passwd lines model)
 
 # -max_len per target: above each parser's interesting sizes (1024-byte
 # lines, 128-byte requests) without slowing the search down.
@@ -21,6 +21,7 @@ max_len() {
     case $1 in
         args) echo 1024 ;;
         ctl) echo 512 ;;
+        model) echo 2048 ;;
         *) echo 4096 ;;
     esac
 }
