@@ -416,6 +416,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         }
         None => {
             let creds = o
+                .set
                 .user
                 .map(|u| resolve(u.to_bytes()).unwrap_or_else(|e| unknown_user(u.to_bytes(), e)));
             let Some(arena) = t.arenas.take() else {
@@ -450,7 +451,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     // Relative paths (a service's chdir among them) stay relative to where
     // tinyd was started, even after it changes directory: keep that
     // directory open only if needed.
-    let services_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
+    let services_relative = matches!(o.set.output, Output::File(p) if relative(Some(p)))
         || single
             .as_ref()
             .is_some_and(|s| relative(s.log_file()) || relative(Some(s.chdir())));
@@ -560,7 +561,7 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
     let (dir, mask) = if config_mode {
         (c"/", 0o022)
     } else {
-        (o.chdir, o.umask)
+        (o.set.chdir, o.set.umask)
     };
     rustix::process::umask(Mode::from_raw_mode(mask));
     if let Err(e) = rustix::process::chdir(dir) {

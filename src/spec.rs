@@ -213,6 +213,7 @@ impl Spec {
         creds: Option<Creds>,
     ) -> Result<Spec, (Arena, TooBig)> {
         let mut s = Spec::empty(arena);
+        let o = &o.set;
         let r = (|| {
             s.name = s.push(o.name)?;
             s.exec = s.push_list(cmd, MAX_WORDS)?;
@@ -228,12 +229,7 @@ impl Spec {
         s.umask = o.umask;
         s.log_size = o.log_size;
         s.log_keep = o.log_keep;
-        s.policy = Policy {
-            restart: o.restart,
-            delay_min: o.delay_min,
-            delay_max: o.delay_max,
-            stop_timeout: o.stop_timeout,
-        };
+        s.policy = o.policy;
         match r {
             Ok(()) => Ok(s),
             Err(e) => Err((s.arena, e)),

@@ -44,7 +44,7 @@ pub enum State {
 }
 
 /// The settings that drive the machine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Policy {
     pub restart: Restart,
     pub delay_min: u64,
