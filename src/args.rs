@@ -657,4 +657,43 @@ mod tests {
             }
         }
     }
+
+    #[cfg(feature = "ctl")]
+    #[test]
+    fn the_command_line_and_the_file_say_the_same() {
+        let words = [
+            "tinyd",
+            "-n",
+            "web",
+            "-u",
+            "www",
+            "-d",
+            "/srv/www",
+            "-m",
+            "027",
+            "-e",
+            "LANG=C",
+            "-e",
+            "A=",
+            "-o",
+            "/var/log/web.log",
+            "--log-size",
+            "256k",
+            "--log-keep",
+            "3",
+            "-r",
+            "on-failure",
+            "--restart-delay",
+            "0.5:30",
+            "-t",
+            "2.5",
+            "httpd",
+        ];
+        let mut text = b"[web]\nexec = httpd\nuser = www\nchdir = /srv/www\numask = 027\n\
+            env = LANG=C\nenv = A=\nlog = /var/log/web.log\nlog-size = 256k\n\
+            log-keep = 3\nrestart = on-failure\nrestart-delay = 0.5:30\nstop-timeout = 2.5\n"
+            .to_vec();
+        let cfg = crate::config::parse(&mut text).ok().unwrap();
+        opts(&words, |o| assert_eq!(o.set, cfg.services()[0].set));
+    }
 }

@@ -222,7 +222,7 @@ pub fn load_config(
     };
     let Tables { arenas, staged, .. } = &mut *t;
     let result = config::parse_each(&mut text[..n], &mut |svc| {
-        let creds = match svc.user {
+        let creds = match svc.user() {
             None => None,
             Some((u, line)) => match resolve(u.to_bytes()) {
                 Ok(c) => Some(c),
@@ -253,7 +253,7 @@ pub fn load_config(
             return Some(config::Error {
                 line: svc.line,
                 msg: "too many services",
-                text: svc.name,
+                text: svc.set.name,
             });
         };
         match Spec::from_config(arena, svc, creds) {
@@ -264,7 +264,7 @@ pub fn load_config(
                     Some(config::Error {
                         line: svc.line,
                         msg: "too many services",
-                        text: svc.name,
+                        text: svc.set.name,
                     })
                 }
             },
@@ -273,7 +273,7 @@ pub fn load_config(
                 Some(config::Error {
                     line: svc.line,
                     msg: e.message(),
-                    text: svc.name,
+                    text: svc.set.name,
                 })
             }
         }

@@ -244,12 +244,14 @@ impl Spec {
         creds: Option<Creds>,
     ) -> Result<Spec, (Arena, TooBig)> {
         let mut s = Spec::empty(arena);
+        let exec = c.exec;
+        let c = &c.set;
         let r = (|| {
             s.name = s.push(c.name)?;
-            s.exec = s.push_list(c.exec.iter(), MAX_WORDS)?;
+            s.exec = s.push_list(exec.iter(), MAX_WORDS)?;
             s.env = s.push_list(c.env.iter().flatten().copied(), MAX_ENV)?;
             s.chdir = s.push(c.chdir.to_bytes())?;
-            if let Some((u, _)) = c.user {
+            if let Some(u) = c.user {
                 s.user = Some(s.push(u.to_bytes())?);
             }
             s.set_output(c.output)?;
@@ -259,12 +261,7 @@ impl Spec {
         s.umask = c.umask;
         s.log_size = c.log_size;
         s.log_keep = c.log_keep;
-        s.policy = Policy {
-            restart: c.restart,
-            delay_min: c.delay_min,
-            delay_max: c.delay_max,
-            stop_timeout: c.stop_timeout,
-        };
+        s.policy = c.policy;
         match r {
             Ok(()) => Ok(s),
             Err(e) => Err((s.arena, e)),
@@ -379,10 +376,10 @@ mod tests {
     #[test]
     fn strings_are_copied_and_read_back() {
         let mut c = service(b"web", b"/usr/sbin/httpd\0-f\0two words\0");
-        c.env[0] = Some(c"LANG=C");
-        c.env[1] = Some(c"A=b");
-        c.output = Output::File(c"/var/log/web.log");
-        c.user = Some((c"www:www", 7));
+        c.set.env[0] = Some(c"LANG=C");
+        c.set.env[1] = Some(c"A=b");
+        c.set.output = Output::File(c"/var/log/web.log");
+        c.set.user = Some(c"www:www");
         let s = Spec::from_config(arena(), &c, None).ok().unwrap();
         assert_eq!(s.name(), b"web");
         let words: std::vec::Vec<&CStr> = s.exec().iter().collect();
@@ -398,7 +395,7 @@ mod tests {
     #[test]
     fn syslog_tag_defaults_to_name() {
         let mut c = service(b"ntp", b"ntpd\0");
-        c.output = Output::Syslog(b"");
+        c.set.output = Output::Syslog(b"");
         assert_eq!(
             Spec::from_config(arena(), &c, None)
                 .ok()
@@ -406,7 +403,7 @@ mod tests {
                 .syslog_tag(),
             Some(&b"ntp"[..])
         );
-        c.output = Output::Syslog(b"time");
+        c.set.output = Output::Syslog(b"time");
         assert_eq!(
             Spec::from_config(arena(), &c, None)
                 .ok()
@@ -430,10 +427,10 @@ mod tests {
             .unwrap();
         assert!(!a.same(&c));
         let mut d = service(b"a", b"sleep\x001\0");
-        d.stop_timeout = 1;
+        d.set.policy.stop_timeout = 1;
         assert!(!a.same(&Spec::from_config(arena(), &d, None).ok().unwrap()));
         let mut e = service(b"a", b"sleep\x001\0");
-        e.restart = Restart::Never;
+        e.set.policy.restart = Restart::Never;
         assert!(!a.same(&Spec::from_config(arena(), &e, None).ok().unwrap()));
     }
 
