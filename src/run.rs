@@ -256,7 +256,7 @@ pub fn load_config(
                 text: svc.set.name,
             });
         };
-        match Spec::from_config(arena, svc, creds) {
+        match Spec::new(arena, &svc.set, svc.exec.iter(), creds) {
             Ok(spec) => match staged.push(spec) {
                 Ok(()) => None,
                 Err(spec) => {
@@ -423,7 +423,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
                 die(code::SOFTWARE, &[b"no arena"])
             };
             let words = (o.cmd..argv.len()).map(|i| argv.get(i));
-            match Spec::from_opts(arena, &o, words, creds) {
+            match Spec::new(arena, &o.set, words, creds) {
                 Ok(spec) => single = Some(spec),
                 Err((_, e)) => die(code::USAGE, &[e.message().as_bytes()]),
             }
