@@ -127,7 +127,8 @@ pub enum Bad {
 #[cfg(feature = "ctl")]
 pub type FileMsg = &'static str;
 #[cfg(not(feature = "ctl"))]
-pub type FileMsg = ();
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileMsg;
 
 /// `m`, as a message about the file.
 #[cfg(feature = "ctl")]
@@ -135,7 +136,9 @@ const fn in_file(m: &'static str) -> FileMsg {
     m
 }
 #[cfg(not(feature = "ctl"))]
-const fn in_file(_: &'static str) -> FileMsg {}
+const fn in_file(_: &'static str) -> FileMsg {
+    FileMsg
+}
 
 /// Where a setting may be given.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
