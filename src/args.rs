@@ -1,4 +1,6 @@
 //! The command line: what the user typed, checked without any I/O.
+//! tinyd's own options are here; a service's are the rows of
+//! `settings::SETTINGS`, read into `Opts::set`.
 //!
 //! Values borrow from argv, which lives on the initial stack for the life of
 //! the process; COMMAND and its arguments stay where they are and are handed
@@ -6,8 +8,7 @@
 
 use core::ffi::CStr;
 
-use crate::limits::MAX_ENV;
-use crate::num;
+use crate::settings::{self, Bad, Setting, Settings};
 
 /// argv as the kernel laid it out: `len` pointers to NUL-terminated strings,
 /// followed by a null pointer.
@@ -42,60 +43,21 @@ impl<'a> Argv<'a> {
     }
 }
 
-/// What to do when COMMAND ends by itself.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Restart {
-    Always,
-    OnFailure,
-    Never,
-}
-
-impl Restart {
-    pub fn parse(s: &[u8]) -> Option<Restart> {
-        match s {
-            b"always" => Some(Restart::Always),
-            b"on-failure" => Some(Restart::OnFailure),
-            b"never" => Some(Restart::Never),
-            _ => None,
-        }
-    }
-}
-
-/// Where a service's output lines go.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Output<'a> {
-    /// Inherited: tinyd's own stdout/stderr (the terminal in the
-    /// foreground, /dev/null in daemon mode).
-    Inherit,
-    /// Appended to a file, timestamped, rotated.
-    File(&'a CStr),
-    /// Datagrams to the syslog socket, with this tag (empty: the name).
-    Syslog(&'a [u8]),
-}
+pub use crate::settings::{Output, Restart, valid_name};
 
 /// Everything the command line says, validated.
 #[derive(Clone, Copy)]
 pub struct Opts<'a> {
     pub foreground: bool,
     pub pidfile: Option<&'a CStr>,
-    pub chdir: &'a CStr,
-    pub umask: u32,
-    pub user: Option<&'a CStr>,
-    pub env: [Option<&'a CStr>; MAX_ENV],
-    pub output: Output<'a>,
-    pub log_size: u64,
-    pub log_keep: u32,
-    pub restart: Restart,
-    pub delay_min: u64,
-    pub delay_max: u64,
-    pub stop_timeout: u64,
-    pub name: &'a [u8],
     /// Index in argv of COMMAND (0 with `--config`).
     pub cmd: usize,
     /// `-c FILE`: services from a configuration file instead of COMMAND.
     pub config: Option<&'a CStr>,
     /// `--control SOCKET`: the control socket.
     pub control: Option<&'a CStr>,
+    /// The service's settings (their defaults with `--config`).
+    pub set: Settings<'a>,
 }
 
 // One value, once, on the stack: the size difference does not matter here
@@ -118,33 +80,38 @@ fn usage<'a, T>(msg: &'static str, arg: &'a [u8]) -> Result<T, Usage<'a>> {
     Err(Usage { msg, arg })
 }
 
-/// The option table: long name, short letter, whether it takes a value.
+/// tinyd's own options: long name, short letter, whether it takes a value.
+/// The service's are the rows of `settings::SETTINGS`.
 const OPTIONS: &[(&str, u8, bool)] = &[
     ("foreground", b'f', false),
     ("pidfile", b'p', true),
-    ("chdir", b'd', true),
-    ("umask", b'm', true),
-    ("user", b'u', true),
-    ("env", b'e', true),
-    ("log", b'o', true),
-    ("log-size", 0, true),
-    ("log-keep", 0, true),
-    ("syslog", b'S', false),
-    ("restart", b'r', true),
-    ("restart-delay", 0, true),
-    ("stop-timeout", b't', true),
-    ("name", b'n', true),
     ("config", b'c', true),
     ("control", 0, true),
     ("help", b'h', false),
     ("version", b'V', false),
 ];
 
-/// Whether `v` can be a service's name or a syslog tag: 1-64 printable
-/// ASCII characters, no `/` (what `tinyd ctl` can ask about, and what fits
-/// in a log line's prefix).
-pub fn valid_name(v: &[u8]) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.iter().all(|&c| c > b' ' && c < 0x7f && c != b'/')
+/// An option: one of tinyd's own (long name, whether it takes a value) or
+/// a service's setting.
+#[derive(Clone, Copy)]
+enum Opt {
+    Own(&'static str, bool),
+    Set(&'static Setting),
+}
+
+/// The option `--LONG` (with `short` 0) or `-X`.
+fn find(long: &[u8], short: u8) -> Option<Opt> {
+    let own = OPTIONS.iter().find(|(l, s, _)| {
+        if short == 0 {
+            l.as_bytes() == long
+        } else {
+            *s == short
+        }
+    });
+    match own {
+        Some(&(l, _, takes_value)) => Some(Opt::Own(l, takes_value)),
+        None => settings::by_option(long, short).map(Opt::Set),
+    }
 }
 
 /// The last path component of COMMAND, its default name.
@@ -160,26 +127,13 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
     let mut o = Opts {
         foreground: false,
         pidfile: None,
-        chdir: c"/",
-        umask: 0o022,
-        user: None,
-        env: [None; MAX_ENV],
-        output: Output::Inherit,
-        log_size: 1024 * 1024,
-        log_keep: 2,
-        restart: Restart::Always,
-        delay_min: 1000,
-        delay_max: 60_000,
-        stop_timeout: 5000,
-        name: b"",
         cmd: 0,
         config: None,
         control: None,
+        set: Settings::new(b""),
     };
     // Options that describe a single service, refused with --config.
     let mut service_opt: Option<&'a [u8]> = None;
-    let mut nenv = 0;
-    let mut name_set = false;
     let mut i = 1;
     while i < argv.len() {
         let arg = argv.get(i).to_bytes();
@@ -191,98 +145,55 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
             break;
         }
         // Find the option and its attached value, if any.
-        let (entry, attached): (&(&str, u8, bool), Option<&'a [u8]>) = if arg[1] == b'-' {
+        let (opt, attached): (Option<Opt>, Option<&'a [u8]>) = if arg[1] == b'-' {
             let body = &arg[2..];
             let (key, val) = match body.iter().position(|&c| c == b'=') {
                 Some(eq) => (&body[..eq], Some(&body[eq + 1..])),
                 None => (body, None),
             };
-            match OPTIONS.iter().find(|(long, _, _)| long.as_bytes() == key) {
-                Some(e) => (e, val),
-                None => return usage("unknown option", arg),
-            }
+            (find(key, 0), val)
         } else {
-            match OPTIONS
-                .iter()
-                .find(|(_, short, _)| *short != 0 && *short == arg[1])
-            {
-                Some(e) => (e, (arg.len() > 2).then(|| &arg[2..])),
-                None => return usage("unknown option", arg),
-            }
+            (find(b"", arg[1]), (arg.len() > 2).then(|| &arg[2..]))
         };
-        let (long, _, takes_value) = *entry;
+        let Some(opt) = opt else {
+            return usage("unknown option", arg);
+        };
+        let (takes_value, attaches) = match opt {
+            Opt::Own(_, t) => (t, false),
+            Opt::Set(row) => (!row.attached, row.attached),
+        };
         // The value as a C string: attached ones are a suffix of argv[i],
         // so they are still NUL-terminated.
-        let value: Option<&'a CStr> = if takes_value {
-            match attached {
-                Some(v) => Some(suffix(argv.get(i), v.len())),
-                None => {
-                    i += 1;
-                    if i >= argv.len() {
-                        return usage("missing value for", arg);
-                    }
-                    Some(argv.get(i))
+        let value: Option<&'a CStr> = match attached {
+            Some(v) if takes_value || attaches => Some(suffix(argv.get(i), v.len())),
+            Some(_) => return usage("option takes no value", arg),
+            None if takes_value => {
+                i += 1;
+                if i >= argv.len() {
+                    return usage("missing value for", arg);
                 }
+                Some(argv.get(i))
             }
-        } else {
-            if attached.is_some() && long != "syslog" {
-                return usage("option takes no value", arg);
-            }
-            None
+            None => None,
         };
-        let v = value.map_or(&b""[..], CStr::to_bytes);
-        if !matches!(
-            long,
-            "foreground" | "pidfile" | "config" | "control" | "help" | "version"
-        ) {
-            service_opt = Some(arg);
-        }
-        let bad = || Usage {
-            msg: "bad value",
-            arg,
-        };
-        match long {
-            "foreground" => o.foreground = true,
-            "pidfile" => o.pidfile = Some(nonempty(value, arg)?),
-            "chdir" => o.chdir = nonempty(value, arg)?,
-            "umask" => o.umask = num::octal_mask(v).ok_or_else(bad)?,
-            "user" => o.user = Some(nonempty(value, arg)?),
-            "env" => {
-                let eq = v.iter().position(|&c| c == b'=');
-                if !matches!(eq, Some(p) if p > 0) {
-                    return usage("expected NAME=VALUE", arg);
+        match opt {
+            Opt::Set(row) => {
+                service_opt = Some(arg);
+                if let Err(bad) = (row.parse)(&mut o.set, value.unwrap_or(c"")) {
+                    let msg = match bad {
+                        Bad::Empty => "empty value for",
+                        Bad::Value => "bad value",
+                        Bad::Said(msg, _) => msg,
+                    };
+                    return usage(msg, arg);
                 }
-                if nenv == MAX_ENV {
-                    return usage("too many --env options (at most 32)", arg);
-                }
-                o.env[nenv] = value;
-                nenv += 1;
             }
-            "log" => o.output = Output::File(nonempty(value, arg)?),
-            "log-size" => o.log_size = num::size(v).filter(|&s| s >= 1024).ok_or_else(bad)?,
-            "log-keep" => o.log_keep = num::decimal(v).filter(|&k| k <= 99).ok_or_else(bad)? as u32,
-            "syslog" => {
-                let tag = attached.unwrap_or(b"");
-                if !tag.is_empty() && !valid_name(tag) {
-                    return usage("bad syslog tag (1-64 printable characters, no '/')", arg);
-                }
-                o.output = Output::Syslog(tag);
-            }
-            "restart" => o.restart = Restart::parse(v).ok_or_else(bad)?,
-            "restart-delay" => (o.delay_min, o.delay_max) = num::millis_range(v).ok_or_else(bad)?,
-            "stop-timeout" => o.stop_timeout = num::millis(v).ok_or_else(bad)?,
-            "name" => {
-                if !valid_name(v) {
-                    return usage("bad name (1-64 printable characters, no '/')", arg);
-                }
-                o.name = v;
-                name_set = true;
-            }
-            "config" => o.config = Some(nonempty(value, arg)?),
-            "control" => o.control = Some(nonempty(value, arg)?),
-            "help" => return Ok(Parsed::Help),
-            "version" => return Ok(Parsed::Version),
-            _ => unreachable!(),
+            Opt::Own("foreground", _) => o.foreground = true,
+            Opt::Own("pidfile", _) => o.pidfile = Some(nonempty(value, arg)?),
+            Opt::Own("config", _) => o.config = Some(nonempty(value, arg)?),
+            Opt::Own("control", _) => o.control = Some(nonempty(value, arg)?),
+            Opt::Own("help", _) => return Ok(Parsed::Help),
+            Opt::Own(_, _) => return Ok(Parsed::Version), // "version"
         }
         i += 1;
     }
@@ -306,11 +217,11 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
     if cmd.is_empty() {
         return usage("empty COMMAND", b"");
     }
-    if !name_set {
+    if o.set.name.is_empty() {
         // The name is what `status` prints and `tinyd ctl` addresses: a
         // basename that cannot be one needs --name, never a silent change.
-        o.name = basename(cmd);
-        if !valid_name(o.name) {
+        o.set.name = basename(cmd);
+        if !valid_name(o.set.name) {
             return usage(
                 "COMMAND's basename is not a valid name (1-64 printable characters, no '/'); give one with --name:",
                 cmd,
@@ -381,6 +292,8 @@ executable; 127 COMMAND not found.
 mod tests {
     extern crate std;
     use super::*;
+    use crate::limits::MAX_ENV;
+    use crate::settings::SETTINGS;
     use std::ffi::CString;
     use std::vec::Vec;
 
@@ -417,17 +330,25 @@ mod tests {
     fn defaults() {
         opts(&["tinyd", "/bin/sleep", "10"], |o| {
             assert!(!o.foreground);
-            assert_eq!(o.chdir, c"/");
-            assert_eq!(o.umask, 0o022);
-            assert_eq!(o.restart, Restart::Always);
+            assert_eq!(o.set.chdir, c"/");
+            assert_eq!(o.set.umask, 0o022);
+            assert_eq!(o.set.policy.restart, Restart::Always);
             assert_eq!(
-                (o.delay_min, o.delay_max, o.stop_timeout),
-                (1000, 60000, 5000)
+                (
+                    o.set.policy.delay_min,
+                    o.set.policy.delay_max,
+                    o.set.policy.stop_timeout
+                ),
+                (
+                    crate::time::Ms(1000),
+                    crate::time::Ms(60000),
+                    crate::time::Ms(5000)
+                )
             );
-            assert_eq!((o.log_size, o.log_keep), (1 << 20, 2));
-            assert_eq!(o.name, b"sleep");
+            assert_eq!((o.set.log_size, o.set.log_keep), (1 << 20, 2));
+            assert_eq!(o.set.name, b"sleep");
             assert_eq!(o.cmd, 1);
-            assert_eq!(o.output, Output::Inherit);
+            assert_eq!(o.set.output, Output::Inherit);
         });
     }
 
@@ -466,20 +387,28 @@ mod tests {
         opts(&words, |o| {
             assert!(o.foreground);
             assert_eq!(o.pidfile, Some(c"/run/x.pid"));
-            assert_eq!(o.chdir, c"/tmp");
-            assert_eq!(o.umask, 0o027);
-            assert_eq!(o.user, Some(c"nobody:nogroup"));
-            assert_eq!(o.env[0], Some(c"A=1"));
-            assert_eq!(o.env[1], Some(c"B="));
-            assert_eq!(o.env[2], None);
-            assert_eq!(o.output, Output::File(c"/tmp/l"));
-            assert_eq!((o.log_size, o.log_keep), (65536, 5));
-            assert_eq!(o.restart, Restart::OnFailure);
+            assert_eq!(o.set.chdir, c"/tmp");
+            assert_eq!(o.set.umask, 0o027);
+            assert_eq!(o.set.user, Some(c"nobody:nogroup"));
+            assert_eq!(o.set.env[0], Some(c"A=1"));
+            assert_eq!(o.set.env[1], Some(c"B="));
+            assert_eq!(o.set.env[2], None);
+            assert_eq!(o.set.output, Output::File(c"/tmp/l"));
+            assert_eq!((o.set.log_size, o.set.log_keep), (65536, 5));
+            assert_eq!(o.set.policy.restart, Restart::OnFailure);
             assert_eq!(
-                (o.delay_min, o.delay_max, o.stop_timeout),
-                (500, 30000, 2500)
+                (
+                    o.set.policy.delay_min,
+                    o.set.policy.delay_max,
+                    o.set.policy.stop_timeout
+                ),
+                (
+                    crate::time::Ms(500),
+                    crate::time::Ms(30000),
+                    crate::time::Ms(2500)
+                )
             );
-            assert_eq!(o.name, b"web");
+            assert_eq!(o.set.name, b"web");
             assert_eq!(o.cmd, 26);
         });
     }
@@ -487,13 +416,13 @@ mod tests {
     #[test]
     fn syslog_tag_forms() {
         opts(&["tinyd", "-S", "x"], |o| {
-            assert_eq!(o.output, Output::Syslog(b""))
+            assert_eq!(o.set.output, Output::Syslog(b""))
         });
         opts(&["tinyd", "--syslog=ntp", "x"], |o| {
-            assert_eq!(o.output, Output::Syslog(b"ntp"))
+            assert_eq!(o.set.output, Output::Syslog(b"ntp"))
         });
         opts(&["tinyd", "-Sntp", "x"], |o| {
-            assert_eq!(o.output, Output::Syslog(b"ntp"))
+            assert_eq!(o.set.output, Output::Syslog(b"ntp"))
         });
         // A tag that would not fit the line's prefix, or breaks its format,
         // is refused rather than cut (found by fuzzing).
@@ -511,7 +440,7 @@ mod tests {
         opts(&["tinyd", "ls", "-f", "--log", "x"], |o| {
             assert!(!o.foreground);
             assert_eq!(o.cmd, 1);
-            assert_eq!(o.output, Output::Inherit);
+            assert_eq!(o.set.output, Output::Inherit);
         });
     }
 
@@ -616,7 +545,7 @@ mod tests {
             );
         }
         opts(&["tinyd", "-n", "~web!", "x"], |o| {
-            assert_eq!(o.name, b"~web!")
+            assert_eq!(o.set.name, b"~web!")
         });
     }
 
@@ -633,9 +562,9 @@ mod tests {
     #[test]
     fn default_name_is_basename() {
         opts(&["tinyd", "/usr/sbin/httpd"], |o| {
-            assert_eq!(o.name, b"httpd")
+            assert_eq!(o.set.name, b"httpd")
         });
-        opts(&["tinyd", "httpd"], |o| assert_eq!(o.name, b"httpd"));
+        opts(&["tinyd", "httpd"], |o| assert_eq!(o.set.name, b"httpd"));
     }
 
     #[test]
@@ -652,8 +581,127 @@ mod tests {
             assert_eq!(arg, cmd);
         }
         opts(&["tinyd", "-n", "prog", "/opt/my prog"], |o| {
-            assert_eq!(o.name, b"prog")
+            assert_eq!(o.set.name, b"prog")
         });
-        opts(&["tinyd", &long[..69]], |o| assert_eq!(o.name.len(), 64));
+        opts(&["tinyd", &long[..69]], |o| {
+            assert_eq!(o.set.name.len(), 64)
+        });
+    }
+
+    #[test]
+    fn every_setting_is_an_option_and_in_help() {
+        for row in &SETTINGS {
+            let long = std::format!("--{}", row.key);
+            assert!(
+                !OPTIONS
+                    .iter()
+                    .any(|(l, s, _)| *l == row.key || (*s != 0 && *s == row.short)),
+                "{long} is also one of tinyd's own"
+            );
+            // Its paragraph of --help: from the option to the next one.
+            let at = HELP
+                .match_indices(&long)
+                .map(|(at, _)| at)
+                .find(|&at| {
+                    !HELP[at + long.len()..].starts_with(|c: char| c == '-' || c.is_alphanumeric())
+                })
+                .unwrap_or_else(|| panic!("{long} is not in --help"));
+            let line_start = HELP[..at].rfind('\n').unwrap() + 1;
+            let end = HELP[at..]
+                .find("\n  -")
+                .or(HELP[at..].find("\n      --"))
+                .unwrap();
+            let text = &HELP[line_start..at + end];
+            if row.short != 0 {
+                assert!(
+                    text.starts_with(&std::format!("  -{}, {long}", row.short as char)),
+                    "{text}"
+                );
+            }
+            if let Some(d) = row.default {
+                let d = std::format!("(default {}", d.to_str().unwrap());
+                assert!(text.contains(&d), "{text:?} does not say {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_reads_as_in_the_table() {
+        for row in &SETTINGS {
+            let v = settings::example(row.key);
+            let mut want = Settings::new(b"x");
+            assert_eq!((row.parse)(&mut want, v), Ok(()));
+            let v = v.to_str().unwrap();
+            let attached = std::format!("--{}={v}", row.key);
+            let mut forms = std::vec![std::vec![attached.as_str()]];
+            let short = std::format!("-{}", row.short as char);
+            let short_attached = std::format!("{short}{v}");
+            if row.attached {
+                if row.short != 0 {
+                    forms.push(std::vec![short_attached.as_str()]);
+                }
+            } else {
+                forms.push(std::vec![&attached[..row.key.len() + 2], v]);
+                if row.short != 0 {
+                    forms.push(std::vec![short.as_str(), v]);
+                    forms.push(std::vec![short_attached.as_str()]);
+                }
+            }
+            for form in forms {
+                let mut words = std::vec!["tinyd"];
+                words.extend(&form);
+                words.push("x");
+                opts(&words, |o| assert_eq!(o.set, want, "{form:?}"));
+                // And it describes the service, not tinyd.
+                let mut words = std::vec!["tinyd", "-c", "f"];
+                words.extend(&form);
+                assert_eq!(
+                    error(&words),
+                    (
+                        "cannot be used with --config (set it in the file)",
+                        form[0].into()
+                    )
+                );
+            }
+        }
+    }
+
+    #[cfg(feature = "ctl")]
+    #[test]
+    fn the_command_line_and_the_file_say_the_same() {
+        let words = [
+            "tinyd",
+            "-n",
+            "web",
+            "-u",
+            "www",
+            "-d",
+            "/srv/www",
+            "-m",
+            "027",
+            "-e",
+            "LANG=C",
+            "-e",
+            "A=",
+            "-o",
+            "/var/log/web.log",
+            "--log-size",
+            "256k",
+            "--log-keep",
+            "3",
+            "-r",
+            "on-failure",
+            "--restart-delay",
+            "0.5:30",
+            "-t",
+            "2.5",
+            "httpd",
+        ];
+        let mut text = b"[web]\nexec = httpd\nuser = www\nchdir = /srv/www\numask = 027\n\
+            env = LANG=C\nenv = A=\nlog = /var/log/web.log\nlog-size = 256k\n\
+            log-keep = 3\nrestart = on-failure\nrestart-delay = 0.5:30\nstop-timeout = 2.5\n"
+            .to_vec();
+        let cfg = crate::config::parse(&mut text).ok().unwrap();
+        opts(&words, |o| assert_eq!(o.set, cfg.services()[0].set));
     }
 }

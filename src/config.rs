@@ -20,16 +20,14 @@
 //! env = LANG=C
 //! ```
 //!
-//! Keys are the long options of the command line, with the same defaults;
+//! Keys are the long options of the command line, with the same defaults
+//! (a `[NAME]` section's, but `exec`, are the rows of `settings::SETTINGS`);
 //! `#` starts a comment line (only as the first non-blank character).
 
 use core::ffi::CStr;
 
-use crate::args::{Output, Restart};
-use crate::limits::{
-    CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_ENV, MAX_SERVICES, MAX_WORDS,
-};
-use crate::num;
+use crate::limits::{CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_SERVICES, MAX_WORDS};
+use crate::settings::{self, Bad, SETTINGS, Settings};
 
 pub use crate::words::{WordIter, Words};
 
@@ -37,46 +35,31 @@ pub use crate::words::{WordIter, Words};
 /// what it does not say.
 #[derive(Clone, Copy, Debug)]
 pub struct Service<'a> {
-    pub name: &'a [u8],
     /// Line of the `[NAME]` header.
     pub line: u32,
     pub exec: Words<'a>,
-    /// USER[:GROUP] as written (not resolved here) and the line of the key,
-    /// for the caller's "unknown user" message.
-    pub user: Option<(&'a CStr, u32)>,
-    pub chdir: &'a CStr,
-    pub umask: u32,
-    /// In file order; the unused ones at the end are `None`.
-    pub env: [Option<&'a CStr>; MAX_ENV],
-    pub output: Output<'a>,
-    pub log_size: u64,
-    pub log_keep: u32,
-    pub restart: Restart,
-    /// Milliseconds, like the command line.
-    pub delay_min: u64,
-    pub delay_max: u64,
-    pub stop_timeout: u64,
+    /// The line of each setting given, by index in `SETTINGS` (0: not
+    /// given), for the caller's messages about a value (an unknown user).
+    pub lines: [u32; settings::COUNT],
+    /// Everything else, the name first.
+    pub set: Settings<'a>,
 }
 
 impl<'a> Service<'a> {
     /// A service with every default (those of `args::parse`).
-    pub const fn new(name: &'a [u8], line: u32) -> Service<'a> {
+    pub fn new(name: &'a [u8], line: u32) -> Service<'a> {
         Service {
-            name,
             line,
             exec: Words::EMPTY,
-            user: None,
-            chdir: c"/",
-            umask: 0o022,
-            env: [None; MAX_ENV],
-            output: Output::Inherit,
-            log_size: 1024 * 1024,
-            log_keep: 2,
-            restart: Restart::Always,
-            delay_min: 1000,
-            delay_max: 60_000,
-            stop_timeout: 5000,
+            lines: [0; settings::COUNT],
+            set: Settings::new(name),
         }
+    }
+
+    /// USER[:GROUP] as written and the line of its key.
+    pub fn user(&self) -> Option<(&'a CStr, u32)> {
+        const USER: usize = settings::index("user");
+        self.set.user.map(|u| (u, self.lines[USER]))
     }
 }
 
@@ -118,7 +101,7 @@ pub struct Config<'a> {
 }
 
 impl<'a> Config<'a> {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Config {
             global: Global::new(),
             services: [Service::new(b"", 0); MAX_SERVICES],
@@ -194,19 +177,7 @@ impl<'a> Errors<'a> {
 /// Whether two services have the same settings (name, command, user, ...),
 /// compared by value; where they are in their files does not matter.
 pub fn same(a: &Service, b: &Service) -> bool {
-    a.name == b.name
-        && a.exec == b.exec
-        && a.user.map(|u| u.0) == b.user.map(|u| u.0)
-        && a.chdir == b.chdir
-        && a.umask == b.umask
-        && a.env == b.env
-        && a.output == b.output
-        && a.log_size == b.log_size
-        && a.log_keep == b.log_keep
-        && a.restart == b.restart
-        && a.delay_min == b.delay_min
-        && a.delay_max == b.delay_max
-        && a.stop_timeout == b.stop_timeout
+    a.exec == b.exec && a.set == b.set
 }
 
 /// Parses a file into a new `Config` (on the stack: prefer `parse_into`).
@@ -257,7 +228,7 @@ pub fn parse_each<'a>(
         cur: Service::new(b"", 0),
         store: false,
         seen: 0,
-        nenv: 0,
+        exec_seen: false,
         global_seen: false,
         too_many: false,
     };
@@ -292,24 +263,8 @@ pub fn parse_each<'a>(
     Ok(p.global)
 }
 
-// The keys of each section; the index is the bit in `Parser::seen`.
-const SERVICE_KEYS: [&str; 12] = [
-    "exec",
-    "user",
-    "chdir",
-    "umask",
-    "env",
-    "log",
-    "log-size",
-    "log-keep",
-    "syslog",
-    "restart",
-    "restart-delay",
-    "stop-timeout",
-];
-const EXEC: u16 = 1 << 0;
-const LOG: u16 = 1 << 5;
-const SYSLOG: u16 = 1 << 8;
+// The keys of `[tinyd]`; the index is the bit in `Parser::seen`. (A
+// `[NAME]` section's are `exec` and those of `SETTINGS`.)
 const GLOBAL_KEYS: [&str; 4] = ["pidfile", "control", "log", "foreground"];
 
 const BAD_NAME: &str = "bad service name (1-64 printable characters, no '/')";
@@ -336,9 +291,11 @@ struct Parser<'a, 'c> {
     cur: Service<'a>,
     /// Whether `cur` is kept at the section's end (a good, new name).
     store: bool,
-    /// Keys met in the current section, by index in its key table.
-    seen: u16,
-    nenv: usize,
+    /// Keys met in the current section, by index in its key table
+    /// (`SETTINGS` in a `[NAME]` section).
+    seen: u32,
+    /// `exec` was met in the current section.
+    exec_seen: bool,
     global_seen: bool,
     /// "too many services" was reported.
     too_many: bool,
@@ -508,6 +465,7 @@ impl<'a> Parser<'a, '_> {
     fn header(&mut self, n: u32, h: &'a [u8]) {
         self.end_section();
         self.seen = 0;
+        self.exec_seen = false;
         if h.len() < 2 || h[h.len() - 1] != b']' {
             self.section = Section::Skip;
             return self.err(n, "bad section header", h);
@@ -523,9 +481,8 @@ impl<'a> Parser<'a, '_> {
         }
         self.section = Section::Service;
         self.cur = Service::new(name, n);
-        self.nenv = 0;
         self.store = false;
-        if !crate::args::valid_name(name) {
+        if !settings::valid_name(name) {
             self.err(n, BAD_NAME, name);
         } else if self.names[..self.count].contains(&name) {
             self.err(n, "duplicate service", name);
@@ -541,13 +498,14 @@ impl<'a> Parser<'a, '_> {
 
     fn end_section(&mut self) {
         if self.section == Section::Service {
-            if self.seen & EXEC == 0 {
-                self.err(self.cur.line, "missing exec", self.cur.name);
+            let name = self.cur.set.name;
+            if !self.exec_seen {
+                self.err(self.cur.line, "missing exec", name);
             }
             if self.store && self.count < MAX_SERVICES {
-                self.names[self.count] = self.cur.name;
+                self.names[self.count] = name;
                 self.count += 1;
-                if self.seen & EXEC != 0
+                if self.exec_seen
                     && let Some(e) = (self.each)(&self.cur)
                 {
                     self.errs.push(e.line, e.msg, e.text);
@@ -559,95 +517,55 @@ impl<'a> Parser<'a, '_> {
 
     /// `value[0]` is the `=`; the value is `value[vs..ve]`, `vs >= 1`.
     fn key(&mut self, n: u32, key: &'a [u8], value: &'a mut [u8], vs: usize, ve: usize) {
-        let table: &[&str] = match self.section {
+        match self.section {
             Section::None => return self.err(n, "key outside a section", key),
             Section::Skip => return,
-            Section::Global => &GLOBAL_KEYS,
-            Section::Service => &SERVICE_KEYS,
-        };
-        let Some(index) = table.iter().position(|k| k.as_bytes() == key) else {
-            return self.err(n, "unknown key", key);
-        };
-        let bit = 1u16 << index;
-        let list = self.section == Section::Service && key == b"env";
-        if !list && self.seen & bit != 0 {
-            return self.err(n, "duplicate key", key);
-        }
-        let seen = self.seen;
-        self.seen |= bit;
-        if self.section == Section::Global {
-            let c = terminate(value, vs, ve);
-            return self.global_key(n, key, c);
+            Section::Global => return self.global_key(n, key, terminate(value, vs, ve)),
+            Section::Service => {}
         }
         if key == b"exec" {
+            if self.exec_seen {
+                return self.err(n, "duplicate key", key);
+            }
+            self.exec_seen = true;
             return self.exec(n, value, vs, ve);
         }
-        let c = terminate(value, vs, ve);
-        let v = c.to_bytes();
-        let s = &mut self.cur;
-        let bad = match key {
-            b"user" if !v.is_empty() => {
-                s.user = Some((c, n));
-                return;
-            }
-            b"chdir" if !v.is_empty() => {
-                s.chdir = c;
-                return;
-            }
-            b"user" | b"chdir" | b"log" if v.is_empty() => return self.err(n, "empty value", key),
-            b"log" | b"syslog" if seen & (LOG | SYSLOG) != 0 => {
-                return self.err(n, "log and syslog are exclusive", key);
-            }
-            b"log" => {
-                s.output = Output::File(c);
-                return;
-            }
-            b"syslog" if v.is_empty() || crate::args::valid_name(v) => {
-                s.output = Output::Syslog(v);
-                return;
-            }
-            b"syslog" => "bad syslog tag (1-64 printable characters, no '/')",
-            b"env" => {
-                if matches!(v.iter().position(|&c| c == b'='), None | Some(0)) {
-                    return self.err(n, "expected NAME=VALUE", v);
-                }
-                if self.nenv >= MAX_ENV {
-                    return self.err(n, "too many env (at most 32)", v);
-                }
-                s.env[self.nenv] = Some(c);
-                self.nenv += 1;
-                return;
-            }
-            b"umask" => match num::octal_mask(v) {
-                Some(m) => return s.umask = m,
-                None => "bad umask (octal, at most 0777)",
-            },
-            b"log-size" => match num::size(v).filter(|&b| b >= 1024) {
-                Some(b) => return s.log_size = b,
-                None => "bad log-size (bytes, suffix k or M, at least 1k)",
-            },
-            b"log-keep" => match num::decimal(v).filter(|&k| k <= 99) {
-                Some(k) => return s.log_keep = k as u32,
-                None => "bad log-keep (0 to 99)",
-            },
-            b"restart" => match Restart::parse(v) {
-                Some(r) => return s.restart = r,
-                None => "bad restart (always, on-failure or never)",
-            },
-            b"restart-delay" => match num::millis_range(v) {
-                Some((min, max)) => return (s.delay_min, s.delay_max) = (min, max),
-                None => "bad restart-delay (seconds: MIN[:MAX])",
-            },
-            b"stop-timeout" => match num::millis(v) {
-                Some(t) => return s.stop_timeout = t,
-                None => "bad stop-timeout (seconds)",
-            },
-            _ => "unknown key",
+        let Some(i) = settings::by_key(key) else {
+            return self.err(n, "unknown key", key);
         };
-        self.err(n, bad, v);
+        let row = &SETTINGS[i];
+        if !row.repeat && self.seen & (1 << i) != 0 {
+            return self.err(n, "duplicate key", key);
+        }
+        self.seen |= 1 << i;
+        let c = terminate(value, vs, ve);
+        let excluded = !row.excl.is_empty()
+            && (0..SETTINGS.len())
+                .any(|j| j != i && self.seen & (1 << j) != 0 && SETTINGS[j].excl == row.excl);
+        if excluded {
+            // An empty value is said first (and nothing is kept).
+            let mut scratch = self.cur.set;
+            return match (row.parse)(&mut scratch, c) {
+                Err(Bad::Empty) => self.err(n, "empty value", key),
+                _ => self.err(n, row.excl, key),
+            };
+        }
+        match (row.parse)(&mut self.cur.set, c) {
+            Ok(()) => self.cur.lines[i] = n,
+            Err(Bad::Empty) => self.err(n, "empty value", key),
+            Err(Bad::Value) => self.err(n, row.bad, c.to_bytes()),
+            Err(Bad::Said(_, msg)) => self.err(n, msg, c.to_bytes()),
+        }
     }
 
     fn global_key(&mut self, n: u32, key: &'a [u8], c: &'a CStr) {
+        let Some(index) = GLOBAL_KEYS.iter().position(|k| k.as_bytes() == key) else {
+            return self.err(n, "unknown key", key);
+        };
+        if self.seen & (1 << index) != 0 {
+            return self.err(n, "duplicate key", key);
+        }
+        self.seen |= 1 << index;
         let v = c.to_bytes();
         let g = &mut self.global;
         if key == b"foreground" {
@@ -693,6 +611,8 @@ impl<'a> Parser<'a, '_> {
 mod tests {
     extern crate std;
     use super::*;
+    use crate::limits::MAX_ENV;
+    use crate::settings::{Output, Restart};
     use std::boxed::Box;
     use std::string::String;
     use std::vec::Vec;
@@ -757,7 +677,7 @@ restart = on-failure
         // It made line 1 "expected key = value or [section]" (issue 8,
         // defect 18).
         let cfg = ok("\u{feff}[web]\nexec = httpd\n");
-        assert_eq!(cfg.services()[0].name, b"web");
+        assert_eq!(cfg.services()[0].set.name, b"web");
         // Only at the start of the file: anywhere else it is text.
         assert_eq!(
             errors("[web]\nexec = httpd\n\u{feff}[ntp]\nexec = ntpd\n"),
@@ -814,30 +734,38 @@ restart = on-failure
         );
         assert_eq!(cfg.services().len(), 2);
         let web = &cfg.services()[0];
-        assert_eq!((web.name, web.line), (&b"web"[..], 7));
+        assert_eq!((web.set.name, web.line), (&b"web"[..], 7));
         assert_eq!(
             words(&web.exec),
             ["/usr/sbin/httpd", "-f", "-p", "8080", "-h", "/srv/www root"]
         );
         assert_eq!(web.exec.first(), c"/usr/sbin/httpd");
-        assert_eq!(web.user, Some((c"www", 9)));
-        assert_eq!(web.chdir, c"/srv/www");
-        assert_eq!(web.umask, 0o022);
-        assert_eq!(web.restart, Restart::Always);
+        assert_eq!(web.user(), Some((c"www", 9)));
+        assert_eq!(web.set.chdir, c"/srv/www");
+        assert_eq!(web.set.umask, 0o022);
+        assert_eq!(web.set.policy.restart, Restart::Always);
         assert_eq!(
-            (web.delay_min, web.delay_max, web.stop_timeout),
-            (1000, 60_000, 5000)
+            (
+                web.set.policy.delay_min,
+                web.set.policy.delay_max,
+                web.set.policy.stop_timeout
+            ),
+            (
+                crate::time::Ms(1000),
+                crate::time::Ms(60_000),
+                crate::time::Ms(5000)
+            )
         );
-        assert_eq!(web.output, Output::File(c"/var/log/web.log"));
-        assert_eq!((web.log_size, web.log_keep), (256 * 1024, 2));
-        assert_eq!(web.env[0], Some(c"LANG=C"));
-        assert!(web.env[1..].iter().all(Option::is_none));
+        assert_eq!(web.set.output, Output::File(c"/var/log/web.log"));
+        assert_eq!((web.set.log_size, web.set.log_keep), (256 * 1024, 2));
+        assert_eq!(web.set.env[0], Some(c"LANG=C"));
+        assert!(web.set.env[1..].iter().all(Option::is_none));
         let ntp = &cfg.services()[1];
-        assert_eq!((ntp.name, ntp.line), (&b"ntp"[..], 19));
+        assert_eq!((ntp.set.name, ntp.line), (&b"ntp"[..], 19));
         assert_eq!(words(&ntp.exec), ["ntpd", "-n", "-p", "127.0.0.1"]);
-        assert_eq!(ntp.output, Output::Syslog(b"ntpd"));
-        assert_eq!(ntp.restart, Restart::OnFailure);
-        assert_eq!((ntp.user, ntp.chdir), (None, c"/"));
+        assert_eq!(ntp.set.output, Output::Syslog(b"ntpd"));
+        assert_eq!(ntp.set.policy.restart, Restart::OnFailure);
+        assert_eq!((ntp.user(), ntp.set.chdir), (None, c"/"));
         // parse() gives the same.
         let mut text = EXAMPLE.as_bytes().to_vec();
         let cfg2 = parse(&mut text).unwrap_or_else(|e| panic!("{:?}", show(&e)));
@@ -852,15 +780,23 @@ restart = on-failure
         assert_eq!(cfg.global, Global::new());
         let s = &cfg.services()[0];
         assert_eq!(words(&s.exec), ["x"]);
-        assert_eq!((s.name, s.line, s.user), (&b"a"[..], 1, None));
-        assert_eq!((s.chdir, s.umask), (c"/", 0o022));
-        assert!(s.env.iter().all(Option::is_none));
-        assert_eq!(s.output, Output::Inherit);
-        assert_eq!((s.log_size, s.log_keep), (1 << 20, 2));
-        assert_eq!(s.restart, Restart::Always);
+        assert_eq!((s.set.name, s.line, s.user()), (&b"a"[..], 1, None));
+        assert_eq!((s.set.chdir, s.set.umask), (c"/", 0o022));
+        assert!(s.set.env.iter().all(Option::is_none));
+        assert_eq!(s.set.output, Output::Inherit);
+        assert_eq!((s.set.log_size, s.set.log_keep), (1 << 20, 2));
+        assert_eq!(s.set.policy.restart, Restart::Always);
         assert_eq!(
-            (s.delay_min, s.delay_max, s.stop_timeout),
-            (1000, 60_000, 5000)
+            (
+                s.set.policy.delay_min,
+                s.set.policy.delay_max,
+                s.set.policy.stop_timeout
+            ),
+            (
+                crate::time::Ms(1000),
+                crate::time::Ms(60_000),
+                crate::time::Ms(5000)
+            )
         );
         // An empty file is fine: no services.
         assert_eq!(ok("").services().len(), 0);
@@ -879,10 +815,10 @@ restart = on-failure
         let s = &cfg.services()[0];
         assert_eq!(words(&s.exec), ["a", "b"]);
         assert_eq!(s.line, 4);
-        assert_eq!(s.umask, 0o027);
-        assert_eq!(s.user, Some((c"nobody:nogroup", 7)));
+        assert_eq!(s.set.umask, 0o027);
+        assert_eq!(s.user(), Some((c"nobody:nogroup", 7)));
         assert_eq!(
-            &s.env[..4],
+            &s.set.env[..4],
             [
                 Some(c"A=1"),
                 Some(c"B="),
@@ -890,13 +826,24 @@ restart = on-failure
                 None
             ]
         );
-        assert_eq!(s.output, Output::Syslog(b""));
-        assert_eq!((s.log_size, s.log_keep), (1 << 20, 0));
-        assert_eq!(s.restart, Restart::Never);
-        assert_eq!((s.delay_min, s.delay_max, s.stop_timeout), (500, 500, 2500));
-        assert_eq!(s.chdir, c"/tmp/a b");
-        assert_eq!(cfg.services()[1].output, Output::Syslog(b"tag"));
-        assert_eq!(cfg.services()[2].name, b"tinyd2");
+        assert_eq!(s.set.output, Output::Syslog(b""));
+        assert_eq!((s.set.log_size, s.set.log_keep), (1 << 20, 0));
+        assert_eq!(s.set.policy.restart, Restart::Never);
+        assert_eq!(
+            (
+                s.set.policy.delay_min,
+                s.set.policy.delay_max,
+                s.set.policy.stop_timeout
+            ),
+            (
+                crate::time::Ms(500),
+                crate::time::Ms(500),
+                crate::time::Ms(2500)
+            )
+        );
+        assert_eq!(s.set.chdir, c"/tmp/a b");
+        assert_eq!(cfg.services()[1].set.output, Output::Syslog(b"tag"));
+        assert_eq!(cfg.services()[2].set.name, b"tinyd2");
         for (v, f) in [
             ("no", false),
             ("false", false),
@@ -1071,7 +1018,7 @@ log-keep = -1";
             [e(3, bad, &long), e(6, bad, "a b")]
         );
         assert_eq!(
-            ok("[a]\nexec = x\nsyslog = ntp").services()[0].output,
+            ok("[a]\nexec = x\nsyslog = ntp").services()[0].set.output,
             Output::Syslog(b"ntp")
         );
     }
@@ -1085,7 +1032,7 @@ log-keep = -1";
             errors_more(b"[\xe1[s]\nexec = x\n[a\x7f]\nexec = y\n[~b!]\nexec = z\n").0,
             [e(1, BAD_NAME, "\u{fffd}[s"), e(3, BAD_NAME, "a\x7f")]
         );
-        assert_eq!(ok("[~b!]\nexec = z").services()[0].name, b"~b!");
+        assert_eq!(ok("[~b!]\nexec = z").services()[0].set.name, b"~b!");
     }
 
     #[test]
@@ -1115,7 +1062,7 @@ log-keep = -1";
         }
         let cfg = ok(&text);
         assert_eq!(cfg.services().len(), MAX_SERVICES);
-        assert_eq!(cfg.services()[63].name, b"s63");
+        assert_eq!(cfg.services()[63].set.name, b"s63");
         text.push_str("[s64]\nexec = x\n[s65]\nexec = x\n[s0]\nexec = x\n");
         assert_eq!(
             errors(&text),
@@ -1140,7 +1087,7 @@ log-keep = -1";
             text.push_str(&format!("env = V{i}=1\n"));
         }
         let cfg = ok(&text);
-        assert_eq!(cfg.services()[0].env[MAX_ENV - 1], Some(c"V31=1"));
+        assert_eq!(cfg.services()[0].set.env[MAX_ENV - 1], Some(c"V31=1"));
         text.push_str("env = X=1\n");
         assert_eq!(errors(&text), [e(35, "too many env (at most 32)", "X=1")]);
     }
@@ -1182,10 +1129,10 @@ log-keep = -1";
             exec = \"/bin/httpd\" '-p' 8\\0\numask = 022\n",
         );
         let (a, b) = (&a.services()[0], &b.services()[1]);
-        assert_ne!((a.line, a.user.unwrap().1), (b.line, b.user.unwrap().1));
+        assert_ne!((a.line, a.user().unwrap().1), (b.line, b.user().unwrap().1));
         assert!(same(a, b) && same(b, a) && same(a, a));
         let changes: [fn(&mut Service<'static>); 15] = [
-            |s| s.name = b"v",
+            |s| s.set.name = b"v",
             |s| s.exec.bytes = b"/bin/httpd\0-p\080\0\0",
             |s| {
                 s.exec = Words {
@@ -1193,18 +1140,18 @@ log-keep = -1";
                     count: 2,
                 }
             },
-            |s| s.user = Some((c"www2", 3)),
-            |s| s.user = None,
-            |s| s.chdir = c"/tmp",
-            |s| s.umask = 0o027,
-            |s| s.env[1] = Some(c"B=2"),
-            |s| s.output = Output::File(c"/l2"),
-            |s| s.output = Output::Syslog(b""),
-            |s| s.log_size = 4096,
-            |s| s.log_keep = 3,
-            |s| s.restart = Restart::Never,
-            |s| s.delay_max = 1000,
-            |s| s.stop_timeout = 1,
+            |s| s.set.user = Some(c"www2"),
+            |s| s.set.user = None,
+            |s| s.set.chdir = c"/tmp",
+            |s| s.set.umask = 0o027,
+            |s| s.set.env[1] = Some(c"B=2"),
+            |s| s.set.output = Output::File(c"/l2"),
+            |s| s.set.output = Output::Syslog(b""),
+            |s| s.set.log_size = 4096,
+            |s| s.set.log_keep = 3,
+            |s| s.set.policy.restart = Restart::Never,
+            |s| s.set.policy.delay_max = crate::time::Ms(1000),
+            |s| s.set.policy.stop_timeout = crate::time::Ms(1),
         ];
         for (i, change) in changes.iter().enumerate() {
             let mut c = *a;
@@ -1212,7 +1159,7 @@ log-keep = -1";
             assert!(!same(a, &c) && !same(&c, a), "change {i}");
         }
         let mut c = *a;
-        c.delay_min = 2000;
+        c.set.policy.delay_min = crate::time::Ms(2000);
         assert!(!same(a, &c));
     }
 
@@ -1363,6 +1310,33 @@ log-keep = -1";
             checked += want.is_some() as usize;
         }
         assert!(checked > 1000);
+    }
+
+    #[test]
+    fn every_key_reads_as_in_the_table() {
+        for (i, row) in SETTINGS.iter().enumerate() {
+            if row.on != settings::On::Both {
+                assert_eq!(
+                    errors(&format!("[x]\nexec = x\n{} = a\n", row.key)),
+                    [e(3, "unknown key", row.key)]
+                );
+                continue;
+            }
+            let v = settings::example(row.key).to_str().unwrap();
+            let mut want = Settings::new(b"x");
+            assert_eq!((row.parse)(&mut want, settings::example(row.key)), Ok(()));
+            let cfg = ok(&format!("[x]\nexec = x\n\n{} = {v}\n", row.key));
+            let s = &cfg.services()[0];
+            assert_eq!(s.set, want, "{}", row.key);
+            assert_eq!(s.lines[i], 4);
+            assert!(s.lines.iter().enumerate().all(|(j, &n)| j == i || n == 0));
+            let twice = format!("[x]\nexec = x\n{0} = {v}\n{0} = {v}\n", row.key);
+            if row.repeat {
+                ok(&twice);
+            } else {
+                assert_eq!(errors(&twice), [e(4, "duplicate key", row.key)]);
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod num;
 pub mod passwd;
 pub mod pidfile;
 pub mod run;
+pub mod settings;
 pub mod sig;
 pub mod sink;
 pub mod spawn;

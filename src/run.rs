@@ -222,7 +222,7 @@ pub fn load_config(
     };
     let Tables { arenas, staged, .. } = &mut *t;
     let result = config::parse_each(&mut text[..n], &mut |svc| {
-        let creds = match svc.user {
+        let creds = match svc.user() {
             None => None,
             Some((u, line)) => match resolve(u.to_bytes()) {
                 Ok(c) => Some(c),
@@ -253,10 +253,10 @@ pub fn load_config(
             return Some(config::Error {
                 line: svc.line,
                 msg: "too many services",
-                text: svc.name,
+                text: svc.set.name,
             });
         };
-        match Spec::from_config(arena, svc, creds) {
+        match Spec::new(arena, &svc.set, svc.exec.iter(), creds) {
             Ok(spec) => match staged.push(spec) {
                 Ok(()) => None,
                 Err(spec) => {
@@ -264,7 +264,7 @@ pub fn load_config(
                     Some(config::Error {
                         line: svc.line,
                         msg: "too many services",
-                        text: svc.name,
+                        text: svc.set.name,
                     })
                 }
             },
@@ -273,7 +273,7 @@ pub fn load_config(
                 Some(config::Error {
                     line: svc.line,
                     msg: e.message(),
-                    text: svc.name,
+                    text: svc.set.name,
                 })
             }
         }
@@ -416,13 +416,14 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         }
         None => {
             let creds = o
+                .set
                 .user
                 .map(|u| resolve(u.to_bytes()).unwrap_or_else(|e| unknown_user(u.to_bytes(), e)));
             let Some(arena) = t.arenas.take() else {
                 die(code::SOFTWARE, &[b"no arena"])
             };
             let words = (o.cmd..argv.len()).map(|i| argv.get(i));
-            match Spec::from_opts(arena, &o, words, creds) {
+            match Spec::new(arena, &o.set, words, creds) {
                 Ok(spec) => single = Some(spec),
                 Err((_, e)) => die(code::USAGE, &[e.message().as_bytes()]),
             }
@@ -450,7 +451,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     // Relative paths (a service's chdir among them) stay relative to where
     // tinyd was started, even after it changes directory: keep that
     // directory open only if needed.
-    let services_relative = matches!(o.output, Output::File(p) if relative(Some(p)))
+    let services_relative = matches!(o.set.output, Output::File(p) if relative(Some(p)))
         || single
             .as_ref()
             .is_some_and(|s| relative(s.log_file()) || relative(Some(s.chdir())));
@@ -559,7 +560,7 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
     let (dir, mask) = if config_mode {
         (c"/", 0o022)
     } else {
-        (o.chdir, o.umask)
+        (o.set.chdir, o.set.umask)
     };
     rustix::process::umask(Mode::from_raw_mode(mask));
     if let Err(e) = rustix::process::chdir(dir) {

@@ -4,18 +4,18 @@
 //! and "unchanged" is a plain comparison of values.
 //!
 //! The command line and every `[NAME]` section of the configuration file
-//! become a `Spec`: one code path for one service or many.
+//! become a `Spec` through `Spec::new`: one code path for one service or
+//! many, from the `Settings` that both read through `settings::SETTINGS`.
+//! Two specs are the same when every field is (derived `PartialEq`), so a
+//! setting kept in a `Spec` is always compared.
 
 use core::ffi::CStr;
 
-use crate::args::{Opts, Output, Restart};
-#[cfg(feature = "ctl")]
-use crate::config;
 use crate::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
 use crate::passwd::Creds;
+use crate::settings::{Output, Settings};
 use crate::store::ArrayVec;
 use crate::svc::Policy;
-use crate::time::Ms;
 use crate::words::Words;
 
 /// The memory of one service, one page: its strings and its output line
@@ -120,61 +120,20 @@ impl TooBig {
     }
 }
 
-pub struct Spec {
+/// An arena and the part of it the strings use; two are equal when their
+/// strings are (not the rest, nor the line buffer).
+struct Strings {
     arena: Arena,
     len: usize,
-    name: R,
-    exec: (R, u16),
-    env: (R, u16),
-    chdir: R,
-    user: Option<R>,
-    pub creds: Option<Creds>,
-    pub umask: u32,
-    out: Out,
-    pub log_size: u64,
-    pub log_keep: u32,
-    pub policy: Policy,
 }
 
-impl Spec {
-    fn empty(arena: Arena) -> Spec {
-        Spec {
-            arena,
-            len: 0,
-            name: R::default(),
-            exec: (R::default(), 0),
-            env: (R::default(), 0),
-            chdir: R::default(),
-            user: None,
-            creds: None,
-            umask: 0o022,
-            out: Out::Inherit,
-            log_size: 0,
-            log_keep: 0,
-            policy: Policy {
-                restart: Restart::Always,
-                delay_min: Ms(0),
-                delay_max: Ms(0),
-                stop_timeout: Ms(0),
-            },
-        }
+impl PartialEq for Strings {
+    fn eq(&self, o: &Strings) -> bool {
+        self.arena.bytes[..self.len] == o.arena.bytes[..o.len]
     }
+}
 
-    /// Gives the arena back (to its pool).
-    pub fn into_arena(self) -> Arena {
-        self.arena
-    }
-
-    /// The line buffer, for the service's slot (once).
-    pub fn take_line(&mut self) -> Option<&'static mut [u8; LINE_MAX]> {
-        self.arena.line.take()
-    }
-
-    /// Puts the slot's line buffer back, before the arena goes back.
-    pub fn put_line(&mut self, line: &'static mut [u8; LINE_MAX]) {
-        self.arena.line = Some(line);
-    }
-
+impl Strings {
     /// Appends `bytes` and a NUL.
     fn push(&mut self, bytes: &[u8]) -> Result<R, TooBig> {
         let end = self.len + bytes.len() + 1;
@@ -205,92 +164,107 @@ impl Spec {
         }
         Ok((R(start as u16, (self.len - start) as u16), n as u16))
     }
+}
 
-    /// A service from the command line. `cmd` are COMMAND and its arguments.
-    pub fn from_opts<'b>(
+/// A service's settings, owned. Compared whole: every field is part of
+/// what "unchanged" means.
+#[derive(PartialEq)]
+pub struct Spec {
+    strings: Strings,
+    name: R,
+    exec: (R, u16),
+    env: (R, u16),
+    chdir: R,
+    user: Option<R>,
+    out: Out,
+    pub creds: Option<Creds>,
+    pub umask: u32,
+    pub log_size: u64,
+    pub log_keep: u32,
+    pub policy: Policy,
+}
+
+impl Spec {
+    /// A service from its settings (the command line's or a `[NAME]`
+    /// section's); `exec` are the command and its arguments, `creds` what
+    /// its user resolved to.
+    pub fn new<'b>(
         arena: Arena,
-        o: &Opts<'_>,
-        cmd: impl Iterator<Item = &'b CStr>,
+        set: &Settings<'_>,
+        exec: impl Iterator<Item = &'b CStr>,
         creds: Option<Creds>,
     ) -> Result<Spec, (Arena, TooBig)> {
-        let mut s = Spec::empty(arena);
-        let r = (|| {
-            s.name = s.push(o.name)?;
-            s.exec = s.push_list(cmd, MAX_WORDS)?;
-            s.env = s.push_list(o.env.iter().flatten().copied(), MAX_ENV)?;
-            s.chdir = s.push(o.chdir.to_bytes())?;
-            if let Some(u) = o.user {
-                s.user = Some(s.push(u.to_bytes())?);
-            }
-            s.set_output(o.output)?;
-            Ok(())
+        // Every field by name: one added to `Settings` does not build
+        // until it has its place in the `Spec`.
+        let Settings {
+            name,
+            user,
+            chdir,
+            umask,
+            env,
+            output,
+            log_size,
+            log_keep,
+            policy,
+        } = *set;
+        let mut s = Strings { arena, len: 0 };
+        let strings = (|| {
+            Ok((
+                s.push(name)?,
+                s.push_list(exec, MAX_WORDS)?,
+                s.push_list(env.iter().flatten().copied(), MAX_ENV)?,
+                s.push(chdir.to_bytes())?,
+                match user {
+                    Some(u) => Some(s.push(u.to_bytes())?),
+                    None => None,
+                },
+                match output {
+                    Output::Inherit => Out::Inherit,
+                    Output::File(p) => Out::File(s.push(p.to_bytes())?),
+                    Output::Syslog(t) => Out::Syslog(s.push(t)?),
+                },
+            ))
         })();
-        s.creds = creds;
-        s.umask = o.umask;
-        s.log_size = o.log_size;
-        s.log_keep = o.log_keep;
-        s.policy = Policy {
-            restart: o.restart,
-            delay_min: Ms(o.delay_min),
-            delay_max: Ms(o.delay_max),
-            stop_timeout: Ms(o.stop_timeout),
-        };
-        match r {
-            Ok(()) => Ok(s),
+        match strings {
+            Ok((name, exec, env, chdir, user, out)) => Ok(Spec {
+                strings: s,
+                name,
+                exec,
+                env,
+                chdir,
+                user,
+                out,
+                creds,
+                umask,
+                log_size,
+                log_keep,
+                policy,
+            }),
             Err(e) => Err((s.arena, e)),
         }
     }
 
-    /// A service from a `[NAME]` section of the configuration file.
-    #[cfg(feature = "ctl")]
-    pub fn from_config(
-        arena: Arena,
-        c: &config::Service<'_>,
-        creds: Option<Creds>,
-    ) -> Result<Spec, (Arena, TooBig)> {
-        let mut s = Spec::empty(arena);
-        let r = (|| {
-            s.name = s.push(c.name)?;
-            s.exec = s.push_list(c.exec.iter(), MAX_WORDS)?;
-            s.env = s.push_list(c.env.iter().flatten().copied(), MAX_ENV)?;
-            s.chdir = s.push(c.chdir.to_bytes())?;
-            if let Some((u, _)) = c.user {
-                s.user = Some(s.push(u.to_bytes())?);
-            }
-            s.set_output(c.output)?;
-            Ok(())
-        })();
-        s.creds = creds;
-        s.umask = c.umask;
-        s.log_size = c.log_size;
-        s.log_keep = c.log_keep;
-        s.policy = Policy {
-            restart: c.restart,
-            delay_min: Ms(c.delay_min),
-            delay_max: Ms(c.delay_max),
-            stop_timeout: Ms(c.stop_timeout),
-        };
-        match r {
-            Ok(()) => Ok(s),
-            Err(e) => Err((s.arena, e)),
-        }
+    /// Gives the arena back (to its pool).
+    pub fn into_arena(self) -> Arena {
+        self.strings.arena
     }
 
-    fn set_output(&mut self, o: Output<'_>) -> Result<(), TooBig> {
-        self.out = match o {
-            Output::Inherit => Out::Inherit,
-            Output::File(p) => Out::File(self.push(p.to_bytes())?),
-            Output::Syslog(t) => Out::Syslog(self.push(t)?),
-        };
-        Ok(())
+    /// The line buffer, for the service's slot (once).
+    pub fn take_line(&mut self) -> Option<&'static mut [u8; LINE_MAX]> {
+        self.strings.arena.line.take()
+    }
+
+    /// Puts the slot's line buffer back, before the arena goes back.
+    pub fn put_line(&mut self, line: &'static mut [u8; LINE_MAX]) {
+        self.strings.arena.line = Some(line);
     }
 
     fn bytes(&self, r: R) -> &[u8] {
-        &self.arena.bytes[r.0 as usize..(r.0 + r.1) as usize]
+        &self.strings.arena.bytes[r.0 as usize..(r.0 + r.1) as usize]
     }
 
     fn cstr(&self, r: R) -> &CStr {
-        CStr::from_bytes_with_nul(&self.arena.bytes[r.0 as usize..=(r.0 + r.1) as usize])
+        CStr::from_bytes_with_nul(&self.strings.arena.bytes[r.0 as usize..=(r.0 + r.1) as usize])
             .unwrap_or(c"")
     }
 
@@ -342,112 +316,113 @@ impl Spec {
     /// Whether two specs say exactly the same thing (a reload keeps the
     /// service running when they do).
     pub fn same(&self, o: &Spec) -> bool {
-        self.arena.bytes[..self.len] == o.arena.bytes[..o.len]
-            && (
-                self.name, self.exec, self.env, self.chdir, self.user, self.out,
-            ) == (o.name, o.exec, o.env, o.chdir, o.user, o.out)
-            && (self.creds, self.umask, self.log_size, self.log_keep)
-                == (o.creds, o.umask, o.log_size, o.log_keep)
-            && (
-                self.policy.restart,
-                self.policy.delay_min,
-                self.policy.delay_max,
-                self.policy.stop_timeout,
-            ) == (
-                o.policy.restart,
-                o.policy.delay_min,
-                o.policy.delay_max,
-                o.policy.stop_timeout,
-            )
+        self == o
     }
 }
 
-#[cfg(all(test, feature = "ctl"))]
+#[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+    use crate::settings::{Restart, SETTINGS, example};
     use std::boxed::Box;
+    use std::vec::Vec;
 
     fn arena() -> Arena {
         Arena::new(Box::leak(Box::new(Chunk::EMPTY)))
     }
 
-    fn service<'a>(name: &'a [u8], exec: &'a [u8]) -> config::Service<'a> {
-        let mut s = config::Service::new(name, 3);
-        s.exec = Words {
+    fn words(exec: &[u8]) -> Words<'_> {
+        Words {
             bytes: exec,
             count: exec.iter().filter(|&&c| c == 0).count(),
-        };
-        s
+        }
+    }
+
+    fn spec(set: &Settings<'_>, exec: &[u8]) -> Spec {
+        match Spec::new(arena(), set, words(exec).iter(), None) {
+            Ok(s) => s,
+            Err((_, e)) => panic!("{}", e.message()),
+        }
     }
 
     #[test]
     fn strings_are_copied_and_read_back() {
-        let mut c = service(b"web", b"/usr/sbin/httpd\0-f\0two words\0");
-        c.env[0] = Some(c"LANG=C");
-        c.env[1] = Some(c"A=b");
-        c.output = Output::File(c"/var/log/web.log");
-        c.user = Some((c"www:www", 7));
-        let s = Spec::from_config(arena(), &c, None).ok().unwrap();
+        let mut set = Settings::new(b"web");
+        set.env[0] = Some(c"LANG=C");
+        set.env[1] = Some(c"A=b");
+        set.output = Output::File(c"/var/log/web.log");
+        set.user = Some(c"www:www");
+        let s = spec(&set, b"/usr/sbin/httpd\0-f\0two words\0");
         assert_eq!(s.name(), b"web");
-        let words: std::vec::Vec<&CStr> = s.exec().iter().collect();
+        let words: Vec<&CStr> = s.exec().iter().collect();
         assert_eq!(words, [c"/usr/sbin/httpd", c"-f", c"two words"]);
-        let env: std::vec::Vec<&CStr> = s.env().iter().collect();
+        let env: Vec<&CStr> = s.env().iter().collect();
         assert_eq!(env, [c"LANG=C", c"A=b"]);
         assert_eq!(s.chdir(), c"/");
         assert_eq!(s.log_file(), Some(c"/var/log/web.log"));
         assert_eq!(s.syslog_tag(), None);
         assert_eq!(s.user(), Some(&b"www:www"[..]));
+        assert_eq!((s.umask, s.log_size, s.log_keep), (0o022, 1 << 20, 2));
+        assert_eq!(s.policy, set.policy);
     }
 
     #[test]
     fn syslog_tag_defaults_to_name() {
-        let mut c = service(b"ntp", b"ntpd\0");
-        c.output = Output::Syslog(b"");
-        assert_eq!(
-            Spec::from_config(arena(), &c, None)
-                .ok()
-                .unwrap()
-                .syslog_tag(),
-            Some(&b"ntp"[..])
-        );
-        c.output = Output::Syslog(b"time");
-        assert_eq!(
-            Spec::from_config(arena(), &c, None)
-                .ok()
-                .unwrap()
-                .syslog_tag(),
-            Some(&b"time"[..])
-        );
+        let mut set = Settings::new(b"ntp");
+        set.output = Output::Syslog(b"");
+        assert_eq!(spec(&set, b"ntpd\0").syslog_tag(), Some(&b"ntp"[..]));
+        set.output = Output::Syslog(b"time");
+        assert_eq!(spec(&set, b"ntpd\0").syslog_tag(), Some(&b"time"[..]));
     }
 
     #[test]
     fn same_compares_values() {
-        let a = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None)
-            .ok()
-            .unwrap();
-        let b = Spec::from_config(arena(), &service(b"a", b"sleep\x001\0"), None)
-            .ok()
-            .unwrap();
-        assert!(a.same(&b));
-        let c = Spec::from_config(arena(), &service(b"a", b"sleep\x002\0"), None)
-            .ok()
-            .unwrap();
-        assert!(!a.same(&c));
-        let mut d = service(b"a", b"sleep\x001\0");
-        d.stop_timeout = 1;
-        assert!(!a.same(&Spec::from_config(arena(), &d, None).ok().unwrap()));
-        let mut e = service(b"a", b"sleep\x001\0");
-        e.restart = Restart::Never;
-        assert!(!a.same(&Spec::from_config(arena(), &e, None).ok().unwrap()));
+        let set = Settings::new(b"a");
+        let a = spec(&set, b"sleep\x001\0");
+        assert!(a.same(&spec(&set, b"sleep\x001\0")));
+        assert!(!a.same(&spec(&set, b"sleep\x002\0")));
+        let mut d = set;
+        d.policy.stop_timeout = crate::time::Ms(1);
+        assert!(!a.same(&spec(&d, b"sleep\x001\0")));
+        let mut e = set;
+        e.policy.restart = Restart::Never;
+        assert!(!a.same(&spec(&e, b"sleep\x001\0")));
+        // What the user resolved to is part of it too.
+        let exec = words(b"sleep\x001\0");
+        let creds = Some(Creds {
+            uid: 1,
+            gid: 1,
+            groups: [0; crate::limits::MAX_GROUPS],
+            ngroups: 0,
+        });
+        let f = Spec::new(arena(), &set, exec.iter(), creds).ok().unwrap();
+        assert!(!a.same(&f));
+    }
+
+    #[test]
+    fn every_setting_is_compared() {
+        let exec = b"sleep\x001\0";
+        let default = Settings::new(b"a");
+        let base = spec(&default, exec);
+        for row in &SETTINGS {
+            let mut set = default;
+            assert_eq!((row.parse)(&mut set, example(row.key)), Ok(()));
+            let changed = spec(&set, exec);
+            assert!(
+                !changed.same(&base) && !base.same(&changed),
+                "{}: a spec that differs only in it is the same",
+                row.key
+            );
+            assert!(changed.same(&spec(&set, exec)), "{}", row.key);
+        }
     }
 
     #[test]
     fn too_big_gives_the_arena_back() {
-        let long = [b'x'; SPEC_MAX];
-        let mut words = std::vec::Vec::from(&long[..]);
-        words.push(0);
-        match Spec::from_config(arena(), &service(b"big", &words), None) {
+        let mut exec = Vec::from(&[b'x'; SPEC_MAX][..]);
+        exec.push(0);
+        match Spec::new(arena(), &Settings::new(b"big"), words(&exec).iter(), None) {
             Err((_arena, TooBig::Bytes)) => {}
             _ => panic!("accepted a command longer than the arena"),
         }

@@ -67,21 +67,21 @@ fn key(o: &Opts<'_>, argv: &Argv<'_>) -> Key {
     Key {
         foreground: o.foreground,
         pidfile: o.pidfile.map(own),
-        chdir: own(o.chdir),
-        umask: o.umask,
-        user: o.user.map(own),
-        env: o.env.iter().flatten().map(|e| own(e)).collect(),
-        output: match o.output {
+        chdir: own(o.set.chdir),
+        umask: o.set.umask,
+        user: o.set.user.map(own),
+        env: o.set.env.iter().flatten().map(|e| own(e)).collect(),
+        output: match o.set.output {
             Output::Inherit => (0, Vec::new()),
             Output::File(f) => (1, own(f)),
             Output::Syslog(t) => (2, t.to_vec()),
         },
-        log_size: o.log_size,
-        log_keep: o.log_keep,
-        restart: o.restart,
-        delay: (o.delay_min, o.delay_max),
-        stop_timeout: o.stop_timeout,
-        name: o.name.to_vec(),
+        log_size: o.set.log_size,
+        log_keep: o.set.log_keep,
+        restart: o.set.policy.restart,
+        delay: (o.set.policy.delay_min, o.set.policy.delay_max),
+        stop_timeout: o.set.policy.stop_timeout,
+        name: o.set.name.to_vec(),
         command,
         config: o.config.map(own),
         control: o.control.map(own),
@@ -160,39 +160,52 @@ fn write_back(k: &Key) -> Vec<Vec<u8>> {
 
 fn check_opts(o: &Opts<'_>, argv: &Argv<'_>) {
     // --env: NAME=VALUE with a name, packed at the front.
-    let n = o.env.iter().take_while(|e| e.is_some()).count();
-    assert!(o.env[n..].iter().all(Option::is_none), "env not packed");
+    let n = o.set.env.iter().take_while(|e| e.is_some()).count();
+    assert!(o.set.env[n..].iter().all(Option::is_none), "env not packed");
     assert!(n <= MAX_ENV);
-    for e in o.env.iter().flatten() {
+    for e in o.set.env.iter().flatten() {
         let e = e.to_bytes();
         assert!(matches!(e.iter().position(|&c| c == b'='), Some(p) if p > 0));
     }
-    assert!(o.umask <= 0o777);
-    assert!(o.log_size >= 1024);
-    assert!(o.log_keep <= 99);
-    assert!(o.delay_min <= o.delay_max);
-    assert!(o.delay_max <= 365 * 24 * 3600 * 1000);
-    assert!(o.stop_timeout <= 365 * 24 * 3600 * 1000);
-    assert!(o.name.len() <= 64);
-    for p in [o.pidfile, o.user, o.config, o.control]
+    assert!(o.set.umask <= 0o777);
+    assert!(o.set.log_size >= 1024);
+    assert!(o.set.log_keep <= 99);
+    assert!(o.set.policy.delay_min <= o.set.policy.delay_max);
+    assert!(o.set.policy.delay_max <= 365 * 24 * 3600 * 1000);
+    assert!(o.set.policy.stop_timeout <= 365 * 24 * 3600 * 1000);
+    assert!(o.set.name.len() <= 64);
+    for p in [o.pidfile, o.set.user, o.config, o.control]
         .into_iter()
         .flatten()
     {
         assert!(!p.is_empty());
     }
-    assert!(!o.chdir.is_empty());
-    if let Output::File(f) = o.output {
+    assert!(!o.set.chdir.is_empty());
+    if let Output::File(f) = o.set.output {
         assert!(!f.is_empty());
     }
     if o.config.is_some() {
         assert_eq!(o.cmd, 0);
         // Only tinyd's own options: everything else has its default.
         assert_eq!(
-            (o.chdir, o.umask, o.user, o.output, o.log_size, o.log_keep),
+            (
+                o.set.chdir,
+                o.set.umask,
+                o.set.user,
+                o.set.output,
+                o.set.log_size,
+                o.set.log_keep
+            ),
             (c"/", 0o022, None, Output::Inherit, 1 << 20, 2)
         );
         assert_eq!(
-            (o.restart, o.delay_min, o.delay_max, o.stop_timeout, o.name),
+            (
+                o.set.policy.restart,
+                o.set.policy.delay_min,
+                o.set.policy.delay_max,
+                o.set.policy.stop_timeout,
+                o.set.name
+            ),
             (Restart::Always, 1000, 60_000, 5000, &b""[..])
         );
         assert_eq!(n, 0);
@@ -201,8 +214,13 @@ fn check_opts(o: &Opts<'_>, argv: &Argv<'_>) {
         assert!(!argv.get(o.cmd).is_empty(), "empty COMMAND accepted");
         // An explicit --name or the default (COMMAND's basename): both
         // validated, never cut.
-        assert!(!o.name.is_empty());
-        assert!(o.name.iter().all(|&c| c > b' ' && c < 0x7f && c != b'/'));
+        assert!(!o.set.name.is_empty());
+        assert!(
+            o.set
+                .name
+                .iter()
+                .all(|&c| c > b' ' && c < 0x7f && c != b'/')
+        );
     }
 }
 

@@ -52,21 +52,21 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn check_service(s: &Service<'_>, orig: &[Vec<u8>]) {
-    assert!(!s.name.is_empty() && s.name.len() <= 64);
-    assert!(s.name.iter().all(|&c| c > b' ' && c != b'/'));
-    assert_ne!(s.name, b"tinyd");
+    assert!(!s.set.name.is_empty() && s.set.name.len() <= 64);
+    assert!(s.set.name.iter().all(|&c| c > b' ' && c != b'/'));
+    assert_ne!(s.set.name, b"tinyd");
     // Every service can be named in a control request.
     let mut req = b"status ".to_vec();
-    req.extend_from_slice(s.name);
+    req.extend_from_slice(s.set.name);
     assert_eq!(
         ctl::parse(&req),
-        Ok(ctl::Request::Status(Some(s.name))),
+        Ok(ctl::Request::Status(Some(s.set.name))),
         "service {:?} cannot be named in a control request",
-        String::from_utf8_lossy(s.name)
+        String::from_utf8_lossy(s.set.name)
     );
     // `line` is the header.
     let header = trim(&orig[s.line as usize - 1]);
-    assert_eq!(&header[1..header.len() - 1], s.name);
+    assert_eq!(&header[1..header.len() - 1], s.set.name);
     assert!(s.exec.count >= 1 && s.exec.count <= MAX_WORDS);
     assert_eq!(s.exec.iter().count(), s.exec.count);
     assert!(!s.exec.first().is_empty());
@@ -74,25 +74,28 @@ fn check_service(s: &Service<'_>, orig: &[Vec<u8>]) {
         s.exec.bytes.iter().filter(|&&c| c == 0).count(),
         s.exec.count
     );
-    if let Some((u, line)) = s.user {
+    if let Some((u, line)) = s.user() {
         assert!(!u.is_empty());
         assert!(line as usize >= 1 && line as usize <= orig.len());
         assert!(contains(&orig[line as usize - 1], u.to_bytes()));
     }
-    assert!(!s.chdir.is_empty());
-    assert!(s.umask <= 0o777);
-    let n = s.env.iter().take_while(|e| e.is_some()).count();
-    assert!(s.env[n..].iter().all(Option::is_none));
+    assert!(!s.set.chdir.is_empty());
+    assert!(s.set.umask <= 0o777);
+    let n = s.set.env.iter().take_while(|e| e.is_some()).count();
+    assert!(s.set.env[n..].iter().all(Option::is_none));
     assert!(n <= MAX_ENV);
-    for e in s.env.iter().flatten() {
+    for e in s.set.env.iter().flatten() {
         assert!(matches!(e.to_bytes().iter().position(|&c| c == b'='), Some(p) if p > 0));
     }
-    if let Output::File(f) = s.output {
+    if let Output::File(f) = s.set.output {
         assert!(!f.is_empty());
     }
-    assert!(s.log_size >= 1024 && s.log_keep <= 99);
-    assert!(s.delay_min <= s.delay_max && s.delay_max <= 365 * 24 * 3600 * 1000);
-    assert!(s.stop_timeout <= 365 * 24 * 3600 * 1000);
+    assert!(s.set.log_size >= 1024 && s.set.log_keep <= 99);
+    assert!(
+        s.set.policy.delay_min <= s.set.policy.delay_max
+            && s.set.policy.delay_max <= 365 * 24 * 3600 * 1000
+    );
+    assert!(s.set.policy.stop_timeout <= 365 * 24 * 3600 * 1000);
 }
 
 /// A word in single quotes, sh style: `'` becomes `'\''`.
@@ -136,7 +139,7 @@ fn write_back(g: &Global<'_>, services: &[Service<'_>]) -> Option<Vec<u8>> {
     for s in services {
         out.push(b"".to_vec());
         let mut h = b"[".to_vec();
-        h.extend_from_slice(s.name);
+        h.extend_from_slice(s.set.name);
         h.push(b']');
         out.push(h);
         let mut e = b"exec =".to_vec();
@@ -145,30 +148,37 @@ fn write_back(g: &Global<'_>, services: &[Service<'_>]) -> Option<Vec<u8>> {
             quote(w.to_bytes(), &mut e);
         }
         out.push(e);
-        if let Some((u, _)) = s.user {
+        if let Some((u, _)) = s.user() {
             out.push(kv("user", &c(u)));
         }
-        out.push(kv("chdir", &c(s.chdir)));
-        out.push(kv("umask", format!("{:o}", s.umask).as_bytes()));
-        for e in s.env.iter().flatten() {
+        out.push(kv("chdir", &c(s.set.chdir)));
+        out.push(kv("umask", format!("{:o}", s.set.umask).as_bytes()));
+        for e in s.set.env.iter().flatten() {
             out.push(kv("env", &c(e)));
         }
-        match s.output {
+        match s.set.output {
             Output::Inherit => {}
             Output::File(f) => out.push(kv("log", &c(f))),
             Output::Syslog(t) => out.push(kv("syslog", t)),
         }
-        out.push(kv("log-size", s.log_size.to_string().as_bytes()));
-        out.push(kv("log-keep", s.log_keep.to_string().as_bytes()));
-        let r: &[u8] = match s.restart {
+        out.push(kv("log-size", s.set.log_size.to_string().as_bytes()));
+        out.push(kv("log-keep", s.set.log_keep.to_string().as_bytes()));
+        let r: &[u8] = match s.set.policy.restart {
             Restart::Always => b"always",
             Restart::OnFailure => b"on-failure",
             Restart::Never => b"never",
         };
         out.push(kv("restart", r));
-        let d = format!("{}:{}", secs(s.delay_min), secs(s.delay_max));
+        let d = format!(
+            "{}:{}",
+            secs(s.set.policy.delay_min),
+            secs(s.set.policy.delay_max)
+        );
         out.push(kv("restart-delay", d.as_bytes()));
-        out.push(kv("stop-timeout", secs(s.stop_timeout).as_bytes()));
+        out.push(kv(
+            "stop-timeout",
+            secs(s.set.policy.stop_timeout).as_bytes(),
+        ));
     }
     if out.iter().any(|l| l.len() > CONFIG_LINE_MAX) {
         return None;
@@ -192,7 +202,7 @@ fuzz_target!(|data: &[u8]| {
     let mut buf2 = data.to_vec();
     let mut seen: Vec<Vec<u8>> = Vec::new();
     let result2 = config::parse_each(&mut buf2, &mut |s| {
-        seen.push(s.name.to_vec());
+        seen.push(s.set.name.to_vec());
         None
     });
     if let Err(e) = result {
@@ -243,11 +253,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(global, cfg.global);
     let services = cfg.services();
     assert!(cfg.count <= MAX_SERVICES);
-    let names: Vec<Vec<u8>> = services.iter().map(|s| s.name.to_vec()).collect();
+    let names: Vec<Vec<u8>> = services.iter().map(|s| s.set.name.to_vec()).collect();
     assert_eq!(names, seen);
     for (i, s) in services.iter().enumerate() {
         check_service(s, &orig);
-        assert!(services[..i].iter().all(|t| t.name != s.name), "duplicate");
+        assert!(
+            services[..i].iter().all(|t| t.set.name != s.set.name),
+            "duplicate"
+        );
         assert!(services[..i].iter().all(|t| t.line < s.line), "order");
     }
     for v in [global.pidfile, global.control, global.log]
@@ -274,7 +287,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(
             config::same(a, b),
             "round trip changed {:?}: {a:?} vs {b:?}",
-            String::from_utf8_lossy(a.name)
+            String::from_utf8_lossy(a.set.name)
         );
     }
 });
