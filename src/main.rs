@@ -3,7 +3,7 @@
 //! `_start` (in `arch/ARCH/entry.rs`) passes the initial stack pointer to
 //! [`entry`], which reads argc, argv and envp from it, hands the
 //! environment to rustix (for the auxiliary vector and the vDSO, without
-//! needing /proc) and calls the safe `tinyd::run::main`.
+//! needing /proc) and calls the safe `tinyd::app::run::main`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -14,7 +14,7 @@
 #[path = "arch/entry.rs"]
 mod arch_entry;
 
-use tinyd::args::Argv;
+use tinyd::util::argv::Argv;
 
 /// Called by `_start` with the initial stack pointer.
 ///
@@ -35,12 +35,12 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         }
         (Argv::from_raw(argc, argv), Argv::from_raw(envc, envp))
     };
-    tinyd::run::main(argv, envp)
+    tinyd::app::run::main(argv, envp)
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut m = tinyd::buf::Buf::<256>::new();
+    let mut m = tinyd::util::buf::Buf::<256>::new();
     m.s(b"tinyd: internal error");
     if let Some(l) = info.location() {
         m.s(b" at ")
@@ -49,8 +49,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             .u(l.line() as u64);
     }
     m.s(b"\n");
-    tinyd::sink::stderr(m.as_bytes());
-    tinyd::sys::exit(tinyd::code::SOFTWARE as i32)
+    tinyd::log::sink::stderr(m.as_bytes());
+    tinyd::os::sys::exit(tinyd::code::SOFTWARE as i32)
 }
 
 /// core is built with unwinding; a debug build refers to this even with

@@ -15,8 +15,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::ffi::{CStr, CString};
-use tinyd::args::{self, Argv, Opts, Output, Parsed, Restart};
-use tinyd::limits::MAX_ENV;
+use tinyd::pure::args::{self, Argv, Opts, Output, Parsed, Restart};
+use tinyd::util::limits::MAX_ENV;
 
 /// Runs `parse` on words, keeping the strings alive for the call.
 fn with_argv<R>(words: &[Vec<u8>], f: impl FnOnce(&Argv<'_>) -> R) -> R {

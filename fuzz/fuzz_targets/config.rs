@@ -17,10 +17,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::ffi::CStr;
-use tinyd::args::{Output, Restart};
-use tinyd::config::{self, Config, Global, Service};
-use tinyd::ctl;
-use tinyd::limits::{
+use tinyd::pure::args::{Output, Restart};
+use tinyd::pure::config::{self, Config, Global, Service};
+use tinyd::app::ctl;
+use tinyd::util::limits::{
     CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_ENV, MAX_SERVICES, MAX_WORDS,
 };
 

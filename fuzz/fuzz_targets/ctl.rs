@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyd::ctl::{self, Request};
+use tinyd::pure::protocol::{self as ctl, Request};
 
 fn canonical(r: &Request<'_>) -> Vec<u8> {
     let (verb, name): (&[u8], Option<&[u8]>) = match *r {

@@ -23,10 +23,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyd::buf::Buf;
-use tinyd::limits::LINE_MAX;
-use tinyd::lines::LineBuf;
-use tinyd::timefmt;
+use tinyd::util::buf::Buf;
+use tinyd::util::limits::LINE_MAX;
+use tinyd::util::lines::LineBuf;
+use tinyd::log::timefmt;
 
 /// Days since the epoch of a civil date (Hinnant's days_from_civil), to
 /// check `civil` against its inverse.

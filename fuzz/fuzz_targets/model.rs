@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyd::model::sim::{self, Bytes};
+use tinyd::pure::model::sim::{self, Bytes};
 
 fuzz_target!(|data: &[u8]| {
     let len = data.len() as u32;

@@ -22,8 +22,8 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
-use tinyd::limits::{MAX_GROUPS, PASSWD_LINE_MAX};
-use tinyd::passwd::{self, Creds, Unknown};
+use tinyd::util::limits::{MAX_GROUPS, PASSWD_LINE_MAX};
+use tinyd::pure::passwd::{self, Creds, Unknown};
 
 /// An id as the files write it: 1-19 digits, below u32::MAX.
 fn id(s: &[u8]) -> Option<u32> {

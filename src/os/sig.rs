@@ -12,7 +12,7 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::Signal;
 
 use crate::arch;
-use crate::sys::{self, Disposition, SigMask, Signo};
+use crate::os::sys::{self, Disposition, SigMask, Signo};
 
 // The numbers differ between architectures (mips): rustix knows them.
 pub const SIGHUP: Signo = Signal::HUP.as_raw();

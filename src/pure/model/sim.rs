@@ -6,10 +6,10 @@
 //! `model` fuzz target (bytes as choices). Pure and no_std like the model.
 
 use super::{Act, Inst, Key, Model, Role};
-use crate::args::Restart;
-use crate::store::ArrayVec;
-use crate::svc::{Do, Policy, State, Status};
-use crate::time::{Instant, Ms};
+use crate::pure::args::Restart;
+use crate::pure::svc::{Do, Policy, State, Status};
+use crate::pure::time::{Instant, Ms};
+use crate::util::store::ArrayVec;
 
 /// Names in the simulated configurations (the real limit is 64).
 pub const NAMES: usize = 6;

@@ -29,9 +29,9 @@
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 
-use crate::store::ArrayVec;
-use crate::svc::{Do, Policy, State, Status, Svc};
-use crate::time::{Instant, earliest};
+use crate::pure::svc::{Do, Policy, State, Status, Svc};
+use crate::pure::time::{Instant, earliest};
+use crate::util::store::ArrayVec;
 
 /// Which service an instance belongs to: the same name, the same key.
 pub type Key = u16;

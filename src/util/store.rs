@@ -48,10 +48,13 @@ pub static ONCE_TAKEN: core::sync::atomic::AtomicU32 = core::sync::atomic::Atomi
 macro_rules! static_once {
     ($(#[$m:meta])* $vis:vis fn $name:ident() -> $t:ty = $init:expr; bit $bit:expr) => {
         $(#[$m])*
+        // The one unsafe line is this macro's (util::store), wherever it
+        // is expanded.
+        #[allow(unsafe_code)]
         $vis fn $name() -> Option<&'static mut $t> {
-            static CELL: $crate::store::Cell<$t> = $crate::store::Cell::new($init);
+            static CELL: $crate::util::store::Cell<$t> = $crate::util::store::Cell::new($init);
             let bit: u32 = 1 << $bit;
-            let was = $crate::store::ONCE_TAKEN.fetch_or(bit, core::sync::atomic::Ordering::AcqRel);
+            let was = $crate::util::store::ONCE_TAKEN.fetch_or(bit, core::sync::atomic::Ordering::AcqRel);
             if was & bit != 0 {
                 return None;
             }

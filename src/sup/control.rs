@@ -12,16 +12,16 @@ use rustix::fs::{AtFlags, FileType, Mode as FileMode};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use crate::buf::Buf;
-use crate::ctl::{self, Request};
-use crate::limits::MAX_SERVICES;
-use crate::model::{Act, Inst, Key, Role};
-use crate::sink::{self, PRI_ERR, PRI_NOTICE};
-use crate::store::ArrayVec;
+use crate::log::sink::{self, PRI_ERR, PRI_NOTICE};
+use crate::os::sys;
+use crate::pure::model::{Act, Inst, Key, Role};
+use crate::pure::protocol::{self as ctl, Request};
+use crate::pure::svc::{State, Status};
+use crate::pure::time::{Instant, Ms};
 use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
-use crate::svc::{State, Status};
-use crate::sys;
-use crate::time::{Instant, Ms};
+use crate::util::buf::Buf;
+use crate::util::limits::MAX_SERVICES;
+use crate::util::store::ArrayVec;
 use rustix::fd::AsFd;
 
 /// How long a client may take to send its request line.
@@ -160,7 +160,7 @@ impl<'a> Sup<'a> {
         let Sup {
             t, log_sink, base, ..
         } = self;
-        let loaded = crate::run::load_config(
+        let loaded = crate::sup::reload::load_config(
             *base,
             path,
             t,

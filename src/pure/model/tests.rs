@@ -6,8 +6,8 @@ use std::vec::Vec;
 
 use super::sim::{self, Rng};
 use super::*;
-use crate::args::Restart;
-use crate::time::Ms;
+use crate::pure::args::Restart;
+use crate::pure::time::Ms;
 
 fn policy(stop: u64) -> Policy {
     Policy {

@@ -1,7 +1,7 @@
 //! Wall-clock formatting without libc: UTC only (there is no `localtime`),
 //! civil dates computed from days since the epoch.
 
-use crate::buf::Buf;
+use crate::util::buf::Buf;
 
 /// A UTC date and time.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]

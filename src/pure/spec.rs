@@ -11,12 +11,12 @@
 
 use core::ffi::CStr;
 
-use crate::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
-use crate::passwd::Creds;
-use crate::settings::{Output, Settings};
-use crate::store::ArrayVec;
-use crate::svc::Policy;
-use crate::words::Words;
+use crate::pure::passwd::Creds;
+use crate::pure::settings::{Output, Settings};
+use crate::pure::svc::Policy;
+use crate::util::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
+use crate::util::store::ArrayVec;
+use crate::util::words::Words;
 
 /// The memory of one service, one page: its strings and its output line
 /// buffer, so that a service dirties a single page of these. (With one
@@ -324,7 +324,7 @@ impl Spec {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::settings::{Restart, SETTINGS, example};
+    use crate::pure::settings::{Restart, SETTINGS, example};
     use std::boxed::Box;
     use std::vec::Vec;
 
@@ -383,7 +383,7 @@ mod tests {
         assert!(a.same(&spec(&set, b"sleep\x001\0")));
         assert!(!a.same(&spec(&set, b"sleep\x002\0")));
         let mut d = set;
-        d.policy.stop_timeout = crate::time::Ms(1);
+        d.policy.stop_timeout = crate::pure::time::Ms(1);
         assert!(!a.same(&spec(&d, b"sleep\x001\0")));
         let mut e = set;
         e.policy.restart = Restart::Never;
@@ -393,7 +393,7 @@ mod tests {
         let creds = Some(Creds {
             uid: 1,
             gid: 1,
-            groups: [0; crate::limits::MAX_GROUPS],
+            groups: [0; crate::util::limits::MAX_GROUPS],
             ngroups: 0,
         });
         let f = Spec::new(arena(), &set, exec.iter(), creds).ok().unwrap();

@@ -27,3 +27,8 @@ pub const CONFIG_MAX_ERRORS: usize = 16;
 /// Bytes of one service's strings: command, paths, environment, user
 /// (with its line buffer, one 4 KiB page per service).
 pub const SPEC_MAX: usize = 3072;
+
+/// The smallest doubled restart delay when MIN is 0, so that a crash loop
+/// never spins (and the smallest MAX of a MIN given alone, see
+/// `num::millis_range`), in milliseconds.
+pub const DELAY_FLOOR: u64 = 100;

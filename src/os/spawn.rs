@@ -14,13 +14,13 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, Signal};
 
-use crate::args::Argv;
-use crate::buf::Buf;
-use crate::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, MAX_WORDS, PATH_MAX};
-use crate::passwd::Creds;
-use crate::sig;
-use crate::sys::{self, Forked};
-use crate::words::Words;
+use crate::os::sig;
+use crate::os::sys::{self, Forked};
+use crate::pure::passwd::Creds;
+use crate::util::argv::Argv;
+use crate::util::buf::Buf;
+use crate::util::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, MAX_WORDS, PATH_MAX};
+use crate::util::words::Words;
 
 /// The default search path when PATH is unset (busybox's).
 pub const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -11,7 +11,7 @@
 use core::ffi::CStr;
 #[cfg(feature = "ctl")]
 use rustix::fd::{AsRawFd, BorrowedFd};
-use rustix::io::Errno;
+use rustix::io::{Errno, IoSlice};
 use rustix::process::Pid;
 
 use crate::arch::{self, raw};
@@ -225,4 +225,64 @@ pub fn ensure_std_fds() -> Result<(), Errno> {
 pub fn stdout() -> rustix::fd::BorrowedFd<'static> {
     // SAFETY: as for stderr: fd 1 is never closed, only replaced.
     unsafe { rustix::fd::BorrowedFd::borrow_raw(1) }
+}
+
+/// writev until all the parts (up to 11) are written, or an error: an
+/// error line goes out whole, however long (to a pipe, a line longer than
+/// its buffer takes more than one write).
+pub fn write_parts(fd: rustix::fd::BorrowedFd<'_>, parts: &[&[u8]]) {
+    let mut done: usize = 0;
+    loop {
+        // What is left: the parts not written yet, the first perhaps partly.
+        let mut v = [IoSlice::new(b""); 11];
+        let (mut n, mut skip) = (0, done);
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
+            }
+            v[n] = IoSlice::new(&p[skip..]);
+            skip = 0;
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        match rustix::io::writev(fd, &v[..n]) {
+            Ok(0) => return,
+            Ok(k) => done += k,
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Writes `tinyd: `, the parts (up to 8) and a newline to stderr: one
+/// error line, whole however long.
+pub fn stderr_line(parts: &[&[u8]]) {
+    let mut all: [&[u8]; 10] = [b""; 10];
+    all[0] = b"tinyd: ";
+    let n = parts.len().min(8);
+    all[1..=n].copy_from_slice(&parts[..n]);
+    all[n + 1] = b"\n";
+    write_parts(stderr(), &all[..n + 2]);
+}
+
+/// Writes a whole buffer to stderr, ignoring errors (there is nowhere else
+/// to report them).
+pub fn write_stderr(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match rustix::io::write(stderr(), rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Now, on CLOCK_MONOTONIC.
+pub fn now() -> crate::pure::time::Instant {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    crate::pure::time::Instant::from_millis(t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000)
 }

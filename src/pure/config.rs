@@ -26,10 +26,12 @@
 
 use core::ffi::CStr;
 
-use crate::limits::{CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_SERVICES, MAX_WORDS};
-use crate::settings::{self, Bad, SETTINGS, Settings};
+use crate::pure::settings::{self, Bad, SETTINGS, Settings};
+use crate::util::limits::{
+    CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_SERVICES, MAX_WORDS,
+};
 
-pub use crate::words::{WordIter, Words};
+pub use crate::util::words::{WordIter, Words};
 
 /// One `[NAME]` section, validated, with the command line's defaults for
 /// what it does not say.
@@ -611,8 +613,8 @@ impl<'a> Parser<'a, '_> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::limits::MAX_ENV;
-    use crate::settings::{Output, Restart};
+    use crate::pure::settings::{Output, Restart};
+    use crate::util::limits::MAX_ENV;
     use std::boxed::Box;
     use std::string::String;
     use std::vec::Vec;
@@ -751,9 +753,9 @@ restart = on-failure
                 web.set.policy.stop_timeout
             ),
             (
-                crate::time::Ms(1000),
-                crate::time::Ms(60_000),
-                crate::time::Ms(5000)
+                crate::pure::time::Ms(1000),
+                crate::pure::time::Ms(60_000),
+                crate::pure::time::Ms(5000)
             )
         );
         assert_eq!(web.set.output, Output::File(c"/var/log/web.log"));
@@ -793,9 +795,9 @@ restart = on-failure
                 s.set.policy.stop_timeout
             ),
             (
-                crate::time::Ms(1000),
-                crate::time::Ms(60_000),
-                crate::time::Ms(5000)
+                crate::pure::time::Ms(1000),
+                crate::pure::time::Ms(60_000),
+                crate::pure::time::Ms(5000)
             )
         );
         // An empty file is fine: no services.
@@ -836,9 +838,9 @@ restart = on-failure
                 s.set.policy.stop_timeout
             ),
             (
-                crate::time::Ms(500),
-                crate::time::Ms(500),
-                crate::time::Ms(2500)
+                crate::pure::time::Ms(500),
+                crate::pure::time::Ms(500),
+                crate::pure::time::Ms(2500)
             )
         );
         assert_eq!(s.set.chdir, c"/tmp/a b");
@@ -1150,8 +1152,8 @@ log-keep = -1";
             |s| s.set.log_size = 4096,
             |s| s.set.log_keep = 3,
             |s| s.set.policy.restart = Restart::Never,
-            |s| s.set.policy.delay_max = crate::time::Ms(1000),
-            |s| s.set.policy.stop_timeout = crate::time::Ms(1),
+            |s| s.set.policy.delay_max = crate::pure::time::Ms(1000),
+            |s| s.set.policy.stop_timeout = crate::pure::time::Ms(1),
         ];
         for (i, change) in changes.iter().enumerate() {
             let mut c = *a;
@@ -1159,7 +1161,7 @@ log-keep = -1";
             assert!(!same(a, &c) && !same(&c, a), "change {i}");
         }
         let mut c = *a;
-        c.set.policy.delay_min = crate::time::Ms(2000);
+        c.set.policy.delay_min = crate::pure::time::Ms(2000);
         assert!(!same(a, &c));
     }
 

@@ -67,7 +67,7 @@ pub fn millis_range(s: &[u8]) -> Option<(u64, u64)> {
             let (min, max) = (millis(&s[..colon])?, millis(&s[colon + 1..])?);
             (min <= max).then_some((min, max))
         }
-        None => millis(s).map(|v| (v, v.max(crate::svc::DELAY_FLOOR))),
+        None => millis(s).map(|v| (v, v.max(crate::util::limits::DELAY_FLOOR))),
     }
 }
 

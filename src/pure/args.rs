@@ -8,42 +8,10 @@
 
 use core::ffi::CStr;
 
-use crate::settings::{self, Bad, Setting, Settings};
+use crate::pure::settings::{self, Bad, Setting, Settings};
 
-/// argv as the kernel laid it out: `len` pointers to NUL-terminated strings,
-/// followed by a null pointer.
-#[derive(Clone, Copy)]
-pub struct Argv<'a> {
-    ptrs: &'a [*const u8],
-}
-
-impl<'a> Argv<'a> {
-    /// # Safety
-    /// `argv` must point to `argc` valid pointers to NUL-terminated strings
-    /// followed by a null pointer, all living and unchanged for `'a`.
-    pub unsafe fn from_raw(argc: usize, argv: *const *const u8) -> Argv<'a> {
-        // SAFETY: the caller guarantees argc readable pointers at argv.
-        Argv {
-            ptrs: unsafe { core::slice::from_raw_parts(argv, argc) },
-        }
-    }
-    pub fn len(&self) -> usize {
-        self.ptrs.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.ptrs.is_empty()
-    }
-    pub fn get(&self, i: usize) -> &'a CStr {
-        // SAFETY: from_raw's contract: every pointer is a valid C string.
-        unsafe { CStr::from_ptr(self.ptrs[i].cast()) }
-    }
-    /// The null-terminated pointer array from index `i` on, for execve.
-    pub fn tail(&self, i: usize) -> *const *const u8 {
-        self.ptrs[i..].as_ptr()
-    }
-}
-
-pub use crate::settings::{Output, Restart, valid_name};
+pub use crate::pure::settings::{Output, Restart, valid_name};
+pub use crate::util::argv::Argv;
 
 /// Everything the command line says, validated.
 #[derive(Clone, Copy)]
@@ -292,8 +260,8 @@ executable; 127 COMMAND not found.
 mod tests {
     extern crate std;
     use super::*;
-    use crate::limits::MAX_ENV;
-    use crate::settings::SETTINGS;
+    use crate::pure::settings::SETTINGS;
+    use crate::util::limits::MAX_ENV;
     use std::ffi::CString;
     use std::vec::Vec;
 
@@ -304,6 +272,7 @@ mod tests {
         let argc = ptrs.len();
         ptrs.push(core::ptr::null());
         // SAFETY: ptrs holds argc C strings from `owned`, then a null.
+        #[allow(unsafe_code)]
         let argv = unsafe { Argv::from_raw(argc, ptrs.as_ptr()) };
         f(parse(&argv))
     }
@@ -340,9 +309,9 @@ mod tests {
                     o.set.policy.stop_timeout
                 ),
                 (
-                    crate::time::Ms(1000),
-                    crate::time::Ms(60000),
-                    crate::time::Ms(5000)
+                    crate::pure::time::Ms(1000),
+                    crate::pure::time::Ms(60000),
+                    crate::pure::time::Ms(5000)
                 )
             );
             assert_eq!((o.set.log_size, o.set.log_keep), (1 << 20, 2));
@@ -403,9 +372,9 @@ mod tests {
                     o.set.policy.stop_timeout
                 ),
                 (
-                    crate::time::Ms(500),
-                    crate::time::Ms(30000),
-                    crate::time::Ms(2500)
+                    crate::pure::time::Ms(500),
+                    crate::pure::time::Ms(30000),
+                    crate::pure::time::Ms(2500)
                 )
             );
             assert_eq!(o.set.name, b"web");
@@ -701,7 +670,7 @@ mod tests {
             env = LANG=C\nenv = A=\nlog = /var/log/web.log\nlog-size = 256k\n\
             log-keep = 3\nrestart = on-failure\nrestart-delay = 0.5:30\nstop-timeout = 2.5\n"
             .to_vec();
-        let cfg = crate::config::parse(&mut text).ok().unwrap();
+        let cfg = crate::pure::config::parse(&mut text).ok().unwrap();
         opts(&words, |o| assert_eq!(o.set, cfg.services()[0].set));
     }
 }

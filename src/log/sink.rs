@@ -14,9 +14,9 @@ use rustix::net::{
 };
 use rustix::time::{ClockId, clock_gettime};
 
-use crate::buf::Buf;
-use crate::limits::PATH_MAX;
-use crate::timefmt;
+use crate::log::timefmt;
+use crate::util::buf::Buf;
+use crate::util::limits::PATH_MAX;
 
 /// The prefix of a line: timestamp or syslog header, and the tag.
 type Prefix = Buf<192>;
@@ -341,59 +341,7 @@ impl Sink {
     }
 }
 
-/// writev until all the parts (up to 11) are written, or an error: an
-/// error line goes out whole, however long (to a pipe, a line longer than
-/// its buffer takes more than one write).
-pub fn write_parts(fd: rustix::fd::BorrowedFd<'_>, parts: &[&[u8]]) {
-    let mut done: usize = 0;
-    loop {
-        // What is left: the parts not written yet, the first perhaps partly.
-        let mut v = [IoSlice::new(b""); 11];
-        let (mut n, mut skip) = (0, done);
-        for p in parts {
-            if skip >= p.len() {
-                skip -= p.len();
-                continue;
-            }
-            v[n] = IoSlice::new(&p[skip..]);
-            skip = 0;
-            n += 1;
-        }
-        if n == 0 {
-            return;
-        }
-        match rustix::io::writev(fd, &v[..n]) {
-            Ok(0) => return,
-            Ok(k) => done += k,
-            Err(Errno::INTR) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// Writes `tinyd: `, the parts (up to 8) and a newline to stderr: one
-/// error line, whole however long.
-pub fn stderr_line(parts: &[&[u8]]) {
-    let mut all: [&[u8]; 10] = [b""; 10];
-    all[0] = b"tinyd: ";
-    let n = parts.len().min(8);
-    all[1..=n].copy_from_slice(&parts[..n]);
-    all[n + 1] = b"\n";
-    write_parts(crate::sys::stderr(), &all[..n + 2]);
-}
-
-/// Writes a whole buffer to stderr, ignoring errors (there is nowhere else
-/// to report them).
-pub fn stderr(bytes: &[u8]) {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match rustix::io::write(crate::sys::stderr(), rest) {
-            Ok(n) => rest = &rest[n..],
-            Err(Errno::INTR) => {}
-            Err(_) => return,
-        }
-    }
-}
+pub use crate::os::sys::{stderr_line, write_parts, write_stderr as stderr};
 
 /// The parts as I/O vectors (prefix, the text's parts, end).
 fn slices<'b>(parts: &[&'b [u8]]) -> ([IoSlice<'b>; TEXT_PARTS + 2], usize) {

@@ -11,7 +11,7 @@ use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::buf::Buf;
+use crate::util::buf::Buf;
 
 pub struct Pidfile<'a> {
     fd: OwnedFd,
@@ -133,7 +133,7 @@ pub fn pid_text(b: &[u8]) -> PidText {
     if start == end {
         return PidText::Empty;
     }
-    crate::num::decimal(&b[start..end]).map_or(PidText::Other, PidText::Pid)
+    crate::util::num::decimal(&b[start..end]).map_or(PidText::Other, PidText::Pid)
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{WaitOptions, waitpid};
 
-use crate::buf::Buf;
-use crate::pidfile::Pidfile;
-use crate::sink;
-use crate::sys::{self, Forked};
+use crate::os::pidfile::Pidfile;
+use crate::os::sys::{self, Forked};
+use crate::util::buf::Buf;
 
 /// The daemon's end of the readiness pipe; none in the foreground.
 pub struct Ready {
@@ -42,7 +41,7 @@ impl Ready {
     /// `code`. Written as it is, however long: never cut.
     pub fn fail(&mut self, code: u8, parts: &[&[u8]]) {
         let Some(fd) = self.fd.take() else {
-            return sink::stderr_line(parts);
+            return sys::stderr_line(parts);
         };
         let head = [code.max(1)];
         let mut all: [&[u8]; 11] = [b""; 11];
@@ -50,7 +49,7 @@ impl Ready {
         let n = parts.len().min(8);
         all[2..2 + n].copy_from_slice(&parts[..n]);
         all[2 + n] = b"\n";
-        sink::write_parts(rustix::fd::AsFd::as_fd(&fd), &all[..n + 3]);
+        sys::write_parts(rustix::fd::AsFd::as_fd(&fd), &all[..n + 3]);
     }
 }
 
@@ -115,7 +114,7 @@ fn launcher(
                 &msg[1..n]
             }
         };
-        sink::stderr(text);
+        sys::write_stderr(text);
     }
     // The middle process exits right after its fork: reap it.
     while let Err(Errno::INTR) = waitpid(Some(middle), WaitOptions::empty()) {}
@@ -126,7 +125,7 @@ fn launcher(
             if let Some(p) = pidfile {
                 let _ = rustix::fs::unlinkat(base, p.path(), rustix::fs::AtFlags::empty());
             }
-            sink::stderr(b"tinyd: the daemon exited before starting COMMAND\n");
+            sys::write_stderr(b"tinyd: the daemon exited before starting COMMAND\n");
             sys::exit(1)
         }
     }

@@ -8,6 +8,11 @@
 //! decided by the pure model (`model/`), once per turn ([`Sup::decide`]);
 //! this module turns its actions into syscalls and never decides itself.
 
+#[cfg(feature = "ctl")]
+pub mod control;
+#[cfg(feature = "ctl")]
+pub mod reload;
+
 use core::ffi::CStr;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,26 +21,26 @@ use rustix::fs::AtFlags;
 use rustix::fs::OFlags;
 use rustix::io::{Errno, IoSlice};
 use rustix::process::{Pid, Signal, WaitOptions};
-use rustix::time::{ClockId, Timespec, clock_gettime};
+use rustix::time::Timespec;
 
-use crate::args::Argv;
-use crate::buf::Buf;
-use crate::daemon::Ready;
+use crate::log::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
+use crate::os::daemon::Ready;
+use crate::os::pidfile::Pidfile;
+use crate::os::sig::{self, Pending, SelfPipe};
+use crate::os::spawn::{self, Spawned};
+use crate::os::sys;
+use crate::pure::model::{Act, Key, Model, Role};
+use crate::pure::spec::Spec;
+use crate::pure::spec::{ArenaPool, Chunk};
+use crate::pure::svc::{Do, State, Status};
+use crate::pure::time::Instant;
+use crate::util::argv::Argv;
+use crate::util::buf::Buf;
 #[cfg(feature = "ctl")]
-use crate::limits::CONFIG_MAX;
-use crate::limits::{LINE_MAX, MAX_SERVICES};
-use crate::lines::LineBuf;
-use crate::model::{Act, Key, Model, Role};
-use crate::pidfile::Pidfile;
-use crate::sig::{self, Pending, SelfPipe};
-use crate::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
-use crate::spawn::{self, Spawned};
-use crate::spec::Spec;
-use crate::spec::{ArenaPool, Chunk};
-use crate::store::ArrayVec;
-use crate::svc::{Do, State, Status};
-use crate::sys;
-use crate::time::Instant;
+use crate::util::limits::CONFIG_MAX;
+use crate::util::limits::{LINE_MAX, MAX_SERVICES};
+use crate::util::lines::LineBuf;
+use crate::util::store::ArrayVec;
 
 /// Services at once: the configured ones, plus those a reload replaced
 /// that are still stopping.
@@ -92,11 +97,7 @@ pub const SRC_LISTEN: u16 = 0x2000;
 pub const SRC_CLIENT: u16 = 0x3000;
 pub const SRC_OUT: u16 = 0x4000;
 
-/// Now, on CLOCK_MONOTONIC.
-pub fn now() -> Instant {
-    let t = clock_gettime(ClockId::Monotonic);
-    Instant::from_millis(t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000)
-}
+pub use crate::os::sys::now;
 
 /// What one instance of a service holds (its decisions are the model's,
 /// at the same index).
@@ -139,7 +140,7 @@ pub struct Tables {
     /// Each instance's spec, pipe and log, at the model's index.
     pub slots: ArrayVec<Slot, SLOTS>,
     #[cfg(feature = "ctl")]
-    pub clients: ArrayVec<crate::control::Client, MAX_CLIENTS>,
+    pub clients: ArrayVec<crate::sup::control::Client, MAX_CLIENTS>,
     /// Specs read from a configuration file, before they are applied.
     #[cfg(feature = "ctl")]
     pub staged: ArrayVec<Spec, MAX_SERVICES>,
@@ -659,7 +660,7 @@ impl<'a> Sup<'a> {
             .iter()
             .map(|c| c.deadline)
             .chain([self.accept_after])
-            .fold(slots, crate::time::earliest);
+            .fold(slots, crate::pure::time::earliest);
         slots
     }
 
@@ -892,6 +893,6 @@ mod size_tests {
         assert!(slot <= 640, "Slot is {slot} bytes");
         let tables = core::mem::size_of::<super::Tables>();
         assert!(tables <= 104 * 1024, "Tables are {tables} bytes");
-        assert!(core::mem::size_of::<crate::svc::Svc>() <= 96);
+        assert!(core::mem::size_of::<crate::pure::svc::Svc>() <= 96);
     }
 }

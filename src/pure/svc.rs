@@ -3,11 +3,11 @@
 //! It never reads a clock or makes a syscall: the caller passes `now` and
 //! whether COMMAND's process group still has members, and carries out the
 //! returned [`Do`]. Whether the instance should run at all (requests,
-//! reloads, shutdown) is decided above it, in `model.rs`; this machine
+//! reloads, shutdown) is decided above it, in `pure::model`; this machine
 //! knows one run after another of one COMMAND.
 
-use crate::args::Restart;
-use crate::time::{Instant, Ms};
+use crate::pure::args::Restart;
+use crate::pure::time::{Instant, Ms};
 
 /// How a process ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -74,9 +74,7 @@ pub enum Do {
 
 /// After SIGKILL, how often to look whether the group is gone.
 const RECHECK: Ms = Ms(20);
-/// The smallest doubled delay when MIN is 0, so a crash loop never spins
-/// (and the smallest MAX of a MIN given alone, see `num::millis_range`).
-pub const DELAY_FLOOR: u64 = 100;
+pub use crate::util::limits::DELAY_FLOOR;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Svc {
@@ -357,7 +355,7 @@ mod tests {
     #[test]
     fn zero_minimum_alone_never_spins() {
         // `--restart-delay 0`: at once, then every 0.1 s (issue 8, defect 8).
-        let (min, max) = crate::num::millis_range(b"0").unwrap();
+        let (min, max) = crate::util::num::millis_range(b"0").unwrap();
         let p = policy(Restart::Always, min, max);
         let mut s = Svc::new(&p);
         let mut now = 0;

@@ -15,10 +15,10 @@
 
 use core::ffi::CStr;
 
-use crate::limits::MAX_ENV;
-use crate::num;
-use crate::svc::Policy;
-use crate::time::Ms;
+use crate::pure::svc::Policy;
+use crate::pure::time::Ms;
+use crate::util::limits::MAX_ENV;
+use crate::util::num;
 
 /// What to do when COMMAND ends by itself.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -7,31 +7,27 @@
 //! terminal.
 
 use core::ffi::CStr;
-#[cfg(feature = "ctl")]
-use rustix::fd::BorrowedFd;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::args::{self, Argv, Opts, Output, Parsed};
-use crate::buf::Buf;
+#[cfg(feature = "ctl")]
+use crate::app::ctl;
 use crate::code;
+use crate::log::sink::{self, Sink};
+use crate::os::daemon::{self, Ready};
+use crate::os::pidfile::{Pidfile, Refused};
+use crate::os::sig::{self, SelfPipe};
+use crate::os::sys;
+use crate::pure::args::{self, Argv, Opts, Output, Parsed};
 #[cfg(feature = "ctl")]
-use crate::config::{self, Global};
+use crate::pure::config::Global;
+use crate::pure::passwd::Unknown;
 #[cfg(feature = "ctl")]
-use crate::ctl;
-use crate::daemon::{self, Ready};
-#[cfg(feature = "ctl")]
-use crate::limits::CONFIG_MAX;
-use crate::passwd::{self, Creds, Unknown};
-use crate::pidfile::{Pidfile, Refused};
-use crate::sig::{self, SelfPipe};
-use crate::sink::{self, Sink};
-#[cfg(feature = "ctl")]
-use crate::spec::Arena;
-use crate::spec::Spec;
+use crate::pure::spec::Arena;
+use crate::pure::spec::Spec;
 use crate::sup::{Mode as SupMode, Sup, Tables};
-use crate::sys;
+use crate::util::buf::Buf;
 
 /// Prints `tinyd: ...` and exits with `exit`.
 #[cold]
@@ -85,9 +81,9 @@ fn refused(p: &CStr, r: Refused) -> ! {
     die(code::FAIL, &[p.to_bytes(), m.as_bytes()])
 }
 
-fn resolve(user: &[u8]) -> Result<Creds, Unknown<'_>> {
-    passwd::resolve(user, c"/etc/passwd", c"/etc/group")
-}
+use crate::os::users::resolve;
+#[cfg(feature = "ctl")]
+use crate::sup::reload::load_config;
 
 /// Closes every descriptor above 2: close_range, else /proc/self/fd, else
 /// one by one up to a bound (before /proc is mounted on an old kernel).
@@ -107,7 +103,7 @@ fn close_inherited() {
         let mut n = 0;
         let mut raw = rustix::fs::RawDir::new(&dir, &mut buf);
         while let Some(Ok(entry)) = raw.next() {
-            if let Some(fd) = crate::num::decimal(entry.file_name().to_bytes()) {
+            if let Some(fd) = crate::util::num::decimal(entry.file_name().to_bytes()) {
                 let fd = fd as i32;
                 if fd > 2 && fd != own && n < high.len() {
                     high[n] = fd;
@@ -176,150 +172,6 @@ fn own(g: &Global<'_>, arena: Arena) -> Own {
         log: copy(g.log),
         foreground: g.foreground,
     }
-}
-
-#[cfg(feature = "ctl")]
-/// Reads and checks the configuration file, staging a spec per service in
-/// `t.staged`. Each error goes to `err` as the parts of a line
-/// `FILE:LINE: ...` (to print after `tinyd: `);
-/// `global` sees the `[tinyd]` section of a valid file. `Err` means the
-/// file was rejected: its errors have gone to `err` already.
-#[allow(clippy::result_unit_err)]
-pub fn load_config(
-    base: BorrowedFd<'_>,
-    path: &CStr,
-    t: &mut Tables,
-    err: &mut dyn FnMut(&[&[u8]]),
-    global: &mut dyn FnMut(&Global<'_>, &mut Tables),
-) -> Result<(), ()> {
-    // The path whole, in a part of its own: never cut.
-    let mut say = |n: u32, msg: &[u8], text: &[u8]| {
-        let mut num = Buf::<16>::new();
-        if n > 0 {
-            num.s(b":").u(n as u64);
-        }
-        let sep: &[u8] = if text.is_empty() { b"" } else { b": " };
-        let text = &text[..text.len().min(80)];
-        err(&[path.to_bytes(), num.as_bytes(), b": ", msg, sep, text]);
-    };
-    let Some(text) = t.text.take() else {
-        return Err(());
-    };
-    let n = match read_file(base, path, &mut text[..]) {
-        Ok(n) if n > CONFIG_MAX => {
-            say(0, b"file too large (at most 32 KiB)", b"");
-            t.text = Some(text);
-            return Err(());
-        }
-        Ok(n) => n,
-        Err(e) => {
-            let mut why = Buf::<64>::new();
-            why.err(e);
-            say(0, b"cannot read", why.as_bytes());
-            t.text = Some(text);
-            return Err(());
-        }
-    };
-    let Tables { arenas, staged, .. } = &mut *t;
-    let result = config::parse_each(&mut text[..n], &mut |svc| {
-        let creds = match svc.user() {
-            None => None,
-            Some((u, line)) => match resolve(u.to_bytes()) {
-                Ok(c) => Some(c),
-                Err(Unknown::Group(_)) => {
-                    return Some(config::Error {
-                        line,
-                        msg: "unknown group",
-                        text: u.to_bytes(),
-                    });
-                }
-                Err(Unknown::TooManyGroups) => {
-                    return Some(config::Error {
-                        line,
-                        msg: "user in too many groups",
-                        text: u.to_bytes(),
-                    });
-                }
-                Err(_) => {
-                    return Some(config::Error {
-                        line,
-                        msg: "unknown user",
-                        text: u.to_bytes(),
-                    });
-                }
-            },
-        };
-        let Some(arena) = arenas.take() else {
-            return Some(config::Error {
-                line: svc.line,
-                msg: "too many services",
-                text: svc.set.name,
-            });
-        };
-        match Spec::new(arena, &svc.set, svc.exec.iter(), creds) {
-            Ok(spec) => match staged.push(spec) {
-                Ok(()) => None,
-                Err(spec) => {
-                    arenas.give(spec.into_arena());
-                    Some(config::Error {
-                        line: svc.line,
-                        msg: "too many services",
-                        text: svc.set.name,
-                    })
-                }
-            },
-            Err((arena, e)) => {
-                arenas.give(arena);
-                Some(config::Error {
-                    line: svc.line,
-                    msg: e.message(),
-                    text: svc.set.name,
-                })
-            }
-        }
-    });
-    let ok = match result {
-        Ok(g) => {
-            global(&g, t);
-            Ok(())
-        }
-        Err(errors) => {
-            for e in errors.as_slice() {
-                say(e.line, e.msg.as_bytes(), e.text);
-            }
-            if errors.more {
-                say(0, b"more errors not shown", b"");
-            }
-            while let Some(spec) = t.staged.pop() {
-                t.arenas.give(spec.into_arena());
-            }
-            Err(())
-        }
-    };
-    t.text = Some(text);
-    ok
-}
-
-/// Reads a whole file into `buf`; a result of `buf.len()` means it did not
-/// fit.
-#[cfg(feature = "ctl")]
-fn read_file(base: BorrowedFd<'_>, path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = rustix::fs::openat(
-        base,
-        path,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    )?;
-    let mut n = 0;
-    while n < buf.len() {
-        match rustix::io::read(&fd, &mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
@@ -442,7 +294,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     let control_path = o.control.or(settings.control);
     #[cfg(feature = "ctl")]
     let control_path = control_path.or(match mode {
-        SupMode::Config(_) => Some(ctl::DEFAULT_SOCKET),
+        SupMode::Config(_) => Some(crate::pure::protocol::DEFAULT_SOCKET),
         SupMode::Single => None,
     });
 
@@ -485,7 +337,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
 
     let pidfile = pidfile_path.map(|p| Pidfile::acquire(base, p).unwrap_or_else(|r| refused(p, r)));
     #[cfg(feature = "ctl")]
-    let control = control_path.map(|p| match crate::control::listen(base, p) {
+    let control = control_path.map(|p| match crate::sup::control::listen(base, p) {
         Ok(fd) => (p, fd),
         Err(e) => {
             let mut why = Buf::<64>::new();
