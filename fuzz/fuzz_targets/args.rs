@@ -79,8 +79,8 @@ fn key(o: &Opts<'_>, argv: &Argv<'_>) -> Key {
         log_size: o.set.log_size,
         log_keep: o.set.log_keep,
         restart: o.set.policy.restart,
-        delay: (o.set.policy.delay_min, o.set.policy.delay_max),
-        stop_timeout: o.set.policy.stop_timeout,
+        delay: (o.set.policy.delay_min.0, o.set.policy.delay_max.0),
+        stop_timeout: o.set.policy.stop_timeout.0,
         name: o.set.name.to_vec(),
         command,
         config: o.config.map(own),
@@ -171,8 +171,8 @@ fn check_opts(o: &Opts<'_>, argv: &Argv<'_>) {
     assert!(o.set.log_size >= 1024);
     assert!(o.set.log_keep <= 99);
     assert!(o.set.policy.delay_min <= o.set.policy.delay_max);
-    assert!(o.set.policy.delay_max <= 365 * 24 * 3600 * 1000);
-    assert!(o.set.policy.stop_timeout <= 365 * 24 * 3600 * 1000);
+    assert!(o.set.policy.delay_max.0 <= 365 * 24 * 3600 * 1000);
+    assert!(o.set.policy.stop_timeout.0 <= 365 * 24 * 3600 * 1000);
     assert!(o.set.name.len() <= 64);
     for p in [o.pidfile, o.set.user, o.config, o.control]
         .into_iter()
@@ -201,9 +201,9 @@ fn check_opts(o: &Opts<'_>, argv: &Argv<'_>) {
         assert_eq!(
             (
                 o.set.policy.restart,
-                o.set.policy.delay_min,
-                o.set.policy.delay_max,
-                o.set.policy.stop_timeout,
+                o.set.policy.delay_min.0,
+                o.set.policy.delay_max.0,
+                o.set.policy.stop_timeout.0,
                 o.set.name
             ),
             (Restart::Always, 1000, 60_000, 5000, &b""[..])

@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use std::ffi::CStr;
 use tinyd::pure::args::{Output, Restart};
 use tinyd::pure::config::{self, Config, Global, Service};
-use tinyd::app::ctl;
+use tinyd::pure::protocol as ctl;
 use tinyd::util::limits::{
     CONFIG_LINE_MAX, CONFIG_MAX, CONFIG_MAX_ERRORS, MAX_ENV, MAX_SERVICES, MAX_WORDS,
 };
@@ -92,10 +92,10 @@ fn check_service(s: &Service<'_>, orig: &[Vec<u8>]) {
     }
     assert!(s.set.log_size >= 1024 && s.set.log_keep <= 99);
     assert!(
-        s.set.policy.delay_min <= s.set.policy.delay_max
-            && s.set.policy.delay_max <= 365 * 24 * 3600 * 1000
+        s.set.policy.delay_min.0 <= s.set.policy.delay_max.0
+            && s.set.policy.delay_max.0 <= 365 * 24 * 3600 * 1000
     );
-    assert!(s.set.policy.stop_timeout <= 365 * 24 * 3600 * 1000);
+    assert!(s.set.policy.stop_timeout.0 <= 365 * 24 * 3600 * 1000);
 }
 
 /// A word in single quotes, sh style: `'` becomes `'\''`.
@@ -171,13 +171,13 @@ fn write_back(g: &Global<'_>, services: &[Service<'_>]) -> Option<Vec<u8>> {
         out.push(kv("restart", r));
         let d = format!(
             "{}:{}",
-            secs(s.set.policy.delay_min),
-            secs(s.set.policy.delay_max)
+            secs(s.set.policy.delay_min.0),
+            secs(s.set.policy.delay_max.0)
         );
         out.push(kv("restart-delay", d.as_bytes()));
         out.push(kv(
             "stop-timeout",
-            secs(s.set.policy.stop_timeout).as_bytes(),
+            secs(s.set.policy.stop_timeout.0).as_bytes(),
         ));
     }
     if out.iter().any(|l| l.len() > CONFIG_LINE_MAX) {

@@ -204,7 +204,7 @@ fuzz_target!(|data: &[u8]| {
     }
     check_line(spec);
     let (pf, gf) = files();
-    let got = passwd::resolve(spec, pf.set(ptext), gf.set(gtext));
+    let got = passwd::resolve(spec, pf.set(ptext), gf.set(gtext), &mut tinyd::os::users::scan);
     let want = ref_resolve(spec, ptext, gtext);
     match (&got, &want) {
         (Ok(c), Ok((uid, gid, groups))) => {
