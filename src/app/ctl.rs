@@ -11,6 +11,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::log::sink;
 use crate::os::sys;
 use crate::pure::protocol::*;
+use crate::pure::time::Ms;
 use crate::util::argv::Argv;
 use crate::util::buf::Buf;
 
@@ -18,7 +19,7 @@ use crate::util::buf::Buf;
 /// `-w` says otherwise, in milliseconds: beyond tinyd's own waits with the
 /// default stop timeout (`stop` up to 20 s), short enough for a
 /// `::shutdown:` line against a stopped or wedged tinyd.
-pub const DEFAULT_WAIT: u64 = 60_000;
+pub const DEFAULT_WAIT: Ms = Ms(60_000);
 
 pub const HELP: &str = "\
 Usage: tinyd ctl [-s SOCKET] [-w SECONDS] REQUEST [NAME]   (or: tinyctl ...)
@@ -50,7 +51,7 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
             }
             b"-w" | b"--wait" if i + 1 < argv.len() => {
                 let v = argv.get(i + 1).to_bytes();
-                wait = match crate::util::num::millis(v).filter(|&ms| ms > 0) {
+                wait = match crate::util::num::millis(v).filter(|&ms| ms > 0).map(Ms) {
                     Some(ms) => ms,
                     None => fail(
                         BAD_REQUEST,
@@ -95,9 +96,9 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     }
     // One deadline for all of it: a stopped or wedged tinyd accepts
     // connections (the kernel's backlog) but never answers.
-    let deadline = crate::os::sys::now().millis() + wait;
+    let deadline = crate::os::sys::now() + wait;
     let mut secs = Buf::<24>::new();
-    secs.secs(wait);
+    secs.secs(wait.0);
     let timed_out = |what: &[u8]| -> ! {
         fail(
             FAILED,
@@ -137,7 +138,7 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
     let mut code: Option<u8> = None;
     let mut chunk = [0u8; 1024];
     loop {
-        let left = deadline.saturating_sub(crate::os::sys::now().millis());
+        let left = crate::os::sys::now().until(deadline).0;
         let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
         let timeout = Timespec {
             tv_sec: (left / 1000) as i64,
@@ -188,14 +189,14 @@ pub fn client(argv: &Argv<'_>, first: usize) -> ! {
 
 /// Connects, waiting up to `wait` ms for room in tinyd's backlog (the send
 /// timeout bounds a Unix socket's connect): `AGAIN` when it stayed full.
-fn connect(path: &CStr, wait: u64) -> Result<rustix::fd::OwnedFd, Errno> {
+fn connect(path: &CStr, wait: Ms) -> Result<rustix::fd::OwnedFd, Errno> {
     let fd = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
         SocketFlags::CLOEXEC,
         None,
     )?;
-    let wait = core::time::Duration::from_millis(wait);
+    let wait = core::time::Duration::from_millis(wait.0);
     rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Send, Some(wait))?;
     rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
     Ok(fd)
