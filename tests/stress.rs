@@ -35,9 +35,10 @@
 //!  4. a removed service has no process left once its stop timeout, the
 //!     SIGKILL and a margin have passed.
 //!
-//! At the end `tinyd ctl shutdown` must return within the largest stop
-//! timeout plus a margin, tinyd must exit 0, and nothing is left: no process
-//! with a marker, no zombie, no pidfile, no socket.
+//! At the end, right after a last burst that is not left to settle, `tinyd
+//! ctl shutdown` must return within the largest stop timeout plus a margin,
+//! tinyd must exit 0, and nothing is left: no process with a marker, no
+//! zombie, no pidfile, no socket.
 
 mod common;
 
@@ -266,6 +267,18 @@ fn scan(prefix: &[u8]) -> Vec<P> {
     v
 }
 
+/// Now, in the clock ticks since boot of a process's start time in
+/// /proc/PID/stat (CLOCK_BOOTTIME, 1/100 s), rounded down: a process
+/// whose start time is not before it was started after the call, or at
+/// most one tick before.
+fn boot_ticks() -> u64 {
+    let s = fs::read_to_string("/proc/uptime").unwrap();
+    let up = s.split_whitespace().next().unwrap();
+    let (sec, frac) = up.split_once('.').unwrap_or((up, "0"));
+    let frac = format!("{frac:0<2}");
+    sec.parse::<u64>().unwrap() * 100 + frac[..2].parse::<u64>().unwrap()
+}
+
 /// Whether every one of `ps` is still the same live process now, read
 /// twice over: then they were all alive at one instant (the last of the
 /// first reads), which a single scan cannot tell (one may have died before
@@ -306,11 +319,14 @@ struct Shared {
     down: [Option<Instant>; N],
     /// Invariant 4: no process of the removed service from this instant on.
     removed: [Option<Instant>; N],
-    /// Instances seen, (leader pid, start time) -> first and last scan
-    /// that saw them (when the scan began).
-    seen: Vec<HashMap<(i32, u64), (Instant, Instant)>>,
-    /// Every service group ever seen (for the zombie check at the end).
+    /// Instances seen, (leader pid, start time) -> the last scan that saw
+    /// them (when it began).
+    seen: Vec<HashMap<(i32, u64), Instant>>,
+    /// The service groups seen since the shutdown began (for the zombie
+    /// check at the end).
     groups: HashSet<i32>,
+    /// Scans done.
+    scans: u64,
     /// The first violation seen: which invariant, and what was seen.
     violation: Option<(&'static str, String)>,
     quit: bool,
@@ -332,6 +348,7 @@ fn monitor(sh: Arc<Mutex<Shared>>, prefix: Vec<u8>) {
             let t0 = Instant::now();
             let procs = scan(&prefix);
             check(&mut g, t0, &procs);
+            g.scans += 1;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -344,8 +361,8 @@ fn check(g: &mut Shared, t0: Instant, procs: &[P]) {
         if p.pid == p.pgrp && p.ppid == tinyd {
             g.seen[p.name]
                 .entry((p.pid, p.start))
-                .and_modify(|e| e.1 = t0)
-                .or_insert((t0, t0));
+                .and_modify(|e| *e = t0)
+                .or_insert(t0);
         }
         g.groups.insert(p.pgrp);
     }
@@ -475,6 +492,7 @@ fn parse(text: &str) -> Result<Vec<St>, String> {
 
 struct Run {
     seed: u64,
+    secs: f64,
     rng: Rng,
     d: TempDir,
     conf: PathBuf,
@@ -490,6 +508,8 @@ struct Run {
     current: Vec<String>,
     /// When it began (UTC, as in tinyd's log).
     began: String,
+    /// `ctl shutdown` was sent: tinyd is to exit.
+    shutting_down: bool,
 }
 
 impl Run {
@@ -523,8 +543,8 @@ impl Run {
             .collect();
         panic!(
             "\nstress test FAILED: seed {seed:#x}, step {step}: {what}\n{detail}\n\n\
-             replay: TINYD_STRESS_SEED={seed:#x} cargo test --release --locked --test stress \
-             -- --nocapture\n\n\
+             replay: TINYD_STRESS_SEED={seed:#x} TINYD_STRESS_SECS={secs} cargo test --release \
+             --locked --test stress -- --nocapture\n\n\
              last steps:\n{hist}\n\n\
              the file in force, as the test sees it:\n{}\n\n\
              `tinyd ctl status` now: exit {:?}\n{}{}\n\
@@ -534,15 +554,28 @@ impl Run {
             st.stdout,
             st.stderr,
             seed = self.seed,
+            secs = self.secs,
             step = self.step,
         );
     }
 
-    /// Fails at once if the monitor saw a violation.
+    /// Fails at once if the monitor saw a violation, or tinyd is gone.
     fn check_monitor(&self) {
         let v = lock(&self.sh).violation.clone();
         if let Some((what, v)) = v {
             self.fail(what, &v);
+        }
+        if !self.shutting_down && !alive(self.tinyd) {
+            let err = fs::read_to_string(self.d.join("tinyd.stderr")).unwrap_or_default();
+            let lines: Vec<&str> = err.lines().collect();
+            self.fail(
+                "tinyd runs until shutdown",
+                &format!(
+                    "tinyd (pid {}) is gone; the end of its stderr:\n{}",
+                    self.tinyd,
+                    lines[lines.len().saturating_sub(10)..].join("\n")
+                ),
+            );
         }
     }
 
@@ -627,7 +660,7 @@ impl Run {
     }
 
     /// Rewrites the file and has tinyd read it again.
-    fn reload(&mut self, affected: &mut [Option<Instant>; N]) -> String {
+    fn reload(&mut self, affected: &mut [Option<u64>; N]) -> String {
         let how = self.rng.below(100);
         if how < 5 {
             // A broken file: refused whole, nothing changes.
@@ -669,7 +702,7 @@ impl Run {
             }
         }
         self.write_conf(&self.text(&new));
-        let t = Instant::now();
+        let t = boot_ticks();
         let by_hup = how < 20;
         if by_hup {
             let before = self.reload_events().len();
@@ -751,14 +784,14 @@ impl Run {
         self.model.file[self.rng.below(self.model.file.len())].0
     }
 
-    fn request(&mut self, affected: &mut [Option<Instant>; N]) -> String {
+    fn request(&mut self, affected: &mut [Option<u64>; N]) -> String {
         let req = self.rng.pick(&["start", "stop", "restart"]);
         let n = self.name_for_request();
         let known = self.model.get(n).is_some();
         if req != "stop" {
             lock(&self.sh).down[n] = None;
         }
-        let t = Instant::now();
+        let t = boot_ticks();
         let o = ctl(&self.sock, &[req, NAMES[n]]);
         let want = if known { 0 } else { 4 };
         if o.code != Some(want) {
@@ -805,7 +838,7 @@ impl Run {
         format!("ctl {req} {} -> {}", NAMES[n], want)
     }
 
-    fn kill(&mut self, affected: &mut [Option<Instant>; N]) -> String {
+    fn kill(&mut self, affected: &mut [Option<u64>; N]) -> String {
         let r = self.rng.below(1000);
         let wanted = self.model.wanted();
         let Some(&n) = wanted.get(r % wanted.len().max(1)) else {
@@ -821,7 +854,7 @@ impl Run {
             return format!("kill {}: no process (in backoff)", NAMES[n]);
         };
         let leader = p.pid == p.pgrp && p.ppid == self.tinyd;
-        let t = Instant::now();
+        let t = boot_ticks();
         signal(p.pid, SIGKILL);
         if leader {
             affected[n] = Some(t);
@@ -910,7 +943,7 @@ impl Run {
     }
 
     /// Invariant 3 (and the rest through the monitor, and `status`).
-    fn settle(&mut self, affected: &[Option<Instant>; N], end: Instant) {
+    fn settle(&mut self, affected: &[Option<u64>; N], end: Instant) {
         // First from /proc alone: a request would wake tinyd up and hide a
         // service left waiting for no reason.
         let wanted = self.model.wanted();
@@ -919,8 +952,8 @@ impl Run {
             MAX_STOP + KILL_SECS + delay + MARGIN
         };
         let up = |g: &Shared, n: usize| match affected[n] {
-            Some(t) => g.seen[n].values().any(|&(first, _)| first >= t),
-            None => g.seen[n].values().any(|&(_, last)| last >= end),
+            Some(t) => g.seen[n].keys().any(|&(_, start)| start >= t),
+            None => g.seen[n].values().any(|&last| last >= end),
         };
         loop {
             self.check_monitor();
@@ -1026,6 +1059,14 @@ impl Run {
         lock(&self.sh).step = self.step;
         self.began = utc_now();
         self.current = vec!["ctl shutdown".into()];
+        // The groups of this moment on, not the pids of the whole run
+        // (reused since by other processes of the machine).
+        let s0 = {
+            let mut g = lock(&self.sh);
+            g.groups.clear();
+            g.scans
+        };
+        wait(10.0, || lock(&self.sh).scans > s0 + 1);
         if !wait(10.0, || zombies_of(self.tinyd).is_empty()) {
             self.fail(
                 "no zombie: tinyd reaps its children",
@@ -1033,6 +1074,7 @@ impl Run {
             );
         }
         let t0 = Instant::now();
+        self.shutting_down = true;
         let o = ctl(&self.sock, &["-w", "25", "shutdown"]);
         let took = t0.elapsed().as_secs_f64();
         self.check_monitor();
@@ -1136,11 +1178,13 @@ fn random_reloads_requests_and_kills() {
         removed: [None; N],
         seen: vec![HashMap::new(); N],
         groups: HashSet::new(),
+        scans: 0,
         violation: None,
         quit: false,
     }));
     let mut r = Run {
         seed,
+        secs,
         rng: Rng::new(seed),
         conf: d.join("stress.conf"),
         sock: d.join("ctl.sock"),
@@ -1153,11 +1197,13 @@ fn random_reloads_requests_and_kills() {
         history: Vec::new(),
         current: Vec::new(),
         began: String::new(),
+        shutting_down: false,
     };
     let first = r.new_file();
     r.write_conf(&r.text(&first));
     r.model.file = first;
     let t0 = Instant::now();
+    let started = boot_ticks();
     let mut t = Td::spawn(&r.d, &["-f", "-c", &s(&r.conf)]);
     r.tinyd = t.pid;
     lock(&sh).tinyd = t.pid;
@@ -1177,7 +1223,7 @@ fn random_reloads_requests_and_kills() {
     eprintln!("stress: step 0: tinyd {} starts with {names:?}", t.pid);
     let mut all = [None; N];
     for (n, _) in &r.model.file {
-        all[*n] = Some(t0);
+        all[*n] = Some(started);
     }
     r.settle(&all, Instant::now());
     let end = t0 + Duration::from_secs_f64(secs);
