@@ -1,6 +1,7 @@
 # tinyd: `make` builds, `make run` runs the bundled example, `make test`
-# runs every test, `make bench` measures tinyd against its peers, `make
-# cross` builds it for the boards' CPUs.
+# runs every test, `make stress` runs the stress test for 5 minutes, `make
+# bench` measures tinyd against its peers, `make cross` builds it for the
+# boards' CPUs.
 
 CARGO ?= cargo
 # The full build (default features: config file, control socket, reload)
@@ -10,7 +11,7 @@ MIN_BIN := target/minimal/release/tinyd
 # The foreign architectures the suites run on under qemu-user (make test).
 CROSS_TESTED := aarch64 armv7 riscv64 mipsel
 
-.PHONY: all build minimal cross size run deps test test-cross check-binary lint bench boot fuzz clean
+.PHONY: all build minimal cross size run deps test test-cross check-binary lint bench boot fuzz stress clean
 
 all: build
 
@@ -70,6 +71,12 @@ boot: build cross
 	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-aarch64 aarch64
 	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-armv7 armv7
 	bash tests/boot/run.sh $(CURDIR)/dist/tinyd-mipsel mipsel
+
+# The stress test (tests/stress.rs: random reloads, control requests and
+# SIGKILLs against a dozen services) for 300 s instead of the 30 s it runs
+# for in `make test`; TINYD_STRESS_SEED=N replays a run.
+stress: build
+	TINYD_STRESS_SECS=300 $(CARGO) test --release --locked --test stress -- --nocapture
 
 # Fuzz every parser for FUZZ_SECONDS each (needs the nightly toolchain;
 # installs cargo-fuzz when missing). CI runs each briefly.
