@@ -23,7 +23,7 @@ use rustix::io::{Errno, IoSlice};
 use rustix::process::{Pid, Signal, WaitOptions};
 use rustix::time::Timespec;
 
-use crate::log::sink::{PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
+use crate::log::sink::{Batch, PRI_ERR, PRI_INFO, PRI_NOTICE, Sink, TEXT_PARTS, Target};
 use crate::os::daemon::Ready;
 use crate::os::pidfile::Pidfile;
 use crate::os::sig::{self, Pending, SelfPipe};
@@ -139,6 +139,9 @@ pub struct Tables {
     pub model: Model<SLOTS>,
     /// Each instance's spec, pipe and log, at the model's index.
     pub slots: ArrayVec<Slot, SLOTS>,
+    /// Output lines on their way to a log file (see `sink::Batch`), a page
+    /// of its own: touched only when a log file is written.
+    pub batch: Option<&'static mut Batch>,
     #[cfg(feature = "ctl")]
     pub clients: ArrayVec<crate::sup::control::Client, MAX_CLIENTS>,
     /// Specs read from a configuration file, before they are applied.
@@ -152,6 +155,7 @@ crate::static_once!(fn tables() -> Tables = Tables {
     arenas: ArenaPool::empty(),
     model: Model::new(),
     slots: ArrayVec::new(),
+    batch: None,
     #[cfg(feature = "ctl")]
     clients: ArrayVec::new(),
     #[cfg(feature = "ctl")]
@@ -160,12 +164,14 @@ crate::static_once!(fn tables() -> Tables = Tables {
 #[cfg(feature = "ctl")]
 crate::static_once!(fn text() -> [u8; CONFIG_MAX + 1] = [0; CONFIG_MAX + 1]; bit 2);
 crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1);
+crate::static_once!(fn batch() -> Batch = Batch::new(); bit 4);
 
 impl Tables {
     /// The tables, with every arena and line buffer free. Once only.
     pub fn take() -> Option<&'static mut Tables> {
         let t = tables()?;
         t.arenas.fill(chunks()?);
+        t.batch = Some(batch()?);
         #[cfg(feature = "ctl")]
         {
             t.text = Some(text()?);
@@ -485,7 +491,11 @@ impl<'a> Sup<'a> {
         let base = self.base;
         let svc = &self.t.model.get(i).svc;
         let pid = svc.pid.unwrap_or(svc.pgid);
-        let slot = &mut self.t.slots[i];
+        let Tables { slots, batch, .. } = &mut *self.t;
+        let Some(batch) = batch.as_deref_mut() else {
+            return;
+        };
+        let slot = &mut slots[i];
         let target = target(&slot.spec, self.devlog);
         let Some((r, _)) = &slot.out else { return };
         let tag = slot.spec.syslog_tag().unwrap_or(slot.spec.name());
@@ -494,16 +504,20 @@ impl<'a> Sup<'a> {
             Target::None => (&mut self.log_sink, log_target),
             t => (&mut slot.sink, t),
         };
+        // What is read in this turn goes out in as few writes as it fits
+        // in (a batch is written when full, and at the end).
         for _ in 0..rounds {
             let n = match rustix::io::read(r, slot.line.spare()) {
-                Ok(0) => return,
+                Ok(0) => break,
                 Ok(n) => n,
                 Err(Errno::INTR) => continue,
-                Err(_) => return,
+                Err(_) => break, // EAGAIN: all read
             };
-            slot.line
-                .commit(n, |p| sink.line(base, &target, tag, pid, PRI_INFO, p.text));
+            slot.line.commit(n, |p| {
+                sink.batch_line(base, &target, tag, pid, p.text, batch)
+            });
         }
+        sink.flush(base, &target, batch);
     }
 
     /// Logs what is left of service `i`'s output, partial line included.
