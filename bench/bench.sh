@@ -710,3 +710,14 @@ if [ ${#SPROBLEMS[@]} -gt 0 ]; then
   { echo; echo "Problems (many services, bench/services.sh):"
     for p in "${SPROBLEMS[@]}"; do echo "- $p"; done; } | tee -a "$OUTDIR/results.md"
 fi
+
+# ---------------------------------------------------------------- log throughput
+# bench/logs.sh: tinyd -o FILE against s6-log and svlogd; its table follows.
+log "logs: bash bench/logs.sh (TINYD=$TINYD)"
+if TINYD=$TINYD timeout -k 30 "${LOGS_TIMEOUT:-900}" bash "$HERE/logs.sh" </dev/null >/dev/null; then
+  echo; cat "$OUTDIR/logs.md"
+  { echo; cat "$OUTDIR/logs.md"; } >>"$OUTDIR/results.md"
+else
+  problem "bench/logs.sh (TINYD=$TINYD) failed: see its messages on stderr"
+  { echo; echo "Problems (log throughput, bench/logs.sh):"; echo "- bench/logs.sh failed"; } | tee -a "$OUTDIR/results.md"
+fi
