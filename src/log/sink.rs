@@ -40,10 +40,10 @@ pub struct Batch {
     buf: [u8; BATCH_MAX],
     len: usize,
     lines: u64,
-    /// The last timestamp made, and when it is of: a burst of output
-    /// within one millisecond formats it once.
+    /// The last timestamp made, and when it is of (`None` before the
+    /// first): a burst of output within one millisecond formats it once.
     stamp: Buf<32>,
-    stamp_of: (i64, u32),
+    stamp_of: Option<(i64, u32)>,
 }
 
 impl Default for Batch {
@@ -59,16 +59,17 @@ impl Batch {
             len: 0,
             lines: 0,
             stamp: Buf::new(),
-            stamp_of: (i64::MIN, 0),
+            // All zero: the batch is in .bss, not in the binary.
+            stamp_of: None,
         }
     }
 
     /// The RFC 3339 timestamp of `at`.
     fn stamp(&mut self, at: (i64, u32)) -> usize {
-        if self.stamp_of != at {
+        if self.stamp_of != Some(at) {
             self.stamp.clear();
             timefmt::rfc3339(&mut self.stamp, at.0, at.1);
-            self.stamp_of = at;
+            self.stamp_of = Some(at);
         }
         self.stamp.len()
     }
