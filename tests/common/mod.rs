@@ -270,16 +270,22 @@ pub fn environ(pid: i32) -> Vec<String> {
 
 /// The descriptors open in a process, with what they point to.
 pub fn fds(pid: i32) -> Vec<(i32, String)> {
-    // qemu-user (cross/test.sh) holds a descriptor of the program while it
-    // loads it, after the exec that made the process findable: wait until
-    // it has let go, so that only the program's own descriptors are seen.
-    if emulated(pid) {
-        let program = fs::canonicalize(exe(pid)).unwrap_or_default();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while raw_fds(pid).iter().any(|(_, t)| Path::new(t) == program) && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    // Right after the exec that made the process findable, its loader may
+    // still hold a descriptor: qemu-user (cross/test.sh) the program's,
+    // ld.so a shared library's (a dynamic COMMAND, such as the host's
+    // `sleep` under riscv64). Wait until they have let go, so that only
+    // the program's own descriptors are seen.
+    let program = fs::canonicalize(exe(pid)).unwrap_or_default();
+    let loading = |t: &str| {
+        let p = Path::new(t);
+        (emulated(pid) && p == program)
+            || p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".so") || n.contains(".so."))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw_fds(pid).iter().any(|(_, t)| loading(t)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
     raw_fds(pid)
 }
