@@ -111,9 +111,9 @@ impl<'a> Sup<'a> {
 
     /// SIGHUP in config mode: reload (errors go to tinyd's log).
     #[inline(never)]
-    pub fn reload_on_hup(&mut self, now: Instant) {
+    pub fn reload_on_hup(&mut self) {
         if let Mode::Config(_) = self.mode {
-            let code = self.reload(None, now);
+            let code = self.reload(None);
             if code != ctl::OK {
                 self.event(
                     None,
@@ -141,7 +141,7 @@ impl<'a> Sup<'a> {
     /// one line per error, however many: nothing is held in a buffer that
     /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
-    pub fn reload(&mut self, client: Option<Client>, now: Instant) -> u8 {
+    pub fn reload(&mut self, client: Option<Client>) -> u8 {
         let send = |parts: &[&[u8]]| {
             if let Some(c) = &client {
                 sink::write_parts(c.fd.as_fd(), parts);
@@ -188,7 +188,6 @@ impl<'a> Sup<'a> {
             Ok(ch) => ch,
             Err(code) => return code,
         };
-        let _ = now;
         let mut m = Msg::new();
         m.s(b"reloaded: ")
             .u(ch.added as u64)
@@ -260,8 +259,7 @@ impl<'a> Sup<'a> {
             k += 1;
             let k = k - 1;
             match old[k] {
-                Some((i, true)) => {
-                    self.t.slots[i].rank = k as u8;
+                Some((_, true)) => {
                     self.t.arenas.give(spec.into_arena());
                     ch.unchanged += 1;
                 }
@@ -307,7 +305,13 @@ impl<'a> Sup<'a> {
             }
             return Err(ctl::FAILED);
         }
-        // Carry it out.
+        // Carry it out: unchanged services take their place in the new
+        // file (for `status`), the rest are retired, then the new added.
+        for (k, o) in old[..n].iter().enumerate() {
+            if let Some((i, true)) = *o {
+                self.t.slots[i].rank = k as u8;
+            }
+        }
         for &i in retiring.iter() {
             if self.t.model.get(i).role == Role::Current
                 && old[..n].iter().all(|o| o.is_none_or(|(j, _)| j != i))
@@ -556,7 +560,7 @@ impl<'a> Sup<'a> {
             }
             (Request::Reload, _) => {
                 let c = self.t.clients.swap_remove(i);
-                self.reload(Some(c), now);
+                self.reload(Some(c));
             }
             (Request::Shutdown, _) => {
                 self.t.clients[i].wait = Some(Wait::Exit);

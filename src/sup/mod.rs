@@ -769,7 +769,7 @@ impl<'a> Sup<'a> {
         if pending.take(sig::SIGHUP) {
             self.reopen_logs();
             #[cfg(feature = "ctl")]
-            self.reload_on_hup(now);
+            self.reload_on_hup();
         }
         for s in [sig::SIGUSR1, sig::SIGUSR2] {
             if pending.take(s) {

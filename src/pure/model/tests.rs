@@ -228,3 +228,30 @@ fn random_sequences_keep_every_invariant() {
     }
     assert!(steps > 100_000, "only {steps} steps");
 }
+
+#[test]
+fn a_reload_without_room_is_refused_before_anything_changes() {
+    // 4 slots: two services running, both replaced and still stopping,
+    // their replacements waiting; a file with two new names has no room
+    // until the old ones are gone (the loop then refuses it whole).
+    let mut m: Model<4> = Model::new();
+    for k in 0..2 {
+        m.add(k, policy(5000), true).unwrap();
+    }
+    let mut acts = Vec::new();
+    m.step(at(0), &|_| false, &mut |a| acts.push(a));
+    for a in acts {
+        if let Act::Do(i, Do::Spawn) = a {
+            m.spawned(i, 100 + i as i32, at(0));
+        }
+    }
+    m.retire(0);
+    m.retire(1);
+    m.add(0, policy(5000), true).unwrap();
+    m.add(1, policy(5000), true).unwrap();
+    // The waiting replacements are retired (they never ran: freed), two
+    // new names come: room.
+    assert_eq!(m.room([2, 3].into_iter(), 2), Ok(()));
+    // Two more new names on top: none.
+    assert_eq!(m.room([2, 3].into_iter(), 4), Err(NoRoom { stopping: 2 }));
+}
