@@ -288,14 +288,19 @@ impl<const N: usize> Model<N> {
         // What should run: fresh runs asked for, starts after a stop, and
         // whatever is due, unless another instance of the name still runs.
         for i in 0..n {
-            let (key, wanted) = {
+            let (key, wanted, running) = {
                 let m = self.get(i);
-                (m.key, m.wanted(shutdown))
+                (
+                    m.key,
+                    m.wanted(shutdown),
+                    m.svc.state == State::Running && !m.fresh,
+                )
             };
             if !wanted {
                 continue;
             }
-            let blocked = (0..n).any(|j| j != i && !gone[j] && self.get(j).key == key);
+            // (A service that runs and stays running waits for nothing.)
+            let blocked = !running && (0..n).any(|j| j != i && !gone[j] && self.get(j).key == key);
             let m = &mut self.insts.as_mut_slice()[i];
             // A stop that is over first: what follows may start it again.
             if m.svc.state == State::Stopping {
