@@ -213,6 +213,21 @@ fn a_reload_whose_new_log_cannot_be_opened_changes_nothing() {
     assert_eq!(running_pids(&sock, &["a"]), Some(vec![p[0]]), "a untouched");
     assert_eq!(ctl(&sock, &["status", "b"]).code, Some(4), "b not added");
     assert!(alive(p[0]));
+    // Nothing of the refused reload is left over: the next one applies.
+    let good = d.join("a.log");
+    let v3 = format!(
+        "{}{}",
+        section("a", &svc, &format!("log = {}", s(&good))),
+        section("b", &svc, "")
+    );
+    fs::write(d.join("t.conf"), v3).unwrap();
+    let o = ctl(&sock, &["reload"]);
+    assert_eq!(
+        o.stdout, "reloaded: 1 added, 0 removed, 1 changed, 0 unchanged\n",
+        "{o:?}"
+    );
+    let q = t.running(&sock, &["a", "b"]);
+    assert_ne!(q[0], p[0], "a restarted with its log");
     t.shutdown(&sock);
 }
 

@@ -18,7 +18,9 @@ use crate::pure::model::{Act, Inst, Key, Role};
 use crate::pure::protocol::{self as ctl, Request};
 use crate::pure::svc::{State, Status};
 use crate::pure::time::{Instant, Ms};
-use crate::sup::{Mode, Msg, PollSet, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup};
+use crate::sup::{
+    Mode, Msg, PollSet, Prepared, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup,
+};
 use crate::util::buf::Buf;
 use crate::util::limits::MAX_SERVICES;
 use crate::util::store::ArrayVec;
@@ -246,64 +248,55 @@ impl<'a> Sup<'a> {
                 .s(b" services of earlier configurations are still stopping (room for ")
                 .u(SLOTS as u64)
                 .s(b" instances); nothing was changed");
-            return Err(self.refuse(client, &[m.as_bytes()]));
+            let code = self.refuse(client, &[m.as_bytes()]);
+            self.unstage();
+            return Err(code);
         }
-        // Every new instance made (pipes, logs opened) before anything
-        // changes; the staged specs move into them.
-        let mut made: ArrayVec<(Slot, Option<Key>, bool, bool), MAX_SERVICES> = ArrayVec::new();
+        // Every new instance prepared (pipes, logs opened) before anything
+        // changes, with the key it takes and whether it is wanted up: a
+        // changed service keeps its key and whether it was stopped by
+        // request; a name still stopping from an earlier configuration
+        // keeps its key, so that the new instance waits for the old.
+        let mut made: ArrayVec<(Prepared, Option<Key>, bool), MAX_SERVICES> = ArrayVec::new();
         let mut failed = None;
-        // In file order.
-        self.t.staged.as_mut_slice().reverse();
-        let mut k = 0;
-        while let Some(spec) = self.t.staged.pop() {
-            k += 1;
-            let k = k - 1;
-            match old[k] {
-                Some((_, true)) => {
-                    self.t.arenas.give(spec.into_arena());
-                    ch.unchanged += 1;
+        for (k, spec) in self.t.staged.iter().enumerate() {
+            let (key, up) = match old[k] {
+                Some((_, true)) => continue,
+                Some((i, false)) => (Some(self.t.model.get(i).key), self.t.model.get(i).up),
+                None => {
+                    let j = (0..self.t.slots.len())
+                        .find(|&j| self.t.slots[j].spec.name() == spec.name());
+                    (j.map(|j| self.t.model.get(j).key), true)
                 }
-                _ if failed.is_some() => self.t.arenas.give(spec.into_arena()),
-                o => match self.make_slot(spec, k as u8) {
-                    Ok(slot) => {
-                        // A changed service keeps its key and whether it
-                        // was stopped by request; a name still stopping
-                        // from an earlier configuration keeps its key, so
-                        // that the new instance waits for the old.
-                        let (key, up) = match o {
-                            Some((i, _)) => (Some(self.t.model.get(i).key), self.t.model.get(i).up),
-                            None => {
-                                let name = slot.spec.name();
-                                let j = (0..self.t.slots.len())
-                                    .find(|&j| self.t.slots[j].spec.name() == name);
-                                (j.map(|j| self.t.model.get(j).key), true)
-                            }
-                        };
-                        let _ = made.push((slot, key, up, o.is_some()));
-                    }
-                    Err((spec, e)) => {
-                        failed = Some(e);
-                        let mut m = Msg::new();
-                        m.s(b": ").err(e);
-                        let (name, log) = (spec.name(), spec.log_file());
-                        let what: [&[u8]; 5] = match log {
-                            Some(p) => {
-                                [name, b": cannot open log ", p.to_bytes(), m.as_bytes(), b""]
-                            }
-                            None => [name, b": cannot set up", m.as_bytes(), b"", b""],
-                        };
-                        self.refuse(client, &what);
-                        self.t.arenas.give(spec.into_arena());
-                    }
-                },
+            };
+            match self.prepare(spec) {
+                Ok(p) => {
+                    let _ = made.push((p, key, up));
+                }
+                Err(e) => {
+                    failed = Some((k, e));
+                    break;
+                }
             }
         }
-        if failed.is_some() {
+        if let Some((k, e)) = failed {
+            let spec = self.t.staged.swap_remove(k);
+            let mut m = Msg::new();
+            m.s(b": ").err(e);
+            let what: [&[u8]; 4] = match spec.log_file() {
+                Some(p) => [
+                    spec.name(),
+                    b": cannot open log ",
+                    p.to_bytes(),
+                    m.as_bytes(),
+                ],
+                None => [spec.name(), b": cannot set up", m.as_bytes(), b""],
+            };
+            let code = self.refuse(client, &what);
             self.event(None, PRI_ERR, b"reload failed; nothing was changed");
-            while let Some((slot, ..)) = made.pop() {
-                self.t.arenas.give(slot.into_spec().into_arena());
-            }
-            return Err(ctl::FAILED);
+            self.t.arenas.give(spec.into_arena());
+            self.unstage();
+            return Err(code);
         }
         // Carry it out: unchanged services take their place in the new
         // file (for `status`), the rest are retired, then the new added.
@@ -329,19 +322,45 @@ impl<'a> Sup<'a> {
         for &i in drops.iter() {
             self.drop_slot(i);
         }
-        while let Some((slot, key, up, changed)) = made.pop() {
-            if changed {
+        // The staged specs, in file order, into their slots.
+        self.t.staged.as_mut_slice().reverse();
+        made.as_mut_slice().reverse();
+        let mut k = 0;
+        while let Some(spec) = self.t.staged.pop() {
+            let was = old[k];
+            k += 1;
+            if matches!(was, Some((_, true))) {
+                ch.unchanged += 1;
+                self.t.arenas.give(spec.into_arena());
+                continue;
+            }
+            let Some((p, key, up)) = made.pop() else {
+                self.t.arenas.give(spec.into_arena());
+                continue;
+            };
+            if was.is_some() {
                 ch.changed += 1;
             } else {
                 ch.added += 1;
             }
             let key = key.unwrap_or_else(|| self.t.model.new_key());
-            if let Err(spec) = self.install(slot, key, up) {
+            let installed = match Sup::make_slot(spec, p, (k - 1) as u8) {
+                Ok(slot) => self.install(slot, key, up),
+                Err(spec) => Err(spec),
+            };
+            if let Err(spec) = installed {
                 // Cannot happen: the room was checked.
                 self.t.arenas.give(spec.into_arena());
             }
         }
         Ok(ch)
+    }
+
+    /// A refused reload's staged specs go back to the pool.
+    fn unstage(&mut self) {
+        while let Some(spec) = self.t.staged.pop() {
+            self.t.arenas.give(spec.into_arena());
+        }
     }
 
     /// Why the reload is refused: to tinyd's log and to the client (its

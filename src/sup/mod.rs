@@ -99,6 +99,13 @@ pub const SRC_OUT: u16 = 0x4000;
 
 pub use crate::os::sys::now;
 
+/// What a new instance needs made before a reload may go ahead (see
+/// [`Sup::prepare`]): small, so that a reload's 64 fit on the stack.
+pub struct Prepared {
+    out: Option<(OwnedFd, OwnedFd)>,
+    sink: Sink,
+}
+
 /// What one instance of a service holds (its decisions are the model's,
 /// at the same index).
 pub struct Slot {
@@ -309,40 +316,39 @@ impl<'a> Sup<'a> {
     /// What an instance of `spec` needs besides its decisions: its output
     /// pipe and log when it has them, opened now (a log that cannot be
     /// opened is an error; syslogd may start later).
+    #[inline(never)]
+    pub fn prepare(&self, spec: &Spec) -> Result<Prepared, Errno> {
+        let logged = spec.log_file().is_some() || spec.syslog_tag().is_some() || self.log.is_some();
+        let out = if logged { Some(make_pipe()?) } else { None };
+        let mut sink = Sink::new();
+        let target = target(spec, self.devlog);
+        if let Err(e) = sink.open(self.base, &target)
+            && matches!(target, Target::File { .. })
+        {
+            return Err(e);
+        }
+        Ok(Prepared { out, sink })
+    }
+
+    /// `spec`'s slot, with what [`Sup::prepare`] made for it.
     // The spec comes back on failure so that its arena returns to the pool
     // (it is moved, not copied: the size does not matter).
     #[allow(clippy::result_large_err)]
-    pub fn make_slot(&self, spec: Spec, rank: u8) -> Result<Slot, (Spec, Errno)> {
-        let logged = spec.log_file().is_some() || spec.syslog_tag().is_some() || self.log.is_some();
-        let out = if logged {
-            match make_pipe() {
-                Ok(p) => Some(p),
-                Err(e) => return Err((spec, e)),
-            }
-        } else {
-            None
-        };
+    pub fn make_slot(spec: Spec, p: Prepared, rank: u8) -> Result<Slot, Spec> {
         let mut spec = spec;
         let Some(buf) = spec.take_line() else {
-            return Err((spec, Errno::NOMEM));
-        };
-        let mut slot = Slot {
-            spec,
-            #[cfg(feature = "ctl")]
-            rank,
-            out,
-            line: LineBuf::new(buf),
-            sink: Sink::new(),
+            return Err(spec);
         };
         #[cfg(not(feature = "ctl"))]
         let _ = rank;
-        let target = target(&slot.spec, self.devlog);
-        if let Err(e) = slot.sink.open(self.base, &target)
-            && matches!(target, Target::File { .. })
-        {
-            return Err((slot.into_spec(), e));
-        }
-        Ok(slot)
+        Ok(Slot {
+            spec,
+            #[cfg(feature = "ctl")]
+            rank,
+            out: p.out,
+            line: LineBuf::new(buf),
+            sink: p.sink,
+        })
     }
 
     /// Puts `slot` in the table as a new current instance of `key` (wanted
@@ -366,7 +372,11 @@ impl<'a> Sup<'a> {
     #[allow(clippy::result_large_err)]
     pub fn add(&mut self, spec: Spec) -> Result<usize, (Spec, Errno)> {
         let rank = self.t.slots.len() as u8;
-        let slot = self.make_slot(spec, rank)?;
+        let p = match self.prepare(&spec) {
+            Ok(p) => p,
+            Err(e) => return Err((spec, e)),
+        };
+        let slot = Self::make_slot(spec, p, rank).map_err(|s| (s, Errno::NOMEM))?;
         let key = self.t.model.new_key();
         self.install(slot, key, true).map_err(|s| (s, Errno::NOMEM))
     }
