@@ -14,7 +14,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::log::sink::{self, PRI_ERR, PRI_NOTICE};
 use crate::os::sys;
-use crate::pure::model::{Act, Inst, Key, Role};
+use crate::pure::model::{Act, Inst, Role, Staged};
 use crate::pure::protocol::{self as ctl, Request};
 use crate::pure::svc::{State, Status};
 use crate::pure::time::{Instant, Ms};
@@ -214,64 +214,41 @@ impl<'a> Sup<'a> {
     /// fails, the error is logged (and sent, by the caller) and nothing of
     /// the running configuration is touched.
     fn apply(&mut self, client: Option<&Client>) -> Result<Changes, u8> {
-        let mut ch = Changes::default();
+        // Each staged spec against the table; the model makes the plan.
+        let mut staged = [Staged::default(); MAX_SERVICES];
+        for (st, spec) in staged.iter_mut().zip(self.t.staged.iter()) {
+            st.current = self
+                .find(spec.name())
+                .map(|i| (i, self.t.slots[i].spec.same(spec)));
+            st.named =
+                (0..self.t.slots.len()).find(|&j| self.t.slots[j].spec.name() == spec.name());
+        }
         let n = self.t.staged.len();
-        // The plan: each staged spec's current instance, if any, and
-        // whether it is unchanged.
-        let mut old = [None::<(usize, bool)>; MAX_SERVICES];
-        let mut retiring: ArrayVec<usize, SLOTS> = ArrayVec::new();
-        for (k, spec) in self.t.staged.iter().enumerate() {
-            if let Some(i) = self.find(spec.name()) {
-                let same = self.t.slots[i].spec.same(spec);
-                old[k] = Some((i, same));
-                if !same {
-                    let _ = retiring.push(i);
-                }
+        let plan = match self.t.model.plan(&staged[..n]) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut m = Msg::new();
+                m.s(b"cannot reload: ")
+                    .u(e.stopping as u64)
+                    .s(b" services of earlier configurations are still stopping (room for ")
+                    .u(SLOTS as u64)
+                    .s(b" instances); nothing was changed");
+                let code = self.refuse(client, &[m.as_bytes()]);
+                self.unstage();
+                return Err(code);
             }
-        }
-        for i in 0..self.t.slots.len() {
-            let name = self.t.slots[i].spec.name();
-            if self.t.model.get(i).role == Role::Current
-                && !self.t.staged.iter().any(|s| s.name() == name)
-            {
-                let _ = retiring.push(i);
-            }
-        }
-        let adding = old[..n]
-            .iter()
-            .filter(|o| !matches!(o, Some((_, true))))
-            .count();
-        if let Err(e) = self.t.model.room(retiring.iter().copied(), adding) {
-            let mut m = Msg::new();
-            m.s(b"cannot reload: ")
-                .u(e.stopping as u64)
-                .s(b" services of earlier configurations are still stopping (room for ")
-                .u(SLOTS as u64)
-                .s(b" instances); nothing was changed");
-            let code = self.refuse(client, &[m.as_bytes()]);
-            self.unstage();
-            return Err(code);
-        }
+        };
         // Every new instance prepared (pipes, logs opened) before anything
-        // changes, with the key it takes and whether it is wanted up: a
-        // changed service keeps its key and whether it was stopped by
-        // request; a name still stopping from an earlier configuration
-        // keeps its key, so that the new instance waits for the old.
-        let mut made: ArrayVec<(Prepared, Option<Key>, bool), MAX_SERVICES> = ArrayVec::new();
+        // changes.
+        let mut made: ArrayVec<Prepared, MAX_SERVICES> = ArrayVec::new();
         let mut failed = None;
         for (k, spec) in self.t.staged.iter().enumerate() {
-            let (key, up) = match old[k] {
-                Some((_, true)) => continue,
-                Some((i, false)) => (Some(self.t.model.get(i).key), self.t.model.get(i).up),
-                None => {
-                    let j = (0..self.t.slots.len())
-                        .find(|&j| self.t.slots[j].spec.name() == spec.name());
-                    (j.map(|j| self.t.model.get(j).key), true)
-                }
-            };
+            if plan.new[k].is_none() {
+                continue;
+            }
             match self.prepare(spec) {
                 Ok(p) => {
-                    let _ = made.push((p, key, up));
+                    let _ = made.push(p);
                 }
                 Err(e) => {
                     failed = Some((k, e));
@@ -300,17 +277,12 @@ impl<'a> Sup<'a> {
         }
         // Carry it out: unchanged services take their place in the new
         // file (for `status`), the rest are retired, then the new added.
-        for (k, o) in old[..n].iter().enumerate() {
-            if let Some((i, true)) = *o {
+        for (k, st) in staged[..n].iter().enumerate() {
+            if let Some((i, true)) = st.current {
                 self.t.slots[i].rank = k as u8;
             }
         }
-        for &i in retiring.iter() {
-            if self.t.model.get(i).role == Role::Current
-                && old[..n].iter().all(|o| o.is_none_or(|(j, _)| j != i))
-            {
-                ch.removed += 1;
-            }
+        for &i in plan.retiring.iter() {
             self.t.model.retire(i);
         }
         let mut drops: ArrayVec<usize, SLOTS> = ArrayVec::new();
@@ -325,26 +297,17 @@ impl<'a> Sup<'a> {
         // The staged specs, in file order, into their slots.
         self.t.staged.as_mut_slice().reverse();
         made.as_mut_slice().reverse();
-        let mut k = 0;
-        while let Some(spec) = self.t.staged.pop() {
-            let was = old[k];
-            k += 1;
-            if matches!(was, Some((_, true))) {
-                ch.unchanged += 1;
-                self.t.arenas.give(spec.into_arena());
-                continue;
-            }
-            let Some((p, key, up)) = made.pop() else {
+        for new in plan.new.iter() {
+            let Some(spec) = self.t.staged.pop() else {
+                break;
+            };
+            let rank = (n - 1 - self.t.staged.len()) as u8;
+            let (Some((key, up)), Some(p)) = (*new, new.and_then(|_| made.pop())) else {
                 self.t.arenas.give(spec.into_arena());
                 continue;
             };
-            if was.is_some() {
-                ch.changed += 1;
-            } else {
-                ch.added += 1;
-            }
             let key = key.unwrap_or_else(|| self.t.model.new_key());
-            let installed = match Sup::make_slot(spec, p, (k - 1) as u8) {
+            let installed = match Sup::make_slot(spec, p, rank) {
                 Ok(slot) => self.install(slot, key, up),
                 Err(spec) => Err(spec),
             };
@@ -353,7 +316,12 @@ impl<'a> Sup<'a> {
                 self.t.arenas.give(spec.into_arena());
             }
         }
-        Ok(ch)
+        Ok(Changes {
+            added: plan.added,
+            removed: plan.removed,
+            changed: plan.changed,
+            unchanged: plan.unchanged,
+        })
     }
 
     /// A refused reload's staged specs go back to the pool.

@@ -77,6 +77,31 @@ pub enum Act {
     Drop(usize),
 }
 
+/// A service of the file a reload reads, as it stands against the table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Staged {
+    /// The current instance of its name, and whether its settings are
+    /// the same.
+    pub current: Option<(usize, bool)>,
+    /// Any instance of its name (one still stopping, when the name was
+    /// removed by an earlier file and comes back).
+    pub named: Option<usize>,
+}
+
+/// What a reload does (see [`Model::plan`]).
+pub struct Plan<const N: usize> {
+    /// Current instances that stop and go.
+    pub retiring: ArrayVec<usize, N>,
+    /// For each staged service, in file order: `None` if it is unchanged,
+    /// else the key of its new instance (`None`: a new name, any free
+    /// key) and whether it is wanted up.
+    pub new: ArrayVec<Option<(Option<Key>, bool)>, N>,
+    pub added: u32,
+    pub removed: u32,
+    pub changed: u32,
+    pub unchanged: u32,
+}
+
 /// Why a reload cannot be applied (nothing was changed).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct NoRoom {
@@ -167,13 +192,59 @@ impl<const N: usize> Model<N> {
         m.fresh = false;
     }
 
-    /// Whether a reload that retires the instances in `retiring` and adds
-    /// `adding` new ones fits. Retired instances without a process are
-    /// dropped before the new ones are added ([`Model::sweep`]).
-    pub fn room(&self, retiring: impl Iterator<Item = usize>, adding: usize) -> Result<(), NoRoom> {
-        let freed = retiring.filter(|&i| !self.get(i).svc.active()).count();
+    /// What a reload to the `staged` services does, decided whole before
+    /// anything changes: which current instances are retired (changed, or
+    /// not in the file), and for each staged service the key and `up` of
+    /// its new instance. A changed service keeps its key and whether it was
+    /// stopped by request; a name still stopping from an earlier file keeps
+    /// its key, so that the new instance waits for the old. `Err` when the
+    /// new instances do not fit, even once the retired instances without a
+    /// process are dropped ([`Model::sweep`]).
+    pub fn plan(&self, staged: &[Staged]) -> Result<Plan<N>, NoRoom> {
+        let mut p = Plan {
+            retiring: ArrayVec::new(),
+            new: ArrayVec::new(),
+            added: 0,
+            removed: 0,
+            changed: 0,
+            unchanged: 0,
+        };
+        for st in staged {
+            let new = match st.current {
+                Some((_, true)) => {
+                    p.unchanged += 1;
+                    None
+                }
+                Some((i, false)) => {
+                    p.changed += 1;
+                    let _ = p.retiring.push(i);
+                    Some((Some(self.get(i).key), self.get(i).up))
+                }
+                None => {
+                    p.added += 1;
+                    Some((st.named.map(|j| self.get(j).key), true))
+                }
+            };
+            let _ = p.new.push(new);
+        }
+        for (i, m) in self.insts.iter().enumerate() {
+            if m.role == Role::Current
+                && staged
+                    .iter()
+                    .all(|st| st.current.is_none_or(|(j, _)| j != i))
+            {
+                p.removed += 1;
+                let _ = p.retiring.push(i);
+            }
+        }
+        let freed = p
+            .retiring
+            .iter()
+            .filter(|&&i| !self.get(i).svc.active())
+            .count();
+        let adding = (p.added + p.changed) as usize;
         if N - self.insts.len() + freed >= adding {
-            Ok(())
+            Ok(p)
         } else {
             let stopping = self
                 .insts

@@ -5,7 +5,7 @@
 //! checked after every step. Used by the unit tests (seeded) and by the
 //! `model` fuzz target (bytes as choices). Pure and no_std like the model.
 
-use super::{Act, Inst, Key, Model, Role};
+use super::{Act, Inst, Model, Role, Staged};
 use crate::pure::args::Restart;
 use crate::pure::svc::{Do, Policy, State, Status};
 use crate::pure::time::{Instant, Ms};
@@ -342,50 +342,27 @@ impl World {
 
     /// A reload to `entries` (distinct names).
     pub fn reload(&mut self, entries: &[Entry]) -> Result<(), Violation> {
-        // The plan, checked whole before anything changes.
-        let mut retiring: ArrayVec<usize, SLOTS> = ArrayVec::new();
-        let mut adding = 0;
+        // The plan, checked whole before anything changes, as the loop
+        // makes it (sup::control::apply): the model decides.
+        let mut staged: ArrayVec<Staged, NAMES> = ArrayVec::new();
         for e in entries {
-            match self.current(e.name) {
-                Some(i) if same(&self.slots.as_slice()[i].entry, e) => {}
-                Some(i) => {
-                    let _ = retiring.push(i);
-                    adding += 1;
-                }
-                None => adding += 1,
-            }
+            let current = self
+                .current(e.name)
+                .map(|i| (i, same(&self.slots.as_slice()[i].entry, e)));
+            let named = (0..self.m.len()).find(|&i| self.name_of(i) == e.name);
+            let _ = staged.push(Staged { current, named });
         }
-        for i in 0..self.m.len() {
-            let name = self.name_of(i);
-            if self.m.get(i).role == Role::Current && !entries.iter().any(|e| e.name == name) {
-                let _ = retiring.push(i);
-            }
-        }
-        if self.m.room(retiring.iter().copied(), adding).is_err() {
+        let Ok(p) = self.m.plan(staged.as_slice()) else {
             // Only when more names are stopping than a configuration holds.
             self.reloads_refused += 1;
             return Err(self.fail("a valid reload had no room"));
-        }
-        // Carry it out: what a changed service wanted is kept.
-        let mut plan: ArrayVec<(Entry, Option<Key>, bool), NAMES> = ArrayVec::new();
-        for e in entries {
-            match self.current(e.name) {
-                Some(i) if same(&self.slots.as_slice()[i].entry, e) => {}
-                Some(i) => {
-                    let inst = self.m.get(i);
-                    let _ = plan.push((*e, Some(inst.key), inst.up));
-                }
-                None => {
-                    self.down[e.name as usize] = false;
-                    // A name still stopping from an earlier configuration
-                    // keeps its key: the new instance waits for it.
-                    let key = (0..self.m.len())
-                        .find(|&i| self.name_of(i) == e.name)
-                        .map(|i| self.m.get(i).key);
-                    let _ = plan.push((*e, key, true));
-                }
+        };
+        for (e, st) in entries.iter().zip(staged.iter()) {
+            if st.current.is_none() {
+                self.down[e.name as usize] = false;
             }
         }
+        let retiring = p.retiring;
         for &i in retiring.iter() {
             self.m.retire(i);
         }
@@ -405,7 +382,8 @@ impl World {
             self.m.remove(i);
             self.slots.swap_remove(i);
         }
-        for &(e, key, up) in plan.iter() {
+        for (&e, new) in entries.iter().zip(p.new.iter()) {
+            let Some((key, up)) = *new else { continue };
             let key = key.unwrap_or_else(|| self.m.new_key());
             if self.m.add(key, e.policy, up).is_err()
                 || self

@@ -150,9 +150,18 @@ fn two_changing_reloads_of_every_service_fit() {
         let cur: Vec<usize> = (0..m.len())
             .filter(|&i| m.get(i).role == Role::Current)
             .collect();
-        m.room(cur.iter().copied(), 4)
+        let staged: Vec<Staged> = cur
+            .iter()
+            .map(|&i| Staged {
+                current: Some((i, false)),
+                named: Some(i),
+            })
+            .collect();
+        let p = m
+            .plan(&staged)
             .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
-        for &i in &cur {
+        assert_eq!((p.changed, p.retiring.len()), (4, 4));
+        for &i in p.retiring.iter() {
             m.retire(i);
         }
         let mut drops = Vec::new();
@@ -249,9 +258,22 @@ fn a_reload_without_room_is_refused_before_anything_changes() {
     m.retire(1);
     m.add(0, policy(5000), true).unwrap();
     m.add(1, policy(5000), true).unwrap();
-    // The waiting replacements are retired (they never ran: freed), two
-    // new names come: room.
-    assert_eq!(m.room([2, 3].into_iter(), 2), Ok(()));
-    // Two more new names on top: none.
-    assert_eq!(m.room([2, 3].into_iter(), 4), Err(NoRoom { stopping: 2 }));
+    // The waiting replacements change (they never ran: freed): room.
+    let changed = |i| Staged {
+        current: Some((i, false)),
+        named: Some(i),
+    };
+    let p = m.plan(&[changed(2), changed(3)]).unwrap();
+    assert_eq!((p.changed, p.removed, p.added), (2, 0, 0));
+    assert_eq!(
+        p.new.as_slice(),
+        [Some((Some(0), true)), Some((Some(1), true))]
+    );
+    // Two more new names on top: no room; nothing was changed.
+    let new = Staged::default();
+    assert_eq!(
+        m.plan(&[changed(2), changed(3), new, new]).err(),
+        Some(NoRoom { stopping: 2 })
+    );
+    assert_eq!(m.len(), 4);
 }
