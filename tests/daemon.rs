@@ -361,10 +361,28 @@ fn daemon_fds_are_devnull_and_only_expected_kinds_all_cloexec() {
         1,
         "one fd holds the pidfile: {f:?}"
     );
+    // The log file is its writer's (tinyd-log), not tinyd's: a disk that
+    // stalls stalls the writer.
     assert_eq!(
         f.iter().filter(|(_, x)| *x == logc).count(),
-        1,
-        "one fd for the log: {f:?}"
+        0,
+        "tinyd holds no log file: {f:?}"
+    );
+    let w = wait_for(10.0, "the log writer", || log_writer(d));
+    wait_until(10.0, "the writer opens the log", || {
+        fds(w).iter().any(|(_, x)| *x == logc)
+    });
+    let wf = fds(w);
+    for (n, target) in &wf {
+        assert!(
+            (*n <= 2 && target == "/dev/null") || target.starts_with("pipe:[") || *target == logc,
+            "writer fd {n} -> {target:?}: only stdio, its two pipes and the log: {wf:?}"
+        );
+    }
+    assert_eq!(
+        wf.iter().filter(|(_, x)| x.starts_with("pipe:[")).count(),
+        2,
+        "{wf:?}"
     );
     stop_daemon(d);
 }

@@ -161,6 +161,9 @@ fn check(no_proc: bool, tag: &str) {
     let pid = launch(&d, no_proc, tag);
     let _guard = Reap(pid);
     assert_not_inherited(pid, d.path(), "daemon");
+    // The log writer closes what it inherits from tinyd the same way.
+    let w = wait_for(10.0, "the log writer", || log_writer(pid));
+    assert_not_inherited(w, d.path(), "log writer");
     let kids = children(pid);
     assert_eq!(kids.len(), 1, "one service: {kids:?}");
     let svc = kids[0];

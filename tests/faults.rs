@@ -731,8 +731,9 @@ fn nproc_limit_reached_is_retried_at_the_restart_delay() {
     ])
     .uid(UID)
     .gid(UID);
-    // tinyd and its service: two processes of UID at most.
-    limit(&mut c, RLIMIT_NPROC, 2);
+    // tinyd, its log writer and its service: three processes of UID at
+    // most.
+    limit(&mut c, RLIMIT_NPROC, 3);
     let mut t = Tinyd::spawn_cmd(&d, "np", c);
     wait_starts(&log, "np", 2, 10.0);
     // Another process of UID takes the service's place.

@@ -121,9 +121,15 @@ fuzz_target!(|data: &[u8]| {
         let n = want.min(spare.len()).min(stream.len() - pos);
         spare[..n].copy_from_slice(&stream[pos..pos + n]);
         pos += n;
-        lb.commit(n, |p| pieces.push((p.text.to_vec(), p.whole, p.starts, false)));
+        lb.commit(n, |p| {
+            pieces.push((p.text.to_vec(), p.whole, p.starts, false));
+            true
+        });
     }
-    lb.flush(|p| pieces.push((p.text.to_vec(), p.whole, p.starts, true)));
+    lb.flush(|p| {
+        pieces.push((p.text.to_vec(), p.whole, p.starts, true));
+        true
+    });
     // A flush leaves it empty: a second one gives nothing.
     lb.flush(|_| panic!("second flush gave a piece"));
 

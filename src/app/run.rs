@@ -85,46 +85,6 @@ use crate::os::users::resolve;
 #[cfg(feature = "ctl")]
 use crate::sup::reload::load_config;
 
-/// Closes every descriptor above 2: close_range, else /proc/self/fd, else
-/// one by one up to a bound (before /proc is mounted on an old kernel).
-#[inline(never)]
-fn close_inherited() {
-    if sys::close_from(3).is_ok() {
-        return;
-    }
-    if let Ok(dir) = rustix::fs::open(
-        c"/proc/self/fd",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
-        let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 512];
-        let mut high = [0i32; 64];
-        let mut n = 0;
-        let mut raw = rustix::fs::RawDir::new(&dir, &mut buf);
-        while let Some(Ok(entry)) = raw.next() {
-            if let Some(fd) = crate::util::num::decimal(entry.file_name().to_bytes()) {
-                let fd = fd as i32;
-                if fd > 2 && fd != own && n < high.len() {
-                    high[n] = fd;
-                    n += 1;
-                }
-            }
-        }
-        drop(dir);
-        high[..n].iter().for_each(|&fd| sys::close_unowned(fd));
-        if n < high.len() {
-            return;
-        }
-    }
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1024);
-    for fd in 3..limit.min(65536) as i32 {
-        sys::close_unowned(fd);
-    }
-}
-
 /// The syslog socket: $TINYD_SYSLOG (for tests), else /dev/log.
 fn syslog_path<'b>(envp: &Argv<'b>) -> &'b CStr {
     for i in 0..envp.len() {
@@ -188,6 +148,8 @@ crate::static_once!(fn base_cell() -> Option<OwnedFd> = None; bit 3);
 #[inline(never)]
 fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     let _ = sys::ensure_std_fds();
+    // For the log writer's name in `ps` (util::argv::retitle).
+    argv.keep_title_area();
     #[cfg(feature = "ctl")]
     {
         if !argv.is_empty() && args::basename(argv.get(0).to_bytes()) == b"tinyctl" {
@@ -298,7 +260,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         SupMode::Single => None,
     });
 
-    close_inherited();
+    daemon::close_above(3);
     let _ = sig::reset_all();
     // Relative paths (a service's chdir among them) stay relative to where
     // tinyd was started, even after it changes directory: keep that
@@ -382,7 +344,9 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         pidfile,
         ready,
         log: settings.log,
-        log_sink: Sink::new(),
+        own_ring: None,
+        rings: crate::log::ring::Rings::new(),
+        writer: crate::sup::logs::Writer::new(),
         devlog: syslog_path(&envp),
         #[cfg(feature = "ctl")]
         control,
@@ -440,8 +404,16 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
             max: 1024 * 1024,
             keep: 2,
         };
-        if let Err(e) = s.log_sink.open(s.base, &target) {
-            fail(s, b"cannot open log file ", path.to_bytes(), e);
+        // Opened here to say now that it cannot be; the writer opens it.
+        let opened = Sink::new().open(s.base, &target).and_then(|()| {
+            if path.to_bytes().len() > crate::util::limits::PATH_MAX {
+                return Err(Errno::NAMETOOLONG);
+            }
+            s.rings.take(path, 1024 * 1024, 2, false)
+        });
+        match opened {
+            Ok(r) => s.own_ring = Some(r),
+            Err(e) => fail(s, b"cannot open log file ", path.to_bytes(), e),
         }
     }
     // Each spec becomes a service, in file order.

@@ -4,5 +4,7 @@
 //! Uses `util`, `pure` and `os`. Never blocks the loop on a reader, never
 //! decides what a service does.
 
+pub mod ring;
 pub mod sink;
 pub mod timefmt;
+pub mod writer;

@@ -26,67 +26,6 @@ type Prefix = Buf<192>;
 /// that could cut it).
 pub const TEXT_PARTS: usize = 8;
 
-/// Bytes of output lines gathered for one write to a log file (see
-/// [`Batch`]): a whole read of a service's pipe (LINE_MAX bytes) as short
-/// lines with their timestamps takes more than one batch, a long line
-/// fewer.
-pub const BATCH_MAX: usize = 4096;
-
-/// Output lines for a log file, timestamped one by one, written together:
-/// one write for many lines instead of one each. Lines keep their order
-/// and their bytes; a batch is written (or, on a full disk, counted as
-/// lost) whole, before anything else is written to the same file.
-pub struct Batch {
-    buf: [u8; BATCH_MAX],
-    len: usize,
-    lines: u64,
-    /// The last timestamp made, and when it is of (`None` before the
-    /// first): a burst of output within one millisecond formats it once.
-    stamp: Buf<32>,
-    stamp_of: Option<(i64, u32)>,
-}
-
-impl Default for Batch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Batch {
-    pub const fn new() -> Batch {
-        Batch {
-            buf: [0; BATCH_MAX],
-            len: 0,
-            lines: 0,
-            stamp: Buf::new(),
-            // All zero: the batch is in .bss, not in the binary.
-            stamp_of: None,
-        }
-    }
-
-    /// The RFC 3339 timestamp of `at`.
-    fn stamp(&mut self, at: (i64, u32)) -> usize {
-        if self.stamp_of != Some(at) {
-            self.stamp.clear();
-            timefmt::rfc3339(&mut self.stamp, at.0, at.1);
-            self.stamp_of = Some(at);
-        }
-        self.stamp.len()
-    }
-
-    /// Appends one line: the timestamp, then the parts.
-    fn push(&mut self, parts: &[&[u8]]) {
-        let n = self.stamp.len();
-        self.buf[self.len..self.len + n].copy_from_slice(self.stamp.as_bytes());
-        self.len += n;
-        for p in parts {
-            self.buf[self.len..self.len + p.len()].copy_from_slice(p);
-            self.len += p.len();
-        }
-        self.lines += 1;
-    }
-}
-
 /// syslog priorities: facility daemon (3).
 pub const PRI_INFO: u8 = 3 * 8 + 6;
 pub const PRI_NOTICE: u8 = 3 * 8 + 5;
@@ -140,7 +79,7 @@ impl Default for Sink {
 }
 
 /// The wall clock, split into seconds and milliseconds.
-fn wall() -> (i64, u32) {
+pub fn wall() -> (i64, u32) {
     let t = clock_gettime(ClockId::Realtime);
     (t.tv_sec, (t.tv_nsec / 1_000_000) as u32)
 }
@@ -238,52 +177,48 @@ impl Sink {
         self.line_parts(base, t, tag, pid, pri, &[text]);
     }
 
-    /// One line of COMMAND's output, gathered in `b` when the target is a
-    /// file (written at the latest by [`Sink::flush`], which the caller
-    /// calls once it has read what there is); as [`Sink::line`] otherwise.
-    #[allow(clippy::too_many_arguments)]
-    pub fn batch_line(
+    pub fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// The open file's size as far as this sink knows it.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Counts `lines` as lost for `why`; reported before the next write
+    /// that works.
+    pub fn count_lost(&mut self, lines: u64, why: Errno) {
+        self.lost += lines;
+        self.lost_why = why;
+    }
+
+    /// Cuts the open file to `size` bytes (what a write cut short left).
+    pub fn truncate(&mut self, size: u64) {
+        if let Some(f) = &self.fd
+            && rustix::fs::ftruncate(f, size).is_ok()
+        {
+            self.size = size;
+        }
+    }
+
+    /// Appends whole lines (already formatted) to the file: the file is
+    /// checked (deleted or replaced) once a second, a count of lines lost
+    /// goes first, the file rotates first if they would take it past its
+    /// size; `before` is told the file's size just before the write.
+    pub fn append(
         &mut self,
         base: BorrowedFd<'_>,
         t: &Target<'_>,
-        tag: &[u8],
-        pid: i32,
-        text: &[u8],
-        b: &mut Batch,
-    ) {
-        let Target::File { max, .. } = *t else {
-            return self.line(base, t, tag, pid, PRI_INFO, text);
-        };
-        let (secs, ms) = wall();
-        let need = b.stamp((secs, ms)) + 1 + tag.len() + 2 + text.len() + 1;
-        // Full, or this line would take the file past its size: what is
-        // gathered goes first (rotation happens between whole batches).
-        if b.len > 0 && (b.len + need > BATCH_MAX || self.size + (b.len + need) as u64 > max) {
-            self.flush(base, t, b);
+        parts: &[&[u8]],
+        before: impl FnOnce(u64),
+    ) -> Result<(), Errno> {
+        let (secs, _) = wall();
+        self.check(base, t, secs);
+        if self.lost > 0 {
+            self.report_lost(base, t);
         }
-        if need > BATCH_MAX {
-            return self.line(base, t, tag, pid, PRI_INFO, text);
-        }
-        if b.len == 0 {
-            self.check(base, t, secs);
-            if self.lost > 0 {
-                self.report_lost(base, t);
-            }
-        }
-        b.push(&[b" ", tag, b": ", text, b"\n"]);
-    }
-
-    /// Writes the lines gathered in `b` (one write), or counts them lost.
-    pub fn flush(&mut self, base: BorrowedFd<'_>, t: &Target<'_>, b: &mut Batch) {
-        if b.len == 0 {
-            return;
-        }
-        if let Err(e) = self.write(base, t, &[&b.buf[..b.len]]) {
-            self.lost += b.lines;
-            self.lost_why = e;
-        }
-        b.len = 0;
-        b.lines = 0;
+        self.write_with(base, t, parts, before)
     }
 
     /// Like [`Sink::line`], with the text in up to `TEXT_PARTS` parts
@@ -366,6 +301,18 @@ impl Sink {
         t: &Target<'_>,
         parts: &[&[u8]],
     ) -> Result<(), Errno> {
+        self.write_with(base, t, parts, |_| {})
+    }
+
+    /// [`Sink::write`], telling `before` the file's size just before the
+    /// write (after any rotation).
+    fn write_with(
+        &mut self,
+        base: BorrowedFd<'_>,
+        t: &Target<'_>,
+        parts: &[&[u8]],
+        before: impl FnOnce(u64),
+    ) -> Result<(), Errno> {
         if matches!(t, Target::None) {
             return Ok(());
         }
@@ -378,6 +325,7 @@ impl Sink {
                 self.rotate(base, t);
             }
             let fd = self.fd.as_ref().ok_or(Errno::BADF)?;
+            before(self.size);
             write_all(fd, parts)?;
             self.size += total as u64;
             return Ok(());
@@ -531,55 +479,6 @@ mod tests {
 
     fn cstr(p: &std::path::Path) -> std::ffi::CString {
         std::ffi::CString::new(p.to_str().unwrap()).unwrap()
-    }
-
-    /// The file's lines without their timestamps.
-    fn texts(p: &std::path::Path) -> Vec<String> {
-        fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| l.split_once(' ').unwrap().1.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn batched_lines_keep_their_order_and_rotate_between_batches() {
-        let d = dir("batch");
-        let log = d.join("out.log");
-        let path = cstr(&log);
-        let t = Target::File {
-            path: &path,
-            max: 2000,
-            keep: 3,
-        };
-        let base = rustix::fs::CWD;
-        let mut s = Sink::new();
-        s.open(base, &t).unwrap();
-        let mut b = Batch::new();
-        let want: Vec<String> = (0..120).map(|n| format!("line {n}")).collect();
-        for (k, w) in want.iter().enumerate() {
-            s.batch_line(base, &t, b"svc", 1, w.as_bytes(), &mut b);
-            if k % 50 == 49 {
-                s.flush(base, &t, &mut b);
-            }
-        }
-        s.flush(base, &t, &mut b);
-        // Oldest first: out.log.2 (if any), out.log.1, out.log.
-        let mut got = Vec::new();
-        for p in [
-            d.join("out.log.3"),
-            d.join("out.log.2"),
-            d.join("out.log.1"),
-            log.clone(),
-        ] {
-            let n = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            assert!(n <= 2000, "{} is {n} bytes, the limit 2000", p.display());
-            got.extend(texts(&p));
-        }
-        let want: Vec<String> = want.iter().map(|w| format!("svc: {w}")).collect();
-        assert_eq!(got, want);
-        assert!(d.join("out.log.1").exists(), "rotated");
-        let _ = fs::remove_dir_all(&d);
     }
 
     #[test]

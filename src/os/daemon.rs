@@ -6,6 +6,7 @@
 //! its exit code. EOF without a message is a failure, never a success.
 
 use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{WaitOptions, waitpid};
@@ -142,4 +143,45 @@ pub fn null_stdio() -> Result<(), Errno> {
     rustix::stdio::dup2_stdout(&null)?;
     rustix::stdio::dup2_stderr(&null)?;
     Ok(())
+}
+
+/// Closes every descriptor from `first` up: close_range, else /proc/self/fd,
+/// else one by one up to a bound (before /proc is mounted on an old kernel).
+/// Only for descriptors no Rust object owns (at startup, in a new child).
+#[inline(never)]
+pub fn close_above(first: i32) {
+    if sys::close_from(first as u32).is_ok() {
+        return;
+    }
+    if let Ok(dir) = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
+        let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 512];
+        let mut high = [0i32; 64];
+        let mut n = 0;
+        let mut raw = rustix::fs::RawDir::new(&dir, &mut buf);
+        while let Some(Ok(entry)) = raw.next() {
+            if let Some(fd) = crate::util::num::decimal(entry.file_name().to_bytes()) {
+                let fd = fd as i32;
+                if fd >= first && fd != own && n < high.len() {
+                    high[n] = fd;
+                    n += 1;
+                }
+            }
+        }
+        drop(dir);
+        high[..n].iter().for_each(|&fd| sys::close_unowned(fd));
+        if n < high.len() {
+            return;
+        }
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
+    for fd in first..limit.min(65536) as i32 {
+        sys::close_unowned(fd);
+    }
 }

@@ -1,6 +1,7 @@
 //! The operating system: every syscall tinyd makes beyond its descriptors'
 //! reads and writes, and the unsafe code that needs (raw syscalls in
-//! `sys`, the signal handler in `sig`, execve in `spawn`), plus detaching
+//! `sys`, the signal handler in `sig`, execve in `spawn`, the log rings'
+//! shared memory in `shm`), plus detaching
 //! (`daemon`), the pidfile, and reading /etc/passwd and /etc/group.
 //!
 //! Uses `util`, `pure` (for the values it acts on) and `arch`. Never
@@ -9,6 +10,8 @@
 
 pub mod daemon;
 pub mod pidfile;
+#[allow(unsafe_code)]
+pub mod shm;
 #[allow(unsafe_code)]
 pub mod sig;
 #[allow(unsafe_code)]

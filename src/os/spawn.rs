@@ -15,11 +15,12 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, Signal};
 
 use crate::os::sig;
-use crate::os::sys::{self, Forked};
+use crate::os::sys::{self, Forked, SigMask};
 use crate::pure::passwd::Creds;
 use crate::util::argv::Argv;
 use crate::util::buf::Buf;
 use crate::util::limits::{MAX_ENV, MAX_GROUPS, MAX_INHERITED_ENV, MAX_WORDS, PATH_MAX};
+use crate::util::store::ArrayVec;
 use crate::util::words::Words;
 
 /// The default search path when PATH is unset (busybox's).
@@ -281,6 +282,74 @@ pub fn exec_code(step: Step, e: Errno) -> u8 {
         (Step::Exec, _) => crate::code::CANNOT_EXEC,
         _ => crate::code::FAIL,
     }
+}
+
+/// Which side of [`fork_helper`] this is.
+pub enum Helper {
+    /// The helper, with its descriptors at 3, 4, ...
+    Child(ArrayVec<OwnedFd, 4>),
+    Parent(Pid),
+}
+
+/// Forks a helper: a child that runs tinyd's own code and never execs (the
+/// log writer). In the child, `fds` are moved to 3, 4, ... and every other
+/// descriptor above 2 is closed (no control socket, client or pipe of
+/// tinyd's stays open in it); the signals tinyd catches are ignored (tinyd
+/// says when the helper ends: a terminal's ^C goes to the whole group),
+/// SIGPIPE too; it dies with tinyd (SIGKILL); `name` is its name in `ps`.
+pub fn fork_helper(name: &CStr, fds: &[BorrowedFd<'_>]) -> Result<Helper, Errno> {
+    let parent = rustix::process::getpid();
+    let mask = sig::block_all()?;
+    let forked = sys::fork();
+    if let Ok(Forked::Child) = forked {
+        match helper(name, fds, parent) {
+            Ok(fds) => return Ok(Helper::Child(fds)),
+            Err(_) => sys::exit(71),
+        }
+    }
+    let _ = sig::restore(mask);
+    match forked? {
+        Forked::Parent(pid) => Ok(Helper::Parent(pid)),
+        Forked::Child => unreachable!(),
+    }
+}
+
+/// The helper's side of [`fork_helper`].
+fn helper(name: &CStr, fds: &[BorrowedFd<'_>], parent: Pid) -> Result<ArrayVec<OwnedFd, 4>, Errno> {
+    let n = fds.len().min(4);
+    // Out of the way of 3..3+n first, then into place.
+    let mut high: ArrayVec<OwnedFd, 4> = ArrayVec::new();
+    for fd in &fds[..n] {
+        let _ = high.push(rustix::io::fcntl_dupfd_cloexec(fd, 3 + n as i32)?);
+    }
+    let mut placed: ArrayVec<OwnedFd, 4> = ArrayVec::new();
+    for (k, fd) in high.iter().enumerate() {
+        // SAFETY: descriptor 3 + k is no Rust object's in this new process
+        // (its owners' copies are never dropped: the helper never returns
+        // to them); dup2 makes it a copy of `fd` before anything uses it.
+        let mut at = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(3 + k as i32) };
+        rustix::io::dup2(fd, &mut at)?;
+        let _ = placed.push(at);
+    }
+    drop(high);
+    crate::os::daemon::close_above(3 + n as i32);
+    for s in sig::CAUGHT {
+        let d = if s == sig::SIGCHLD {
+            sys::Disposition::Default
+        } else {
+            sys::Disposition::Ignore
+        };
+        sys::sigaction(s, d, 0)?;
+    }
+    sys::sigaction(sig::SIGPIPE, sys::Disposition::Ignore, 0)?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+    if rustix::process::getppid() != Some(parent) {
+        sys::exit(0);
+    }
+    let _ = rustix::thread::set_name(name);
+    crate::util::argv::retitle(name.to_bytes());
+    sig::restore(SigMask::EMPTY)?;
+    Ok(placed)
 }
 
 #[cfg(test)]

@@ -29,13 +29,17 @@ pub fn scan(path: &CStr, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), Errno> 
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e),
         };
-        lb.commit(n, |p| done = done || (p.whole && f(p.text)));
+        lb.commit(n, |p| {
+            done = done || (p.whole && f(p.text));
+            true
+        });
     }
     if !done {
         lb.flush(|p| {
             if p.whole {
                 f(p.text);
             }
+            true
         });
     }
     Ok(())

@@ -233,6 +233,9 @@ restart it when it dies, stop it cleanly on SIGTERM, keep its output.
       --log-size BYTES        rotate FILE before it grows past BYTES
                               (default 1M; suffixes k and M; at least 1k)
       --log-keep N            keep FILE.1 .. FILE.N (default 2; 0 to 99)
+      --log-full WHAT         drop | block (default drop): when the log cannot
+                              take more, drop lines and count them, or make
+                              COMMAND wait
   -S, --syslog[=TAG]          send COMMAND's output lines to /dev/log instead
   -r, --restart WHEN          always | on-failure | never (default always)
       --restart-delay MIN[:MAX]  seconds, fractions allowed (default 1:60);

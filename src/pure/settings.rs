@@ -51,6 +51,18 @@ pub enum Output<'a> {
     Syslog(&'a [u8]),
 }
 
+/// What happens to a service's output when its log cannot take more (the
+/// log writer is behind, or the disk is full).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LogFull {
+    /// The service never waits: lines that do not fit are counted, and
+    /// the count is written once writing works again.
+    Drop,
+    /// tinyd stops reading the service's output: its writes wait (it is
+    /// paused), nothing is lost.
+    Block,
+}
+
 /// Whether `v` can be a service's name or a syslog tag: 1-64 printable
 /// ASCII characters, no `/` (what `tinyd ctl` can ask about, and what fits
 /// in a log line's prefix).
@@ -74,6 +86,7 @@ pub struct Settings<'a> {
     pub output: Output<'a>,
     pub log_size: u64,
     pub log_keep: u32,
+    pub log_full: LogFull,
     /// `restart`, `restart-delay` and `stop-timeout` (milliseconds).
     pub policy: Policy,
 }
@@ -92,6 +105,7 @@ impl<'a> Settings<'a> {
             output: Output::Inherit,
             log_size: 0,
             log_keep: 0,
+            log_full: LogFull::Drop,
             policy: Policy {
                 restart: Restart::Always,
                 delay_min: Ms(0),
@@ -202,7 +216,7 @@ fn full(v: &CStr) -> Result<&CStr, Bad> {
 
 /// How many rows `SETTINGS` has (at most 32: the file's parser keeps a
 /// bit for each).
-pub const COUNT: usize = 12;
+pub const COUNT: usize = 13;
 const _: () = assert!(COUNT <= 32);
 
 /// The table. Its order is no one's business: settings are found by key or
@@ -302,6 +316,20 @@ pub static SETTINGS: [Setting; COUNT] = [
             Ok(())
         },
         bad: in_file("bad log-keep (0 to 99)"),
+        ..ROW
+    },
+    Setting {
+        key: "log-full",
+        default: Some(c"drop"),
+        parse: |s, v| {
+            s.log_full = match v.to_bytes() {
+                b"drop" => LogFull::Drop,
+                b"block" => LogFull::Block,
+                _ => return Err(Bad::Value),
+            };
+            Ok(())
+        },
+        bad: in_file("bad log-full (drop or block)"),
         ..ROW
     },
     Setting {
@@ -411,6 +439,7 @@ pub(crate) const EXAMPLES: &[(&str, &CStr)] = &[
     ("log", c"/var/log/a"),
     ("log-size", c"64k"),
     ("log-keep", c"5"),
+    ("log-full", c"block"),
     ("syslog", c""),
     ("restart", c"never"),
     ("restart-delay", c"0.5:30"),

@@ -12,7 +12,7 @@
 use core::ffi::CStr;
 
 use crate::pure::passwd::Creds;
-use crate::pure::settings::{Output, Settings};
+use crate::pure::settings::{LogFull, Output, Settings};
 use crate::pure::svc::Policy;
 use crate::util::limits::{LINE_MAX, MAX_ENV, MAX_WORDS, SPEC_MAX};
 use crate::util::store::ArrayVec;
@@ -181,6 +181,7 @@ pub struct Spec {
     pub umask: u32,
     pub log_size: u64,
     pub log_keep: u32,
+    pub log_full: LogFull,
     pub policy: Policy,
 }
 
@@ -205,6 +206,7 @@ impl Spec {
             output,
             log_size,
             log_keep,
+            log_full,
             policy,
         } = *set;
         let mut s = Strings { arena, len: 0 };
@@ -238,6 +240,7 @@ impl Spec {
                 umask,
                 log_size,
                 log_keep,
+                log_full,
                 policy,
             }),
             Err(e) => Err((s.arena, e)),

@@ -156,11 +156,14 @@ impl<'a> Sup<'a> {
             ]);
             return ctl::FAILED;
         };
-        let own = self.log_target();
         let out = self.out(PRI_ERR);
         let mut head = false;
         let Sup {
-            t, log_sink, base, ..
+            t,
+            rings,
+            own_ring,
+            base,
+            ..
         } = self;
         let loaded = crate::sup::reload::load_config(
             *base,
@@ -175,7 +178,7 @@ impl<'a> Sup<'a> {
                 all[2 + n] = b"\n";
                 send(&all[..3 + n]);
                 head = true;
-                out.emit(line, None, (own, log_sink));
+                out.emit(line, None, *own_ring, rings);
             },
             // tinyd's own settings are read at start only.
             &mut |_, _| {},

@@ -32,3 +32,16 @@ pub const SPEC_MAX: usize = 3072;
 /// never spins (and the smallest MAX of a MIN given alone, see
 /// `num::millis_range`), in milliseconds.
 pub const DELAY_FLOOR: u64 = 100;
+
+/// Bytes of one log ring: lines on their way from tinyd to its log writer,
+/// for one log file (see `log::ring`). A power of two.
+pub const RING_BYTES: usize = 16 * 1024;
+const _: () = assert!(RING_BYTES.is_power_of_two());
+/// Log rings: tinyd's own log, one per instance that logs to a file (two
+/// per service while a reload replaces it), and as many again for rings
+/// still being written out after their instance is gone.
+pub const LOG_RINGS: usize = if cfg!(feature = "ctl") {
+    3 * MAX_SERVICES + 1
+} else {
+    2
+};

@@ -17,6 +17,11 @@ pub struct Piece<'a> {
 
 /// A line splitter over a buffer it borrows (a service's buffer comes from
 /// a static pool; passwd reading uses one on the stack).
+///
+/// The caller may refuse a piece (its `emit` returns false: no room for
+/// it yet): the piece and everything after it stay in the buffer, `held`
+/// says so, and [`LineBuf::resume`] hands them out again later. Nothing
+/// more should be read in meanwhile (`spare` may be empty).
 pub struct LineBuf<'b> {
     buf: &'b mut [u8],
     len: usize,
@@ -25,6 +30,8 @@ pub struct LineBuf<'b> {
     /// A full buffer was just handed out: a newline as the next byte ends
     /// that line, and makes no empty piece.
     split: bool,
+    /// A piece was refused: what is in the buffer waits for `resume`.
+    held: bool,
 }
 
 impl<'b> LineBuf<'b> {
@@ -35,6 +42,7 @@ impl<'b> LineBuf<'b> {
             len: 0,
             continued: false,
             split: false,
+            held: false,
         }
     }
 
@@ -43,67 +51,107 @@ impl<'b> LineBuf<'b> {
         self.buf
     }
 
-    /// Where to read the next bytes into (never empty).
+    /// Where to read the next bytes into (never empty unless `held`).
     pub fn spare(&mut self) -> &mut [u8] {
         &mut self.buf[self.len..]
     }
 
+    /// Whether a refused piece waits in the buffer.
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
     /// Takes `n` bytes just read into `spare()` and hands out every complete
-    /// line, and the whole buffer if it is full without a newline.
-    pub fn commit(&mut self, n: usize, mut emit: impl FnMut(Piece<'_>)) {
-        let cap = self.buf.len();
+    /// line, and the whole buffer if it is full without a newline. False
+    /// when a piece was refused (see `held`).
+    pub fn commit(&mut self, n: usize, emit: impl FnMut(Piece<'_>) -> bool) -> bool {
         let scan_from = self.len;
-        self.len += n.min(cap - self.len);
+        self.len += n.min(self.buf.len() - self.len);
+        self.scan(scan_from, emit)
+    }
+
+    /// Hands out again what a refused piece left in the buffer, from that
+    /// piece on. False when a piece is refused again.
+    pub fn resume(&mut self, emit: impl FnMut(Piece<'_>) -> bool) -> bool {
+        !self.held || self.scan(0, emit)
+    }
+
+    /// Hands out the pieces of `buf[..len]`, newlines searched from `from`.
+    fn scan(&mut self, from: usize, mut emit: impl FnMut(Piece<'_>) -> bool) -> bool {
+        let cap = self.buf.len();
         let mut start = 0;
-        let mut i = scan_from;
+        let mut i = from;
         if self.split && self.len > 0 {
             // `split` leaves the buffer empty: this is the first new byte.
             self.split = false;
             if self.buf[0] == b'\n' {
                 self.continued = false;
                 start = 1;
-                i = 1;
+                i = i.max(1);
             }
         }
         while i < self.len {
             if self.buf[i] == b'\n' {
-                emit(Piece {
+                let piece = Piece {
                     text: &self.buf[start..i],
                     whole: !self.continued,
                     starts: !self.continued,
-                });
+                };
+                if !emit(piece) {
+                    return self.keep(start, true);
+                }
                 self.continued = false;
                 start = i + 1;
             }
             i += 1;
         }
         if start == 0 && self.len == cap {
-            emit(Piece {
+            let piece = Piece {
                 text: &self.buf[..cap],
                 whole: false,
                 starts: !self.continued,
-            });
+            };
+            if !emit(piece) {
+                return self.keep(0, true);
+            }
             self.continued = true;
             self.split = true;
             self.len = 0;
-            return;
+            self.held = false;
+            return true;
         }
+        self.keep(start, false)
+    }
+
+    /// Keeps `buf[start..len]` for later; returns `!held`.
+    fn keep(&mut self, start: usize, held: bool) -> bool {
         self.buf.copy_within(start..self.len, 0);
         self.len -= start;
+        self.held = held;
+        !held
     }
 
     /// Hands out the partial line left at the end of the stream, if any.
-    pub fn flush(&mut self, mut emit: impl FnMut(Piece<'_>)) {
+    /// Nothing while a piece is held (false): the rest stays for `resume`.
+    pub fn flush(&mut self, mut emit: impl FnMut(Piece<'_>) -> bool) -> bool {
+        if self.held {
+            return false;
+        }
         if self.len > 0 {
-            emit(Piece {
+            let piece = Piece {
                 text: &self.buf[..self.len],
                 whole: !self.continued,
                 starts: !self.continued,
-            });
+            };
+            if !emit(piece) {
+                self.held = true;
+                return false;
+            }
         }
         self.len = 0;
         self.continued = false;
         self.split = false;
+        true
     }
 }
 
@@ -125,10 +173,16 @@ mod tests {
                 let n = spare.len().min(rest.len());
                 spare[..n].copy_from_slice(&rest[..n]);
                 rest = &rest[n..];
-                lb.commit(n, |p| out.push((p.text.to_vec(), p.whole)));
+                lb.commit(n, |p| {
+                    out.push((p.text.to_vec(), p.whole));
+                    true
+                });
             }
         }
-        lb.flush(|p| out.push((p.text.to_vec(), p.whole)));
+        lb.flush(|p| {
+            out.push((p.text.to_vec(), p.whole));
+            true
+        });
         out
     }
 
@@ -213,15 +267,78 @@ mod tests {
                         let n = spare.len().min(rest.len());
                         spare[..n].copy_from_slice(&rest[..n]);
                         rest = &rest[n..];
-                        lb.commit(n, |p| check(p, false));
+                        lb.commit(n, |p| {
+                            check(p, false);
+                            true
+                        });
                     }
                 }
-                lb.flush(|p| check(p, true));
+                lb.flush(|p| {
+                    check(p, true);
+                    true
+                });
                 if input.ends_with(b"\n") && !back.ends_with(b"\n") {
                     back.push(b'\n'); // the newline after a last, full piece
                 }
                 assert_eq!(back, input, "chunk size {size}");
             }
+        }
+    }
+
+    #[test]
+    fn refused_pieces_come_back_unchanged() {
+        // The same stream with pieces refused at random (and resumed before
+        // anything more is read) gives the same pieces as without.
+        let mut input: Vec<u8> = Vec::new();
+        for len in (0..20).chain([16, 24, 8, 8, 0, 7, 9]) {
+            input.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+            input.push(b'\n');
+        }
+        input.extend_from_slice(b"tail");
+        let want = feed::<8>(&[&input]);
+        for seed in 1..200u32 {
+            let mut x = seed;
+            let mut refuse = || {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x % 3 == 0
+            };
+            let mut storage = [0u8; 8];
+            let mut lb = LineBuf::new(&mut storage);
+            let mut got = Vec::new();
+            for chunk in input.chunks(1 + seed as usize % 11) {
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    while !lb.resume(|p| {
+                        let ok = !refuse();
+                        if ok {
+                            got.push((p.text.to_vec(), p.whole));
+                        }
+                        ok
+                    }) {}
+                    let spare = lb.spare();
+                    let n = spare.len().min(rest.len());
+                    spare[..n].copy_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                    lb.commit(n, |p| {
+                        let ok = !refuse();
+                        if ok {
+                            got.push((p.text.to_vec(), p.whole));
+                        }
+                        ok
+                    });
+                }
+            }
+            while !lb.resume(|p| {
+                got.push((p.text.to_vec(), p.whole));
+                true
+            }) {}
+            lb.flush(|p| {
+                got.push((p.text.to_vec(), p.whole));
+                true
+            });
+            assert_eq!(got, want, "seed {seed}");
         }
     }
 }

@@ -314,8 +314,8 @@ fn raw_fds(pid: i32) -> Vec<(i32, String)> {
     v
 }
 
-/// The children of a process (from /proc/PID/task/PID/children).
-pub fn children(pid: i32) -> Vec<i32> {
+/// Every child of a process (from /proc/PID/task/PID/children).
+pub fn all_live_children(pid: i32) -> Vec<i32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
@@ -323,9 +323,31 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Whether `pid` is a log writer (`tinyd-log`, the child tinyd starts when
+/// a service logs to a file).
+pub fn is_log_writer(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "tinyd-log")
+}
+
+/// The children of a process but tinyd's log writer: for tinyd, its
+/// services.
+pub fn children(pid: i32) -> Vec<i32> {
+    all_live_children(pid)
+        .into_iter()
+        .filter(|&c| !is_log_writer(c))
+        .collect()
+}
+
+/// tinyd's log writer, if it runs.
+pub fn log_writer(pid: i32) -> Option<i32> {
+    all_live_children(pid)
+        .into_iter()
+        .find(|&c| is_log_writer(c))
+}
+
 /// Every process whose parent is `pid`, found by scanning /proc (works for
 /// zombies too).
-pub fn all_children(pid: i32) -> Vec<i32> {
+fn every_child(pid: i32) -> Vec<i32> {
     let mut v = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
         if let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
@@ -337,9 +359,18 @@ pub fn all_children(pid: i32) -> Vec<i32> {
     v
 }
 
+/// Every process whose parent is `pid` (zombies too), but a running log
+/// writer of tinyd's.
+pub fn all_children(pid: i32) -> Vec<i32> {
+    every_child(pid)
+        .into_iter()
+        .filter(|&c| !is_log_writer(c) || stat(c).is_some_and(|s| s.state == 'Z'))
+        .collect()
+}
+
 /// Zombies whose parent is `pid`.
 pub fn zombies_of(pid: i32) -> Vec<i32> {
-    all_children(pid)
+    every_child(pid)
         .into_iter()
         .filter(|&c| stat(c).is_some_and(|s| s.state == 'Z'))
         .collect()
