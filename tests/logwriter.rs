@@ -1035,3 +1035,77 @@ fn no_log_file_no_writer() {
     }
     td.shutdown(&sock);
 }
+
+/// The pids of every service in `status`, by name.
+fn all_pids(sock: &Path) -> Vec<(String, Option<i32>)> {
+    let (_, lines) = multi::status(sock).expect("status");
+    lines.into_iter().map(|l| (l.name, l.pid)).collect()
+}
+
+#[test]
+fn reload_needing_more_log_rings_than_free_is_refused_whole() {
+    // 64 services, each logging to its own file. With the writer stopped,
+    // the rings of replaced instances keep their last lines (stopping,
+    // stopped), so they stay in use: two reloads that change all 64 take
+    // 3 x 64 of the 193 rings, and a third finds 1 free. It is refused
+    // whole (exit 1, nothing changed); once the writer runs again, the same
+    // reload goes through.
+    let d = TempDir::new("lw-rings");
+    let names: Vec<String> = (0..64).map(|k| format!("s{k}")).collect();
+    let conf = |g: u32| -> String {
+        names
+            .iter()
+            .map(|n| {
+                multi::service(
+                    &d,
+                    n,
+                    &format!("log = {}\nenv = GEN={g}", s(&d.join(&format!("{n}.log")))),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (mut t, sock, _) = multi::Td::up(&d, &conf(0), &refs);
+    let w = writer_of(t.pid);
+    wait_until(10.0, "every log has its first line", || {
+        names.iter().all(|n| len(&d.join(&format!("{n}.log"))) > 0)
+    });
+    assert!(signal(w, SIGSTOP));
+    let conf_path = d.join("t.conf");
+    let reload = |g: u32| -> multi::Out {
+        fs::write(&conf_path, conf(g)).unwrap();
+        multi::ctl(&sock, &["-w", "30", "reload"])
+    };
+    for g in 1..=2 {
+        let o = reload(g);
+        assert_eq!(o.code, Some(0), "reload {g}: {o:?}");
+        let p = t.running(&sock, &refs);
+        assert_eq!(p.len(), 64);
+    }
+    let before = all_pids(&sock);
+    let o = reload(3);
+    assert_eq!(o.code, Some(1), "reload 3 refused: {o:?}");
+    assert!(
+        o.stderr.contains("64 log files need a ring, 1 are free")
+            && o.stderr.contains("nothing was changed"),
+        "the reason: {o:?}"
+    );
+    assert_eq!(all_pids(&sock), before, "nothing changed");
+    // The writer runs again: the rings are written out and free.
+    assert!(signal(w, SIGCONT));
+    wait_until(20.0, "a reload goes through", || reload(3).code == Some(0));
+    let p = t.running(&sock, &refs);
+    assert!(
+        p.iter()
+            .all(|pid| !before.iter().any(|(_, b)| *b == Some(*pid))),
+        "every service restarted with the new file"
+    );
+    let ev = fs::read_to_string(d.join("s0.log")).unwrap();
+    assert!(
+        ev.matches("started pid").count() >= 4,
+        "s0's log has every start: {ev}"
+    );
+    assert!(signal(t.pid, SIGTERM));
+    assert!(t.wait_exit(20.0).success());
+}

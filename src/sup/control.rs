@@ -241,6 +241,26 @@ impl<'a> Sup<'a> {
                 return Err(code);
             }
         };
+        // A ring for every new instance that logs to a file (rings of
+        // instances gone are free once written out).
+        let rings = self
+            .t
+            .staged
+            .iter()
+            .enumerate()
+            .filter(|&(k, spec)| plan.new[k].is_some() && spec.log_file().is_some());
+        let need = rings.count();
+        if need > self.rings.free_count() {
+            let mut m = Msg::new();
+            m.s(b"cannot reload: ")
+                .u(need as u64)
+                .s(b" log files need a ring, ")
+                .u(self.rings.free_count() as u64)
+                .s(b" are free (the others are still being written out); nothing was changed");
+            let code = self.refuse(client, &[m.as_bytes()]);
+            self.unstage();
+            return Err(code);
+        }
         // Every new instance prepared (pipes, logs opened) before anything
         // changes.
         let mut made: ArrayVec<Prepared, MAX_SERVICES> = ArrayVec::new();

@@ -165,6 +165,11 @@ while ! grep -q 'service stdout line' /var/log/tinyd.log 2>/dev/null && [ $n -lt
     sleep 0.1; n=$((n + 1))
 done
 sed 's/^/TINYD-LOG: /' /var/log/tinyd.log
+# The log writer: a child of tinyd named tinyd-log (comm and cmdline).
+for d in /proc/[0-9]*; do
+    [ "$(cat "$d/comm" 2>/dev/null)" = tinyd-log ] || continue
+    echo "TINYD-WRITER: $(cat "$d/comm") $(tr '\0' ' ' <"$d/cmdline") ppid $(awk '{print $4}' "$d/stat")"
+done
 echo "TINYD-CHECK-DONE: uptime $(cut -d' ' -f1 /proc/uptime) s"
 poweroff
 EOF
@@ -176,7 +181,7 @@ cat >"$root/etc/after.sh" <<'EOF'
 left=""
 for d in /proc/[0-9]*; do
     c=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)
-    case "$c" in *tinyd\ -c* | *sleep\ 1000* | *sleep\ 2000*) left="$left ${d#/proc/}:$c" ;; esac
+    case "$c" in *tinyd\ -c* | tinyd-log* | *sleep\ 1000* | *sleep\ 2000*) left="$left ${d#/proc/}:$c" ;; esac
 done
 [ -n "$left" ] && echo "TINYD-LEFT-RUNNING:$left" || echo "TINYD-ALL-STOPPED"
 [ -e /var/run/tinyd.pid ] && echo "TINYD-PIDFILE-LEFT" || echo "TINYD-PIDFILE-REMOVED"
@@ -229,6 +234,8 @@ has '^TINYD-STATUS-EXIT: 0$' || fail "tinyd ctl status did not exit 0: $(grep 'T
 has '^TINYD-TINYCTL: marker running .*\(exit 0\)$' || fail "tinyctl status marker failed: $(grep 'TINYD-TINYCTL' <<<"$c")"
 has '^TINYD-LOG: .* tinyd: marker: started pid [0-9]+$' || fail "tinyd's log has no 'marker: started pid'"
 has '^TINYD-LOG: .* marker: service stdout line$' || fail "tinyd's log lacks the service's stdout line"
+pid=$(grep -m1 '^TINYD-PIDFILE: ' <<<"$c" | awk '{print $2}')
+has "^TINYD-WRITER: tinyd-log tinyd-log +ppid $pid\$" || fail "no log writer named tinyd-log, child of tinyd $pid: $(grep 'TINYD-WRITER' <<<"$c")"
 has '^TINYD-RESTARTED: [0-9]+ -> [0-9]+$' || fail "the killed service was not restarted: $(grep 'TINYD-RESTARTED' <<<"$c")"
 has '^TINYD-RELOAD: reloaded: 1 added, 0 removed, 0 changed, 1 unchanged \(exit 0\)$' || fail "tinyd ctl reload failed: $(grep 'TINYD-RELOAD' <<<"$c")"
 has '^TINYD-SECOND: second running [0-9]+ ' || fail "the service added by the reload is not running: $(grep 'TINYD-SECOND' <<<"$c")"
