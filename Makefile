@@ -50,6 +50,8 @@ test: deps build minimal cross check-binary
 	CARGO_TARGET_DIR=target/minimal $(CARGO) test --release --locked --no-default-features --lib
 	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked \
 	  --test daemon --test command --test logs --test supervise --test early_boot -- --test-threads=4
+	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked --test logwriter -- \
+	  --test-threads=4 writer_sigkill full_disk_block deleted_log_file
 	$(MAKE) test-cross
 
 # The integration suites against each foreign full and minimal build, under

@@ -279,3 +279,55 @@ fn recover(area: &Area, base: BorrowedFd<'_>, files: &mut Files) {
         h.inflight.store(0, SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::ring::Rings;
+    use std::fs;
+
+    /// A writer killed with its write recorded and `written` of its bytes
+    /// in the file (all, part, none), or after it moved the tail: the next
+    /// writer leaves every line in the file once, in order.
+    #[test]
+    fn a_killed_writers_last_write_is_neither_lost_nor_repeated() {
+        let dir = std::env::temp_dir().join(format!("tinyd-writer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for (case, written) in [(0, 1.0), (1, 0.5), (2, 0.0), (3, 1.0)] {
+            let log = dir.join(format!("{case}.log"));
+            let path = std::ffi::CString::new(log.to_str().unwrap()).unwrap();
+            let mut rings = Rings::new();
+            let r = rings.take(&path, 1 << 20, 0, false).unwrap() as usize;
+            let area = rings.mapped().unwrap();
+            for k in 0..50 {
+                assert!(rings.line(r as RingIdT, b"svc", &[format!("line {k}").as_bytes()]));
+            }
+            // The killed writer: its record, then part of its write.
+            let (a, _) = ring::waiting(area, r);
+            let n = a.len() / 2;
+            let h = &area.heads[r];
+            h.inflight_tail.store(h.tail.load(Relaxed), Relaxed);
+            h.inflight_end.set(n as u64);
+            h.inflight.store(n as u32, SeqCst);
+            let cut = (n as f64 * written) as usize;
+            fs::write(&log, &a[..cut]).unwrap();
+            if case == 3 {
+                // Killed after it moved the tail, before it cleared the record.
+                ring::consume(area, r, n);
+            }
+            // The next writer.
+            let mut files = Files::new();
+            recover(area, rustix::fs::CWD, &mut files);
+            assert_eq!(h.inflight.load(SeqCst), 0);
+            while pass(area, rustix::fs::CWD, &mut files, false, false).0 {}
+            let text = fs::read_to_string(&log).unwrap();
+            let got: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+            let want: Vec<String> = (0..50).map(|k| format!("svc: line {k}")).collect();
+            assert_eq!(got, want, "case {case}");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    type RingIdT = crate::log::ring::RingId;
+}
