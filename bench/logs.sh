@@ -38,11 +38,16 @@ bash "$HERE/install-peers.sh" >&2 || { echo "logs: installing peers failed" >&2;
 
 SHM=$(mktemp -d /dev/shm/tinyd-logs.XXXXXX)
 DISK=$(mktemp -d "$OUTDIR/logs.XXXXXX")
-SL_NS="" SL_PID=""   # a running syslogd namespace (bash) and syslogd, ended on exit
+# run_syslogd runs in a subshell (process substitution): it lists the pids it
+# starts (feeder, syslogd, its namespace shell) in SL_PIDS for this cleanup.
+SL_PIDS=$SHM/syslogd.pids
 cleanup() {
-  if [ -n "$SL_NS" ]; then    # syslogd (SL_PID) first, then its namespace shell
-    [ -n "$SL_PID" ] && kill -TERM "$SL_PID" 2>/dev/null && sleep 0.2
-    kill -KILL "$SL_PID" "$SL_NS" 2>/dev/null
+  local p pids=()
+  [ -s "$SL_PIDS" ] && mapfile -t pids <"$SL_PIDS"
+  if [ ${#pids[@]} -gt 0 ]; then
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   fi
   rm -rf "$SHM" "$DISK"
 }
@@ -155,41 +160,45 @@ print("%.3f %.3f" % (t1 - t0, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_st
 # run_syslogd DIR: prints "WALL CPU FEEDER_CPU LINES_IN_FILE"; 1 (message on
 # stderr) on failure.
 run_syslogd() {
-  local D=$1 sock=$SHM/syslogd.sock pf=$SHM/syslogd.nspid tf=$SHM/syslogd.time
-  local f=$1/syslogd.log mnt=$DISK/ns-shm ns="" pid="" out rc t k
-  rm -f "$sock" "$pf" "$tf" "$tf.err"
+  local D=$1 sock=$SHM/syslogd.sock pf=$SHM/syslogd.nspid tf=$SHM/syslogd.time fo=$SHM/feeder.out
+  local f=$1/syslogd.log mnt=$DISK/ns-shm ns nsp="" pid="" fp rc t k fw fc
+  rm -f "$sock" "$pf" "$tf" "$tf.err" "$fo"
   mkdir -p "$mnt"
   unshare --mount bash -c "$NS_SH" ns "$mnt" "$sock" "$pf" "$tf" \
     "$SLBB" syslogd -n -O "$f" "${SLOPTS[@]}" </dev/null >/dev/null 2>>"$tf.err" &
-  SL_NS=$!
+  ns=$!
+  echo "$ns" >"$SL_PIDS"
   for ((t = 0; t < 500; t++)); do      # 5 s for the socket and syslogd's pid
     if [ -S "$sock" ] && [ -s "$pf" ]; then
-      read -r ns <"$pf"
+      read -r nsp <"$pf"
       # (the file has no newline: read fails but sets pid)
-      read -r pid _ 2>/dev/null <"/proc/$ns/task/$ns/children"; [ -n "$pid" ] && break
+      read -r pid _ 2>/dev/null <"/proc/$nsp/task/$nsp/children"; [ -n "$pid" ] && break
     fi
-    kill -0 "$SL_NS" 2>/dev/null || break
+    kill -0 "$ns" 2>/dev/null || break
     sleep 0.01
   done
-  SL_PID=$pid
   if [ -z "$pid" ] || [ ! -S "$sock" ]; then
-    echo "logs: busybox syslogd did not start (socket $sock, namespace shell ${ns:-none}): $(tail -n2 "$tf.err" 2>/dev/null | tr '\n' ' ')" >&2
-    kill -KILL "$SL_NS" "$pid" 2>/dev/null; wait "$SL_NS" 2>/dev/null; SL_NS="" SL_PID=""
+    echo "logs: busybox syslogd did not start (socket $sock, namespace shell ${nsp:-none}): $(tail -n2 "$tf.err" 2>/dev/null | tr '\n' ' ')" >&2
+    kill -KILL "$ns" "$pid" 2>/dev/null; wait "$ns" 2>/dev/null; rm -f "$SL_PIDS"
     return 1
   fi
-  out=$(python3 -c "$FEEDER" "$sock" "$IN" "$f" "$$.$RANDOM" 2>&1); rc=$?
+  echo "$pid" >>"$SL_PIDS"
+  python3 -c "$FEEDER" "$sock" "$IN" "$f" "$$.$RANDOM" >"$fo" 2>&1 </dev/null &
+  fp=$!
+  echo "$fp" >>"$SL_PIDS"
+  wait "$fp"; rc=$?
   kill -TERM "$pid" 2>/dev/null
-  for ((t = 0; t < 500; t++)); do kill -0 "$SL_NS" 2>/dev/null || break; sleep 0.01; done
-  kill -KILL "$SL_NS" "$pid" 2>/dev/null
-  wait "$SL_NS" 2>/dev/null; SL_NS="" SL_PID=""
-  if [ $rc -ne 0 ]; then echo "logs: busybox syslogd feeder: $out" >&2; return 1; fi
+  for ((t = 0; t < 500; t++)); do kill -0 "$ns" 2>/dev/null || break; sleep 0.01; done
+  kill -KILL "$ns" "$pid" 2>/dev/null
+  wait "$ns" 2>/dev/null
+  rm -f "$SL_PIDS"
+  if [ $rc -ne 0 ]; then echo "logs: busybox syslogd feeder: $(tail -n3 "$fo")" >&2; return 1; fi
   # syslogd's user+sys: the last line of two numbers in the time file (bash
   # may note the TERM before it)
   t=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ {c = $1 + $2} END {if (c != "") printf "%.3f", c}' "$tf")
   [ -n "$t" ] || { echo "logs: busybox syslogd: no CPU time in $tf: $(head -c 200 "$tf")" >&2; return 1; }
   k=$(grep -c ' seq: [0-9]*$' "$f")
-  local fw fc
-  read -r fw fc <<<"$out"
+  read -r fw fc <"$fo"
   echo "$fw $t $fc $k"
 }
 
