@@ -494,9 +494,8 @@ storm_tiny() { # ID: a second instance of tinyd build ID (daemon, -o LOG) gets t
   svc=$SVCP
   nap 0.2
   before=$(smaps "$sup" Rss)
-  local round
   after=""
-  for round in 1 2; do   # twice: one-time growth vs. growth per storm
+  for _ in 1 2; do   # twice: one-time growth vs. growth per storm
     for ((i = 0; i < STORM; i++)); do
       case $((i % 3)) in 0) kill -USR1 "$sup" ;; 1) kill -HUP "$sup" ;; 2) kill -CHLD "$sup" ;; esac 2>/dev/null || break
     done

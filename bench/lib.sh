@@ -1,4 +1,5 @@
-# bench/lib.sh: helpers shared by bench/bench.sh and bench/services.sh.
+# shellcheck shell=bash
+# bench/lib.sh: helpers shared by bench/bench.sh and bench/services.sh (bb_has also in logs.sh).
 # Sourced after TMP is made: `TAG=name; source lib.sh`. No forks in the
 # helpers that poll (bash builtins only), so polling does not load the
 # machine it measures.
@@ -63,3 +64,8 @@ ratio() { # value base
     if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) exit
     r = a / b; printf(r >= 10 ? " (%.0fx)" : " (%.1fx)", r) }'
 }
+
+# bb_has BUSYBOX APPLET: the build has APPLET. `APPLET --help` exits 0 when it
+# is there (with or without usage texts: the static build has none) and 127
+# ("applet not found") when not.
+bb_has() { [ -x "$1" ] && { "$1" "$2" --help </dev/null >/dev/null 2>&1; [ $? -ne 127 ]; }; }

@@ -1,13 +1,25 @@
 #!/bin/bash
 # bench/services.sh - many services and status queries: tinyd's config mode
-# against s6-svscan + s6-supervise and runsvdir + runsv.
+# against s6-svscan + s6-supervise, runsvdir + runsv (Debian's runit) and
+# busybox runsvdir + runsv (the static musl busybox of bench/build-peers.sh,
+# when it is there with runsv, runsvdir and svlogd).
 #
 #   bash bench/services.sh        (also run at the end of bench/bench.sh; needs root)
 #
-# 1. Memory with 1, 16 and 64 services: `tinyd -f -c FILE` (one process) against
-#    s6-svscan and runsvdir with one s6-supervise / runsv per service; for the
-#    peers the sum over every supervisor process (scanner included). Every service
-#    is `sleep N` with N unique to this run and service.
+# 1. Memory with 1, 16 and 64 services, twice:
+#    - supervisors only: `tinyd -f -c FILE` (one process) against s6-svscan,
+#      runsvdir and busybox runsvdir with one s6-supervise / runsv per service;
+#      every service is `sleep N` with N unique to this run and service;
+#    - as deployed, every service logging to a file: tinyd with `log = FILE`
+#      per service; s6 with a `log/` subservice per service running s6-log
+#      (s6-svscan pairs them with a pipe, one more s6-supervise each); runit
+#      and busybox runit with a `log/run` per service running svlogd (runsv
+#      supervises it too). Every service writes one line (`sNN up`), then
+#      execs `sleep N`; the tree is measured once every log file has its line.
+#    The sums are over the top process and every process below it that is not
+#    a service: the scanner, the supervisors and the loggers (for tinyd, its
+#    log writer child `tinyd-log` as soon as a tinyd version has one).
+#    Rss, Pss and Private_Dirty, kB.
 # 2. Status round trip on one service: `tinyd ctl -s SOCK status` against
 #    `s6-svstat DIR` and `sv status DIR`, CTL_REPS calls each, interleaved, each
 #    call timed from bash (so fork + exec included); plus process-start baselines
@@ -22,6 +34,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 TINYD=${TINYD:-$ROOT/target/release/tinyd}
 OUTDIR=$HERE/out
+BB=$OUTDIR/peers/bin/busybox
 CTL_REPS=${CTL_REPS:-200}
 read -r -a COUNTS <<<"${COUNTS:-1 16 64}"
 
@@ -44,7 +57,7 @@ mkdir -p "$OUTDIR"
 
 TMP=$(mktemp -d /tmp/tinyd-services.XXXXXX)
 chmod 755 "$TMP"
-MARK="8$(printf %05d $(( $$ % 100000 )))"   # service = sleep ${MARK}KII (K: 1 tinyd, 2 s6, 3 runit)
+MARK="8$(printf %05d $(( $$ % 100000 )))"   # service = sleep ${MARK}KII (K: the tree, see KNUM)
 T_START=$EPOCHREALTIME
 
 # ---------------------------------------------------------------- helpers
@@ -72,7 +85,33 @@ scan_tree() { # TOP K
     for k in $KIDS; do todo+=("$k"); done
   done
 }
-tree_up() { scan_tree "$1" "$2"; [ "$UP" -eq "$3" ] && [ ${#SUPS[@]} -eq "$4" ]; }
+# tree_ready TOP K N NSUPS: N services up and NSUPS other processes in the tree
+# ("1+": at least one, for tinyd, whose log writer child is counted when there
+# is one but not expected), and every file of LOGFILES written to.
+LOGFILES=()
+tree_ready() {
+  local f
+  scan_tree "$1" "$2"
+  [ "$UP" -eq "$3" ] || return 1
+  if [ "$4" = 1+ ]; then [ ${#SUPS[@]} -ge 1 ] || return 1
+  else [ ${#SUPS[@]} -eq "$4" ] || return 1; fi
+  for f in "${LOGFILES[@]}"; do [ -s "$f" ] || return 1; done
+}
+# COMP = the processes of SUPS by name: "s6-svscan 1, s6-supervise 2, s6-log 1"
+# (the comm, so a forked child that names itself shows; busybox: the applet)
+comp_of() {
+  local p c names=() seen
+  declare -A cnt=()
+  for p in "${SUPS[@]}"; do
+    c=""; read -r c 2>/dev/null <"/proc/$p/comm"
+    [ "$c" = busybox ] && argv_of "$p" && c=${ARGV[1]:-busybox}
+    c=${c:-?}
+    [ -n "${cnt[$c]-}" ] || names+=("$c")
+    cnt[$c]=$(( ${cnt[$c]-0} + 1 ))
+  done
+  COMP=""
+  for seen in "${names[@]}"; do COMP+="${COMP:+, }$seen ${cnt[$seen]}"; done
+}
 
 mem_sum() { # pids... -> MEM_RSS MEM_PSS MEM_PD (kB, summed)
   local files=() p
@@ -111,32 +150,76 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # ---------------------------------------------------------------- supervisors
-declare -A TOP V NPROC
+declare -A TOP V
 KINDS=(tinyd s6 runit)
-declare -A K=([tinyd]=1 [s6]=2 [runit]=3)
-declare -A LABEL=([tinyd]="tinyd -f -c FILE" [s6]="s6-svscan + s6-supervise" [runit]="runsvdir + runsv")
+# busybox runit: only the static build of bench/build-peers.sh (Debian's
+# busybox-static has no runsv)
+BBDIR=$(dirname "$BB")
+if bb_has "$BB" runsvdir && bb_has "$BB" runsv && bb_has "$BB" svlogd; then
+  KINDS+=(bb)
+  BBREAL=$(readlink -f "$BB")
+else
+  BB_NOTE="busybox runit: no column, $BB is missing or lacks runsvdir, runsv or svlogd (bench/build-busybox.sh builds it)"
+  log "$BB_NOTE"
+fi
+PASSES=(bare log)
+# K digit of the service numbers, per pass and tree
+declare -A KNUM=([bare,tinyd]=1 [bare,s6]=2 [bare,runit]=3 [bare,bb]=4
+  [log,tinyd]=5 [log,s6]=6 [log,runit]=7 [log,bb]=8)
+declare -A LABEL=([bare,tinyd]="tinyd -f -c FILE" [bare,s6]="s6-svscan + s6-supervise"
+  [bare,runit]="runsvdir + runsv" [bare,bb]="busybox runsvdir + runsv (static musl)"
+  [log,tinyd]="tinyd -f -c FILE, \`log = FILE\` per service"
+  [log,s6]="s6-svscan + s6-supervise ×2 + s6-log per service"
+  [log,runit]="runsvdir + runsv + svlogd per service"
+  [log,bb]="busybox runsvdir + runsv + svlogd (static musl)")
 
 SOCK=$TMP/tinyd.sock
-mk_rundirs() { # scandir K N
+# mk_rundirs SCANDIR K N PASS KIND: a service dir per service; in pass log a
+# run script that writes one line first, and log/run starting KIND's logger
+# into log/main (LOGFILES: the files the lines go to).
+mk_rundirs() {
   local i d
   rm -rf "$1"; mkdir -p "$1"
+  LOGFILES=()
   for ((i = 0; i < $3; i++)); do
     d=$1/$(printf 's%02d' "$i"); mkdir "$d"
-    printf '#!/bin/sh\nexec /usr/bin/sleep %s\n' "$(svc_num "$2" "$i")" >"$d/run"
+    if [ "$4" = log ]; then
+      printf '#!/bin/sh\necho "%s up"\nexec /usr/bin/sleep %s\n' "${d##*/}" "$(svc_num "$2" "$i")" >"$d/run"
+      mkdir -p "$d/log/main"
+      case $5 in
+        s6) printf '#!/bin/sh\nexec s6-log -b n2 s1000000 T %s\n' "$d/log/main" ;;
+        runit) printf '#!/bin/sh\nexec svlogd -tt %s\n' "$d/log/main" ;;
+        bb) printf '#!/bin/sh\nexec %s svlogd -tt %s\n' "$BB" "$d/log/main" ;;
+      esac >"$d/log/run"
+      chmod 755 "$d/log/run"
+      LOGFILES+=("$d/log/main/current")
+    else
+      printf '#!/bin/sh\nexec /usr/bin/sleep %s\n' "$(svc_num "$2" "$i")" >"$d/run"
+    fi
     chmod 755 "$d/run"
   done
 }
 
-start_tinyd() { # N
-  local i conf=$TMP/tinyd.conf
+start_tinyd() { # N PASS
+  local i k=${KNUM[$2,tinyd]} conf=$TMP/$2/tinyd.conf logs=$TMP/$2/tinyd-logs name
+  mkdir -p "$logs"; rm -f "$logs"/*
+  LOGFILES=()
   { printf '[tinyd]\ncontrol = %s\n' "$SOCK"
     for ((i = 0; i < $1; i++)); do
-      printf '\n[s%02d]\nexec = /usr/bin/sleep %s\n' "$i" "$(svc_num 1 "$i")"
+      name=$(printf 's%02d' "$i")
+      if [ "$2" = log ]; then
+        printf "\n[%s]\nexec = /bin/sh -c 'echo %s up; exec /usr/bin/sleep %s'\nlog = %s\n" \
+          "$name" "$name" "$(svc_num "$k" "$i")" "$logs/$name.log"
+        LOGFILES+=("$logs/$name.log")
+      else
+        printf '\n[%s]\nexec = /usr/bin/sleep %s\n' "$name" "$(svc_num "$k" "$i")"
+      fi
     done; } >"$conf"
-  "$TINYD" -f -c "$conf" </dev/null >>"$TMP/tinyd.err" 2>&1 &
+  # cwd $TMP, so that cleanup finds every process of the tree by its cwd
+  (cd "$TMP" && exec "$TINYD" -f -c "$conf") </dev/null >>"$TMP/tinyd.err" 2>&1 &
   TOP[tinyd]=$!; TOPS+=($!)
-  if ! wait_until 10 tree_up "${TOP[tinyd]}" 1 "$1" 1; then
-    problem "tinyd: \`tinyd -f -c FILE\` with $1 \`sleep N\` services: expected $1 services as children within 10 s, got $UP (supervisor processes ${#SUPS[@]}); stderr: $(tail -n1 "$TMP/tinyd.err")"
+  if ! wait_until 10 tree_ready "${TOP[tinyd]}" "$k" "$1" 1+; then
+    problem "tinyd ($2): \`tinyd -f -c FILE\` with $1 services: expected $1 services as children$([ "$2" = log ] && echo " and a line in each log file") within 10 s, got $UP services (other processes ${#SUPS[@]}); stderr: $(tail -n1 "$TMP/tinyd.err")"
     return 1
   fi
   wait_until 5 test -S "$SOCK" || { problem "tinyd: control socket $SOCK not created within 5 s"; return 1; }
@@ -148,9 +231,9 @@ start_tinyd() { # N
     problem "tinyd: \`tinyd ctl -s SOCK status\` with $1 services up: expected exit 0 and $1 running lines, got exit $rc and $running: $(head -n3 <<<"$out" | tr '\n' ';')"
   fi
 }
-stop_tinyd() {
+stop_tinyd() { # PASS
   local out rc p=${TOP[tinyd]}
-  scan_tree "$p" 1
+  scan_tree "$p" "${KNUM[$1,tinyd]}"
   out=$("$TINYD" ctl -s "$SOCK" shutdown 2>&1); rc=$?
   if [ $rc -ne 0 ] || [ "$out" != stopped ]; then
     problem "tinyd: \`tinyd ctl -s SOCK shutdown\`: expected exit 0 and 'stopped', got exit $rc: $out"
@@ -161,44 +244,65 @@ stop_tinyd() {
   [ -e "$SOCK" ] && problem "tinyd: after shutdown expected $SOCK removed, still there"
 }
 
-start_s6() { # N
-  mk_rundirs "$TMP/s6" 2 "$1"
-  s6-svscan "$TMP/s6" </dev/null >/dev/null 2>>"$TMP/s6.err" &
-  TOP[s6]=$!; TOPS+=($!)
-  wait_until 10 tree_up "${TOP[s6]}" 2 "$1" $(($1 + 1)) ||
-    { problem "s6: expected $1 services under s6-svscan within 10 s, got $UP"; return 1; }
+# the process count of a peer tree: the scanner, a supervisor per service (s6:
+# two with a logger), a logger per service
+peer_procs() { # N PASS KIND
+  case $2,$3 in
+    bare,*) echo $(($1 + 1)) ;;
+    log,s6) echo $((3 * $1 + 1)) ;;
+    log,*) echo $((2 * $1 + 1)) ;;
+  esac
 }
-stop_s6() { # s6-svscan on SIGTERM stops every s6-supervise (and its service), then exits
-  scan_tree "${TOP[s6]}" 2
-  kill -TERM "${TOP[s6]}"
+start_peer() { # N PASS KIND
+  local k=${KNUM[$2,$3]} d=$TMP/$2/$3 want p e
+  mk_rundirs "$d" "$k" "$1" "$2" "$3"
+  case $3 in
+    s6) s6-svscan "$d" </dev/null >/dev/null 2>>"$TMP/s6.err" & ;;
+    runit) runsvdir "$d" </dev/null >/dev/null 2>>"$TMP/runit.err" & ;;
+    # busybox runsvdir starts `runsv` from PATH: busybox's applet links first
+    bb) PATH=$BBDIR:$PATH "$BB" runsvdir "$d" </dev/null >/dev/null 2>>"$TMP/bb.err" & ;;
+  esac
+  TOP[$3]=$!; TOPS+=($!)
+  want=$(peer_procs "$1" "$2" "$3")
+  if ! wait_until 10 tree_ready "${TOP[$3]}" "$k" "$1" "$want"; then
+    problem "${LABEL[$2,$3]}: expected $1 services and $want other processes$([ "$2" = log ] && echo ", a line in each log file") within 10 s, got $UP services and ${#SUPS[@]} other processes"
+    return 1
+  fi
+  if [ "$3" = bb ]; then   # every process of the tree is the static busybox
+    for p in "${SUPS[@]}"; do
+      e=$(readlink "/proc/$p/exe" 2>/dev/null)
+      [ "$e" = "$BBREAL" ] || problem "${LABEL[$2,$3]}: expected every supervisor and logger to run $BBREAL, pid $p runs ${e:-?}"
+    done
+  fi
 }
+start_s6() { start_peer "$@" s6; }
+start_runit() { start_peer "$@" runit; }
+start_bb() { start_peer "$@" bb; }
+# s6-svscan on SIGTERM stops every s6-supervise (and its service or logger),
+# then exits; runsvdir on SIGHUP sends TERM to every runsv (which stops its
+# service, then its logger) and exits.
+stop_peer() { # PASS KIND
+  scan_tree "${TOP[$2]}" "${KNUM[$1,$2]}"
+  case $2 in s6) kill -TERM "${TOP[$2]}" ;; *) kill -HUP "${TOP[$2]}" ;; esac
+}
+stop_s6() { stop_peer "$1" s6; }
+stop_runit() { stop_peer "$1" runit; }
+stop_bb() { stop_peer "$1" bb; }
 
-start_runit() { # N
-  mk_rundirs "$TMP/runit" 3 "$1"
-  runsvdir "$TMP/runit" </dev/null >/dev/null 2>>"$TMP/runit.err" &
-  TOP[runit]=$!; TOPS+=($!)
-  wait_until 10 tree_up "${TOP[runit]}" 3 "$1" $(($1 + 1)) ||
-    { problem "runit: expected $1 services under runsvdir within 10 s, got $UP"; return 1; }
-}
-stop_runit() { # runsvdir on SIGHUP sends TERM to every runsv (which stops its service) and exits
-  scan_tree "${TOP[runit]}" 3
-  kill -HUP "${TOP[runit]}"
-}
-
-stop_all() {
+stop_all() { # PASS
   local id pids=()
   for id in "${KINDS[@]}"; do
     [ -n "${TOP[$id]-}" ] || continue
-    "stop_$id"
+    "stop_$id" "$1"
     pids+=("${SUPS[@]}" "${SVCS[@]}")
   done
-  wait_until 10 all_dead "${pids[@]}" || problem "some supervisor or service still alive 10 s after shutdown"
+  wait_until 10 all_dead "${pids[@]}" || problem "$1: some supervisor, logger or service still alive 10 s after shutdown"
   for id in "${KINDS[@]}"; do [ -n "${TOP[$id]-}" ] && wait "${TOP[$id]}" 2>/dev/null; TOP[$id]=""; done
 }
 
 # ---------------------------------------------------------------- 2. status timing
 # Interleaved: each round runs every query once, so load changes hit all alike.
-declare -A CTL_Q CTL_VALS
+declare -A CTL_VALS
 CTL_IDS=(tinyd s6 runit busybox true)
 time_status() { # ids...: CTL_REPS rounds + 5 warm-up
   local r id t0 rc out
@@ -208,8 +312,8 @@ time_status() { # ids...: CTL_REPS rounds + 5 warm-up
       now_us; t0=$NOW
       case $id in
         tinyd|tinyd64) "$TINYD" ctl -s "$SOCK" status >/dev/null 2>&1 ;;
-        s6) s6-svstat "$TMP/s6/s00" >/dev/null 2>&1 ;;
-        runit) sv status "$TMP/runit/s00" >/dev/null 2>&1 ;;
+        s6) s6-svstat "$TMP/bare/s6/s00" >/dev/null 2>&1 ;;
+        runit) sv status "$TMP/bare/runit/s00" >/dev/null 2>&1 ;;
         busybox) busybox true ;;
         true) /usr/bin/true ;;
       esac
@@ -221,7 +325,9 @@ time_status() { # ids...: CTL_REPS rounds + 5 warm-up
   done
   for id in "$@"; do
     # shellcheck disable=SC2086
-    V[q_med,$id]=$(median ${CTL_VALS[$id]}); V[q_mean,$id]=$(mean ${CTL_VALS[$id]})
+    V[q_med,$id]=$(median ${CTL_VALS[$id]})
+    # shellcheck disable=SC2086
+    V[q_mean,$id]=$(mean ${CTL_VALS[$id]})
     log "status $id: median ${V[q_med,$id]} us, mean ${V[q_mean,$id]} us"
   done
 }
@@ -261,44 +367,68 @@ EOF
 # ================================================================ run
 log "tmp dir $TMP, service numbers ${MARK}Kxx, tinyd: $TINYD"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-for n in "${COUNTS[@]}"; do
-  log "$n service(s): starting tinyd, s6-svscan, runsvdir"
-  for id in "${KINDS[@]}"; do
-    TOP[$id]=""
-    "start_$id" "$n" || V[fail,$id,$n]=1
-  done
-  nap 1
-  for id in "${KINDS[@]}"; do
-    [ -n "${V[fail,$id,$n]-}" ] && continue
-    scan_tree "${TOP[$id]}" "${K[$id]}"
-    mem_sum "${SUPS[@]}"
-    V[procs,$id,$n]=${#SUPS[@]}
-    V[rss,$id,$n]=$MEM_RSS; V[pss,$id,$n]=$MEM_PSS; V[pd,$id,$n]=$MEM_PD
-    log "$id $n: ${#SUPS[@]} processes, Rss $MEM_RSS Pss $MEM_PSS Private_Dirty $MEM_PD kB"
-  done
-  if [ "$n" = 1 ]; then
-    if [ -z "${V[fail,tinyd,1]-}${V[fail,s6,1]-}${V[fail,runit,1]-}" ]; then
-      log "status round trips, $CTL_REPS each"
-      time_status "${CTL_IDS[@]}"
-      time_python py
-    else
-      problem "status timing skipped: a supervisor did not start with 1 service"
+for pass in "${PASSES[@]}"; do
+  for n in "${COUNTS[@]}"; do
+    log "$pass: $n service(s): starting ${KINDS[*]}"
+    for id in "${KINDS[@]}"; do
+      TOP[$id]=""
+      "start_$id" "$n" "$pass" || V[fail,$pass,$id,$n]=1
+    done
+    nap 1
+    for id in "${KINDS[@]}"; do
+      [ -n "${V[fail,$pass,$id,$n]-}" ] && continue
+      scan_tree "${TOP[$id]}" "${KNUM[$pass,$id]}"
+      mem_sum "${SUPS[@]}"
+      comp_of
+      V[procs,$pass,$id,$n]=${#SUPS[@]}; V[comp,$pass,$id,$n]=$COMP
+      V[rss,$pass,$id,$n]=$MEM_RSS; V[pss,$pass,$id,$n]=$MEM_PSS; V[pd,$pass,$id,$n]=$MEM_PD
+      log "$pass $id $n: ${#SUPS[@]} processes ($COMP), Rss $MEM_RSS Pss $MEM_PSS Private_Dirty $MEM_PD kB"
+    done
+    if [ "$pass" = bare ] && [ "$n" = 1 ]; then
+      if [ -z "${V[fail,bare,tinyd,1]-}${V[fail,bare,s6,1]-}${V[fail,bare,runit,1]-}" ]; then
+        log "status round trips, $CTL_REPS each"
+        time_status "${CTL_IDS[@]}"
+        time_python py
+      else
+        problem "status timing skipped: a supervisor did not start with 1 service"
+      fi
     fi
-  fi
-  if [ "$n" = 64 ] && [ -z "${V[fail,tinyd,64]-}" ]; then
-    time_status tinyd64
-    time_python py64
-  fi
-  stop_all
+    if [ "$pass" = bare ] && [ "$n" = 64 ] && [ -z "${V[fail,bare,tinyd,64]-}" ]; then
+      time_status tinyd64
+      time_python py64
+    fi
+    stop_all "$pass"
+  done
 done
 
 # ---------------------------------------------------------------- tables
-mem_cell() { # metric id n
-  local v=${V[$1,$2,$3]-}
-  [ -n "${V[fail,$2,$3]-}" ] && { echo "failed to start"; return; }
+mem_cell() { # metric pass id n
+  local v=${V[$1,$2,$3,$4]-}
+  [ -n "${V[fail,$2,$3,$4]-}" ] && { echo "failed to start"; return; }
   [ -z "$v" ] && { echo "n/a"; return; }
-  [ "$2" = tinyd ] || [ "$1" = procs ] && { echo "$v"; return; }
-  echo "$v$(ratio "$v" "${V[$1,tinyd,$3]-}")"
+  [ "$3" = tinyd ] || [ "$1" = procs ] && { echo "$v"; return; }
+  echo "$v$(ratio "$v" "${V[$1,$2,tinyd,$4]-}")"
+}
+mem_table() { # pass
+  local n m mn id row hdr="| Services | Metric |" sep="|---|---|"
+  for id in "${KINDS[@]}"; do hdr+=" ${LABEL[$1,$id]} |"; sep+="---|"; done
+  echo "$hdr"; echo "$sep"
+  for n in "${COUNTS[@]}"; do
+    for m in procs rss pss pd; do
+      case $m in
+        procs) [ "$1" = log ] && mn="processes (supervisors and loggers)" || mn="supervisor processes" ;;
+        rss) mn="Rss" ;; pss) mn="Pss" ;; pd) mn="Private_Dirty" ;;
+      esac
+      row="| $n | $mn |"
+      for id in "${KINDS[@]}"; do row+=" $(mem_cell $m "$1" "$id" "$n") |"; done
+      echo "$row"
+    done
+  done
+  echo
+  n=${COUNTS[0]}
+  row="Processes counted with $n service(s):"
+  for id in "${KINDS[@]}"; do row+=" ${LABEL[$1,$id]%%,*}: ${V[comp,$1,$id,$n]:-n/a};"; done
+  echo "${row%;}."
 }
 q_row() { # label id
   local m=${V[q_med,$2]-} a=${V[q_mean,$2]-}
@@ -306,6 +436,7 @@ q_row() { # label id
   echo "| $1 | $(ms3 "$m") | $(ms3 "$a") | $(ratio "$m" "${V[q_med,tinyd]-}" | tr -d ' ()') |"
 }
 
+rel() { case $1 in "$ROOT"/*) echo "${1#"$ROOT"/}" ;; *) echo "$1" ;; esac; }
 T_END=$EPOCHREALTIME
 {
   echo "tinyd services benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r),"
@@ -313,14 +444,14 @@ T_END=$EPOCHREALTIME
   echo
   echo "Memory of the supervisor processes, kB (sum over all of them), all services up for 1 s:"
   echo
-  echo "| Services | Metric | ${LABEL[tinyd]} | ${LABEL[s6]} | ${LABEL[runit]} |"
-  echo "|---|---|---|---|---|"
-  for n in "${COUNTS[@]}"; do
-    for m in procs rss pss pd; do
-      case $m in procs) mn="supervisor processes" ;; rss) mn="Rss" ;; pss) mn="Pss" ;; pd) mn="Private_Dirty" ;; esac
-      echo "| $n | $mn | $(mem_cell $m tinyd "$n") | $(mem_cell $m s6 "$n") | $(mem_cell $m runit "$n") |"
-    done
-  done
+  mem_table bare
+  echo
+  echo "As deployed, every service logging to a file (tinyd \`log = FILE\`; s6: a \`log/\` subservice running \`s6-log T\`;"
+  echo "runit and busybox: \`log/run\` running \`svlogd -tt\`); each service wrote one line, then exec'd \`sleep N\`."
+  echo "Sums over the whole tree but its services (the scanner, the supervisors and the loggers; for tinyd,"
+  echo "tinyd and every process below it that is not a service), kB, once every log file had its line, 1 s later:"
+  echo
+  mem_table log
   echo
   echo "Status query on one service, $CTL_REPS calls each, interleaved, timed from bash (fork + exec + wait included):"
   echo
@@ -337,9 +468,12 @@ T_END=$EPOCHREALTIME
     q_row "python3 in-process, 64 services listed" py64
   fi
   echo
-  echo "Ratios in parentheses: peer / tinyd. Services: \`/usr/bin/sleep N\` (s6/runit: a \`#!/bin/sh exec /usr/bin/sleep N\` run script per service dir)."
+  echo "Ratios in parentheses: peer / tinyd (of the same table). Services: \`/usr/bin/sleep N\` (s6/runit: a \`#!/bin/sh exec /usr/bin/sleep N\` run script per service dir)."
   echo "s6 and runit need one supervisor process per service plus the scanner; tinyd supervises all of them in one process."
-  echo "Rss sums count libc pages shared between the peer processes once per process; Pss splits shared pages between their users."
+  echo "Rss sums count libc pages shared between the peer processes once per process; Pss splits shared pages between their users"
+  echo "(the trees of one table run side by side, those of the two tables one after the other)."
+  [ -n "${BBREAL-}" ] && echo "busybox: \`$(rel "$BB")\` (static musl, bench/build-peers.sh), \`busybox runsvdir\` with busybox's applet links first in PATH, so its runsv is busybox's."
+  [ -n "${BB_NOTE-}" ] && echo "$BB_NOTE."
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static 2>/dev/null)python3 $(python3 -c 'import platform; print(platform.python_version())')"
   print_problems
 } | tee "$OUTDIR/services.md"
