@@ -347,6 +347,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         own_ring: None,
         rings: crate::log::ring::Rings::new(),
         writer: crate::sup::logs::Writer::new(),
+        scratch: crate::sup::logs::Scratch::new(),
         devlog: syslog_path(&envp),
         #[cfg(feature = "ctl")]
         control,

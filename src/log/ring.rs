@@ -58,6 +58,10 @@ pub struct Rings {
     taken: [u64; LOG_RINGS.div_ceil(64)],
     /// Lines that did not fit, per ring, not yet reported.
     lost: [u32; LOG_RINGS],
+    /// `head` when the ring's pages were last given back, and the second
+    /// of the last push (see `push`).
+    trimmed: [u32; LOG_RINGS],
+    pushed_at: [u32; LOG_RINGS],
     stamp: Stamp,
     /// Something was pushed since the last [`Rings::take_pushed`].
     pushed: bool,
@@ -75,6 +79,8 @@ impl Rings {
             area: None,
             taken: [0; LOG_RINGS.div_ceil(64)],
             lost: [0; LOG_RINGS],
+            trimmed: [0; LOG_RINGS],
+            pushed_at: [0; LOG_RINGS],
             stamp: Stamp {
                 text: Buf::new(),
                 of: None,
@@ -175,6 +181,17 @@ impl Rings {
         }
         let data = &area.data[r as usize];
         let mut head = h.head.load(Relaxed);
+        // A ring found empty after a pause (the last push more than a
+        // second ago, a quarter of it written since the last time) gives
+        // its pages back: a service that logs a line now and then keeps a
+        // page or two, not the whole ring; a flood keeps its pages.
+        let now = self.stamp.of.map_or(0, |(secs, _)| secs as u32);
+        let at = core::mem::replace(&mut self.pushed_at[r as usize], now);
+        let since = head.wrapping_sub(self.trimmed[r as usize]);
+        if used(h) == 0 && since as usize >= RING_BYTES / 4 && now.wrapping_sub(at) > 1 {
+            data.trim((head & MASK) as usize);
+            self.trimmed[r as usize] = head;
+        }
         for p in parts {
             let mut p: &[u8] = p;
             while !p.is_empty() {
@@ -427,5 +444,31 @@ mod tests {
             (p.as_bytes(), max, keep, block),
             (&b"x\0"[..], 1 << 20, 2, false)
         );
+    }
+
+    #[test]
+    fn a_trickle_through_trimmed_pages_loses_nothing() {
+        // One line at a time, after a pause, written out at once: the ring
+        // is empty at every push, and gives its pages back every quarter
+        // turn, for several turns round it.
+        let mut rings = Rings::new();
+        let r = rings.take(c"x", 1 << 20, 2, false).unwrap();
+        let area = rings.mapped().unwrap();
+        let pad = [b'p'; 300];
+        for k in 0..2000u32 {
+            let n = std::format!("{k} ");
+            // As if the last push was long ago.
+            rings.pushed_at[r as usize] = 0;
+            assert!(rings.line(r, b"svc", &[n.as_bytes(), &pad]));
+            let (a, b) = waiting(area, r as usize);
+            let mut got = a.to_vec();
+            got.extend_from_slice(b);
+            let text = core::str::from_utf8(&got).unwrap();
+            let want = std::format!("svc: {k} {}\n", "p".repeat(300));
+            assert!(text.ends_with(&want), "line {k}: {text:?}");
+            assert_eq!(text.lines().count(), 1);
+            consume(area, r as usize, got.len());
+        }
+        assert!(rings.trimmed[r as usize] != 0, "pages were given back");
     }
 }

@@ -100,6 +100,35 @@ impl Bytes {
     }
 }
 
+impl Bytes {
+    /// Gives the pages of the ring back to the kernel, all but the one
+    /// holding byte `keep`. Only tinyd calls it, only while the ring is
+    /// empty (`tail == head`): the writer reads none of its bytes then, and
+    /// what tinyd writes next reads back as zeros until written.
+    pub fn trim(&self, keep: usize) {
+        // 0 when the auxiliary vector was not given (unit tests).
+        let page = match rustix::param::page_size() {
+            0 => 4096,
+            p => p,
+        };
+        let start = self.0.get() as usize;
+        let end = start + RING_BYTES;
+        let first = start.next_multiple_of(page);
+        let last = end / page * page;
+        let hold = (start + keep.min(RING_BYTES - 1)) / page * page;
+        for (a, b) in [(first, hold), (hold + page, last)] {
+            if a < b {
+                // SAFETY: whole pages inside this ring's bytes, which no one
+                // reads until tinyd writes them again (see above); the
+                // mapping stays, only its contents go.
+                let _ = unsafe {
+                    rustix::mm::madvise(a as *mut _, b - a, rustix::mm::Advice::LinuxRemove)
+                };
+            }
+        }
+    }
+}
+
 /// The whole shared area.
 #[repr(C)]
 pub struct Area {

@@ -263,7 +263,9 @@ impl Sup<'_> {
         let devlog = self.devlog;
         let svc = &self.t.model.get(i).svc;
         let pid = svc.pid.unwrap_or(svc.pgid);
-        let Sup { t, rings, .. } = self;
+        let Sup {
+            t, rings, scratch, ..
+        } = self;
         let slot = &mut t.slots[i];
         let Some((r, _)) = &slot.out else { return };
         let target = target(&slot.spec, devlog);
@@ -281,7 +283,8 @@ impl Sup<'_> {
         }
         let full_since = &mut slot.full_since;
         let sink = &mut slot.sink;
-        let mut put = |text: &[u8]| -> bool {
+        let mut put = |p: crate::util::lines::Piece<'_>| -> bool {
+            let text = p.text;
             let Some(rg) = ring else {
                 sink.line(base, &target, tag, pid, PRI_INFO, text);
                 return true;
@@ -298,18 +301,48 @@ impl Sup<'_> {
             }
             false
         };
-        if !slot.line.resume(|p| put(p.text)) {
+        if !slot.line.resume(&mut put) {
             return;
         }
+        // What an earlier read left in the scratch buffer goes first.
+        if scratch.owner == Some(i) {
+            let (at, len) = (scratch.at, scratch.len);
+            match feed(&mut slot.line, &scratch.buf[at..len], &mut put) {
+                Some(k) => {
+                    scratch.at = at + k;
+                    return;
+                }
+                None => scratch.owner = None,
+            }
+        }
         for _ in 0..rounds {
-            let n = match rustix::io::read(r, slot.line.spare()) {
+            // Big reads through the scratch buffer while it is free (one
+            // read for a few pages of short lines), else into the line
+            // buffer.
+            let free = scratch.owner.is_none();
+            let buf = if free {
+                &mut scratch.buf[..]
+            } else {
+                slot.line.spare()
+            };
+            let want = buf.len();
+            let n = match rustix::io::read(r, buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(Errno::INTR) => continue,
                 Err(_) => break, // EAGAIN: all read
             };
-            if !slot.line.commit(n, |p| put(p.text)) {
+            if free {
+                if let Some(k) = feed(&mut slot.line, &scratch.buf[..n], &mut put) {
+                    (scratch.owner, scratch.at, scratch.len) = (Some(i), k, n);
+                    return;
+                }
+            } else if !slot.line.commit(n, &mut put) {
                 return;
+            }
+            // A short read emptied the pipe: no read just to hear EAGAIN.
+            if n < want {
+                break;
             }
         }
         if !slot.line.held() {
@@ -395,4 +428,63 @@ fn wait_readable(fd: &OwnedFd, ms: Ms) -> bool {
             Ok(_) => return true,
         }
     }
+}
+
+/// Bytes read into the scratch buffer for one service, while they wait.
+pub struct Scratch {
+    pub(crate) buf: [u8; SCRATCH],
+    /// The instance whose bytes `at..len` wait here (its output was
+    /// refused for room); `None`: free.
+    pub(crate) owner: Option<usize>,
+    pub(crate) at: usize,
+    pub(crate) len: usize,
+}
+
+/// Bytes of one read of a service's pipe through the scratch buffer.
+pub const SCRATCH: usize = 4096;
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    pub const fn new() -> Scratch {
+        Scratch {
+            buf: [0; SCRATCH],
+            owner: None,
+            at: 0,
+            len: 0,
+        }
+    }
+
+    /// Instance `i` is removed and the last one takes its index.
+    pub fn moved(&mut self, i: usize, last: usize) {
+        if self.owner == Some(i) {
+            self.owner = None;
+        } else if self.owner == Some(last) {
+            self.owner = Some(i);
+        }
+    }
+}
+
+/// Feeds `data` through `line`, a buffer's worth at a time; `Some(k)` when
+/// a piece was refused with `data[k..]` not yet taken.
+fn feed(
+    line: &mut crate::util::lines::LineBuf<'_>,
+    data: &[u8],
+    put: &mut impl FnMut(crate::util::lines::Piece<'_>) -> bool,
+) -> Option<usize> {
+    let mut at = 0;
+    while at < data.len() {
+        let spare = line.spare();
+        let k = spare.len().min(data.len() - at);
+        spare[..k].copy_from_slice(&data[at..at + k]);
+        at += k;
+        if !line.commit(k, &mut *put) {
+            return Some(at);
+        }
+    }
+    None
 }

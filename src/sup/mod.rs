@@ -218,6 +218,8 @@ pub struct Sup<'a> {
     pub own_ring: Option<RingId>,
     pub rings: Rings,
     pub writer: logs::Writer,
+    /// One read of a service's pipe (see `logs.rs`).
+    pub scratch: logs::Scratch,
     pub devlog: &'a CStr,
     #[cfg(feature = "ctl")]
     pub control: Option<(&'a CStr, OwnedFd)>,
@@ -407,6 +409,7 @@ impl<'a> Sup<'a> {
     /// the arena back to the pool.
     pub(crate) fn drop_slot(&mut self, i: usize) {
         self.t.model.remove(i);
+        self.scratch.moved(i, self.t.slots.len() - 1);
         let slot = self.t.slots.swap_remove(i);
         if let Some(r) = slot.ring {
             self.rings.give(r);

@@ -35,7 +35,7 @@ pub const DELAY_FLOOR: u64 = 100;
 
 /// Bytes of one log ring: lines on their way from tinyd to its log writer,
 /// for one log file (see `log::ring`). A power of two.
-pub const RING_BYTES: usize = 16 * 1024;
+pub const RING_BYTES: usize = 64 * 1024;
 const _: () = assert!(RING_BYTES.is_power_of_two());
 /// Log rings: tinyd's own log, one per instance that logs to a file (two
 /// per service while a reload replaces it), and as many again for rings
