@@ -187,6 +187,10 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
     let Some(t) = Tables::take() else {
         die(code::SOFTWARE, &[b"tables taken twice"])
     };
+    let (Some(rings), Some(scratch)) = (crate::sup::rings_cell(), crate::sup::scratch_cell())
+    else {
+        die(code::SOFTWARE, &[b"log tables taken twice"])
+    };
 
     // What to run, checked before anything else happens.
     let mut settings = Own {
@@ -345,9 +349,9 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         ready,
         log: settings.log,
         own_ring: None,
-        rings: crate::log::ring::Rings::new(),
+        rings,
         writer: crate::sup::logs::Writer::new(),
-        scratch: crate::sup::logs::Scratch::new(),
+        scratch,
         devlog: syslog_path(&envp),
         #[cfg(feature = "ctl")]
         control,

@@ -178,6 +178,10 @@ crate::static_once!(fn tables() -> Tables = Tables {
 #[cfg(feature = "ctl")]
 crate::static_once!(fn text() -> [u8; CONFIG_MAX + 1] = [0; CONFIG_MAX + 1]; bit 2);
 crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1);
+// In .bss, not on the stack: their pages are touched only once logs are
+// written (the scratch buffer at the first read of a service's output).
+crate::static_once!(pub fn rings_cell() -> Rings = Rings::new(); bit 6);
+crate::static_once!(pub fn scratch_cell() -> logs::Scratch = logs::Scratch::new(); bit 7);
 
 impl Tables {
     /// The tables, with every arena and line buffer free. Once only.
@@ -216,10 +220,10 @@ pub struct Sup<'a> {
     /// lines go.
     pub log: Option<&'a CStr>,
     pub own_ring: Option<RingId>,
-    pub rings: Rings,
+    pub rings: &'static mut Rings,
     pub writer: logs::Writer,
     /// One read of a service's pipe (see `logs.rs`).
-    pub scratch: logs::Scratch,
+    pub scratch: &'static mut logs::Scratch,
     pub devlog: &'a CStr,
     #[cfg(feature = "ctl")]
     pub control: Option<(&'a CStr, OwnedFd)>,
