@@ -209,7 +209,7 @@ impl Sup<'_> {
             for i in 0..self.t.slots.len() {
                 self.flush_output(i);
             }
-            self.writer.kick(&mut self.rings);
+            self.writer.kick(self.rings);
             let (Some(area), Some(room)) = (self.rings.mapped(), &self.writer.room) else {
                 break;
             };

@@ -688,7 +688,7 @@ impl<'a> Sup<'a> {
             self.decide(now);
             self.ensure_writer(now);
             self.resume_held();
-            self.writer.kick(&mut self.rings);
+            self.writer.kick(self.rings);
             #[cfg(feature = "ctl")]
             self.check_waits(now);
             if self.t.model.shutting_down() && self.t.model.all_down() {
@@ -803,7 +803,7 @@ impl<'a> Sup<'a> {
                 let _ = slot.sink.open(base, &target);
             }
         }
-        self.writer.reopen(&mut self.rings);
+        self.writer.reopen(self.rings);
     }
 }
 
