@@ -109,7 +109,17 @@ fuzz_target!(|data: &[u8]| {
     let mut pieces: Vec<(Vec<u8>, bool, bool, bool)> = Vec::new(); // text, whole, starts, flushed
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed as u64);
     let mut pos = 0;
+    // Now and then a piece is refused (its log has no room): it and what
+    // follows wait in the buffer and come out again, unchanged, on resume.
+    let mut refuse = Rng(0x2545_f491_4f6c_dd1d ^ seed as u64);
     while pos < stream.len() {
+        while !lb.resume(|p| {
+            let ok = refuse.next() % 5 != 0;
+            if ok {
+                pieces.push((p.text.to_vec(), p.whole, p.starts, false));
+            }
+            ok
+        }) {}
         let spare = lb.spare();
         assert!(!spare.is_empty(), "no room to read into");
         // Mostly big reads, sometimes tiny ones, sometimes 0 bytes.
@@ -122,10 +132,17 @@ fuzz_target!(|data: &[u8]| {
         spare[..n].copy_from_slice(&stream[pos..pos + n]);
         pos += n;
         lb.commit(n, |p| {
-            pieces.push((p.text.to_vec(), p.whole, p.starts, false));
-            true
+            let ok = refuse.next() % 5 != 0;
+            if ok {
+                pieces.push((p.text.to_vec(), p.whole, p.starts, false));
+            }
+            ok
         });
     }
+    while !lb.resume(|p| {
+        pieces.push((p.text.to_vec(), p.whole, p.starts, false));
+        true
+    }) {}
     lb.flush(|p| {
         pieces.push((p.text.to_vec(), p.whole, p.starts, true));
         true

@@ -1,7 +1,9 @@
-//! Where lines go: a service's log file (rotation, a deleted file
-//! noticed), syslog datagrams, tinyd's own log, and their timestamps.
+//! Where lines go: the rings that carry them to the log writer (`ring`),
+//! the writer itself (`writer`, the child `tinyd-log` that owns the files:
+//! rotation, a deleted file noticed), syslog datagrams, and timestamps.
 //!
-//! Uses `util`, `pure` and `os`. Never blocks the loop on a reader, never
+//! Uses `util`, `pure` and `os`. tinyd's side (rings, datagrams) never
+//! blocks on a reader or a disk: only the writer writes files. Never
 //! decides what a service does.
 
 pub mod ring;

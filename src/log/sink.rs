@@ -1,8 +1,10 @@
-//! Where lines go: a log file (timestamped, rotated by size, reopened on
-//! SIGHUP, and when it is deleted or replaced), syslog datagrams, or
-//! nowhere. A line that cannot be written is
-//! counted and reported once writing works again; a sink never blocks and
-//! never retries in a loop.
+//! Where lines go: a log file (rotated by size, reopened on SIGHUP, and
+//! when it is deleted or replaced), syslog datagrams, or nowhere. A line
+//! that cannot be written is counted and reported once writing works
+//! again; a sink never retries in a loop. In tinyd a sink is a syslog
+//! socket (datagrams that never block); a file's sink lives in the log
+//! writer (`writer.rs`), where a write may block: that is why the writer is
+//! a process of its own.
 
 use core::ffi::CStr;
 use rustix::fd::{BorrowedFd, OwnedFd};
@@ -222,7 +224,8 @@ impl Sink {
     }
 
     /// Like [`Sink::line`], with the text in up to `TEXT_PARTS` parts
-    /// (the rest are left out).
+    /// (the rest are left out). Syslog only: a log file's lines go through
+    /// its ring to the writer (`ring.rs`, `writer.rs`).
     pub fn line_parts(
         &mut self,
         base: BorrowedFd<'_>,
@@ -232,23 +235,13 @@ impl Sink {
         pri: u8,
         text: &[&[u8]],
     ) {
+        let Target::Syslog { .. } = t else { return };
         let mut pre = Prefix::new();
-        let (secs, ms) = wall();
-        let end: &[u8] = match t {
-            Target::None => return,
-            Target::File { .. } => {
-                timefmt::rfc3339(&mut pre, secs, ms);
-                pre.s(b" ").s(tag).s(b": ");
-                b"\n"
-            }
-            Target::Syslog { .. } => {
-                pre.s(b"<").u(pri as u64).s(b">");
-                timefmt::rfc3164(&mut pre, secs);
-                pre.s(b" ").s(tag).s(b"[").u(pid as u64).s(b"]: ");
-                b""
-            }
-        };
-        self.check(base, t, secs);
+        let (secs, _) = wall();
+        pre.s(b"<").u(pri as u64).s(b">");
+        timefmt::rfc3164(&mut pre, secs);
+        pre.s(b" ").s(tag).s(b"[").u(pid as u64).s(b"]: ");
+        let end: &[u8] = b"";
         if self.lost > 0 {
             self.report_lost(base, t);
         }
