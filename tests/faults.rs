@@ -327,8 +327,6 @@ fn stop_and_reaping_hold_for_stubborn_forking_and_closed_output_commands() {
 #[test]
 fn full_disk_counts_lost_lines_and_resumes() {
     let d = TempDir::new("flt-full");
-    let mnt = d.join("mnt");
-    fs::create_dir(&mnt).unwrap();
     let count = d.join("count");
     let svc = d.script(
         "lines.sh",
@@ -339,16 +337,7 @@ fn full_disk_counts_lost_lines_and_resumes() {
         ),
     );
     // A 64 KiB tmpfs in a mount namespace of tinyd's own.
-    let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(format!(
-            "mount -t tmpfs -o size=64k tinyd-full '{m}' && exec '{t}' -f -n full -o '{m}/out.log' '{s}'",
-            m = s(&mnt),
-            t = s(&common::bin()),
-            s = s(&svc)
-        ));
-    let mut t = Tinyd::spawn_cmd(&d, "full", c);
-    let root = PathBuf::from(format!("/proc/{}/root{}", t.pid, s(&mnt)));
+    let (mut t, root) = on_small_tmpfs(&d, "64k", "", &svc);
     let log = root.join("out.log");
     let n = || -> u64 {
         fs::read_to_string(&count)
@@ -361,18 +350,7 @@ fn full_disk_counts_lost_lines_and_resumes() {
         starts(&log, "full").first().map(|s| s.1)
     });
     wait_until(10.0, "20 lines", || n() >= 20);
-    // Fill the file system.
-    let mut f = fs::File::create(root.join("filler")).unwrap();
-    let chunk = [b'f'; 4096];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => panic!("filler: {e}"),
-        }
-    }
-    drop(f);
+    fill_disk(&root);
     let (n0, c0, t0) = (n(), cpu(t.pid), Instant::now());
     wait_until(20.0, "100 lines written while full", || n() >= n0 + 100);
     std::thread::sleep(Duration::from_millis(500));

@@ -15,11 +15,10 @@ mod common;
 use common::support::*;
 use common::*;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -742,24 +741,13 @@ fn writer_sigkill_during_fast_flood_with_block_loses_nothing() {
 #[test]
 fn full_disk_block() {
     let d = TempDir::new("lw-full");
-    let mnt = d.join("mnt");
-    fs::create_dir(&mnt).unwrap();
     let count = d.join("count");
     let pad = "f".repeat(200);
     // 500 lines a second at most: the log does not fill the disk itself
     // before the test does.
     let svc = counter_script(&d, &count, &pad, 5);
     // A 1 MiB tmpfs in a mount namespace of tinyd's own.
-    let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(format!(
-            "mount -t tmpfs -o size=1m tinyd-full '{m}' && exec '{t}' -f -n full --log-full=block --log-size 100M -o '{m}/out.log' '{s}'",
-            m = s(&mnt),
-            t = s(&common::bin()),
-            s = s(&svc)
-        ));
-    let mut t = Tinyd::spawn_cmd(&d, "full", c);
-    let root = PathBuf::from(format!("/proc/{}/root{}", t.pid, s(&mnt)));
+    let (mut t, root) = on_small_tmpfs(&d, "1m", "--log-full=block --log-size 100M", &svc);
     let log = root.join("out.log");
     let pid = wait_for(10.0, "the service runs", || {
         cmdline(t.pid).join(" ").contains("tinyd").then_some(())?;
@@ -770,18 +758,7 @@ fn full_disk_block() {
         counter(&count).is_some_and(|n| n >= 20)
     });
     let w = writer_of(t.pid);
-    // Fill the file system.
-    let mut f = File::create(root.join("filler")).unwrap();
-    let chunk = [b'f'; 4096];
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => panic!("filler: {e}"),
-        }
-    }
-    drop(f);
+    fill_disk(&root);
     let n0 = wait_paused(&count, 60.0);
     let (c0, t0) = (cpu(t.pid) + cpu(w), Instant::now());
     std::thread::sleep(Duration::from_secs(2));

@@ -406,3 +406,37 @@ pub fn ctxt(pid: i32) -> u64 {
     };
     f("voluntary_ctxt_switches") + f("nonvoluntary_ctxt_switches")
 }
+
+/// `tinyd -f -n full ARGS -o MNT/out.log SVC` in a mount namespace of its
+/// own, with a tmpfs of `size` (`64k`, `1m`) at `d/mnt`: the guard, and the
+/// tmpfs as seen from outside (through tinyd's /proc/PID/root).
+pub fn on_small_tmpfs(d: &TempDir, size: &str, args: &str, svc: &Path) -> (Tinyd, PathBuf) {
+    let mnt = d.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size={size} tinyd-full '{m}' && exec '{t}' -f -n full {args} -o '{m}/out.log' '{s}'",
+            m = s(&mnt),
+            t = s(&bin()),
+            s = s(svc)
+        ));
+    let t = Tinyd::spawn_cmd(d, "full", c);
+    let root = PathBuf::from(format!("/proc/{}/root{}", t.pid, s(&mnt)));
+    (t, root)
+}
+
+/// Fills the file system of directory `dir` with a file `filler`.
+pub fn fill_disk(dir: &Path) {
+    use std::io::Write;
+    let mut f = fs::File::create(dir.join("filler")).unwrap();
+    let chunk = [b'f'; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filler: {e}"),
+        }
+    }
+}
