@@ -410,12 +410,9 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
             keep: 2,
         };
         // Opened here to say now that it cannot be; the writer opens it.
-        let opened = Sink::new().open(s.base, &target).and_then(|()| {
-            if path.to_bytes().len() > crate::util::limits::PATH_MAX {
-                return Err(Errno::NAMETOOLONG);
-            }
-            s.rings.take(path, 1024 * 1024, 2, false)
-        });
+        let opened = Sink::new()
+            .open(s.base, &target)
+            .and_then(|()| s.rings.take(path, 1024 * 1024, 2, false));
         match opened {
             Ok(r) => s.own_ring = Some(r),
             Err(e) => fail(s, b"cannot open log file ", path.to_bytes(), e),
