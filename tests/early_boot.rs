@@ -172,8 +172,10 @@ fn check(no_proc: bool, tag: &str) {
     wait_until(10.0, "the service execs sleep", || {
         cmdline(svc).first().is_some_and(|a| a == "sleep")
     });
-    let svc_fds: Vec<i32> = fds(svc).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(svc_fds, [0, 1, 2], "the service has only 0-2");
+    // exec shows the new command line before it has closed the
+    // close-on-exec descriptors: wait for them to go (a leaked one stays).
+    let svc_fds = || -> Vec<i32> { fds(svc).into_iter().map(|(n, _)| n).collect() };
+    wait_until(10.0, "the service has only 0-2", || svc_fds() == [0, 1, 2]);
     let st = stat(pid).unwrap();
     assert_ne!(st.session, pid, "the daemon is not a session leader");
     stop_daemon(pid);
