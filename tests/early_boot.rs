@@ -172,8 +172,9 @@ fn check(no_proc: bool, tag: &str) {
     wait_until(10.0, "the service execs sleep", || {
         cmdline(svc).first().is_some_and(|a| a == "sleep")
     });
-    // exec shows the new command line before it has closed the
-    // close-on-exec descriptors: wait for them to go (a leaked one stays).
+    // Right after exec, sleep opens files of its own for a moment (the
+    // locale archive, at setlocale): wait for 0-2 alone (a leaked
+    // descriptor would stay).
     let svc_fds = || -> Vec<i32> { fds(svc).into_iter().map(|(n, _)| n).collect() };
     wait_until(10.0, "the service has only 0-2", || svc_fds() == [0, 1, 2]);
     let st = stat(pid).unwrap();
