@@ -211,22 +211,30 @@ impl Rings {
     /// into ring `r`; false when it does not fit (nothing pushed). A count
     /// of lines lost before goes first.
     pub fn line(&mut self, r: RingId, tag: &[u8], text: &[&[u8]]) -> bool {
+        self.now();
         self.line_leaving(r, tag, text, 0)
     }
 
-    /// One line of a service's output, as [`Rings::line`], leaving
-    /// `RESERVE` bytes free for events.
-    pub fn output(&mut self, r: RingId, tag: &[u8], text: &[u8]) -> bool {
-        self.line_leaving(r, tag, &[text], RESERVE)
-    }
-
-    fn line_leaving(&mut self, r: RingId, tag: &[u8], text: &[&[u8]], spare: usize) -> bool {
+    /// The timestamp of the lines pushed next: now (made again only when
+    /// the millisecond changed). Called once per read of a service's pipe:
+    /// the lines of one read arrived together.
+    pub fn now(&mut self) {
         let (secs, ms) = crate::log::sink::wall();
         if self.stamp.of != Some((secs, ms)) {
             self.stamp.text.clear();
             timefmt::rfc3339(&mut self.stamp.text, secs, ms);
             self.stamp.of = Some((secs, ms));
         }
+    }
+
+    /// One line of a service's output, as [`Rings::line`] but with the
+    /// time of the last [`Rings::now`], leaving `RESERVE` bytes free for
+    /// events.
+    pub fn output(&mut self, r: RingId, tag: &[u8], text: &[u8]) -> bool {
+        self.line_leaving(r, tag, &[text], RESERVE)
+    }
+
+    fn line_leaving(&mut self, r: RingId, tag: &[u8], text: &[&[u8]], spare: usize) -> bool {
         if self.lost[r as usize] > 0 && !self.report_lost(r, spare) {
             return false;
         }

@@ -281,10 +281,16 @@ impl Sup<'_> {
                 None => {}
             }
         }
+        // The lines of one read get one time, taken at their first (lines
+        // waiting from an earlier read: when they are taken).
+        let fresh = core::cell::Cell::new(true);
         let full_since = &mut slot.full_since;
         let sink = &mut slot.sink;
         let mut put = |p: crate::util::lines::Piece<'_>| -> bool {
             let text = p.text;
+            if fresh.replace(false) {
+                rings.now();
+            }
             let Some(rg) = ring else {
                 sink.line(base, &target, tag, pid, PRI_INFO, text);
                 return true;
@@ -332,6 +338,7 @@ impl Sup<'_> {
                 Err(Errno::INTR) => continue,
                 Err(_) => break, // EAGAIN: all read
             };
+            fresh.set(true);
             if free {
                 if let Some(k) = feed(&mut slot.line, &scratch.buf[..n], &mut put) {
                     (scratch.owner, scratch.at, scratch.len) = (Some(i), k, n);
@@ -367,6 +374,7 @@ impl Sup<'_> {
         let target = target(&slot.spec, devlog);
         let tag = slot.spec.syslog_tag().unwrap_or(slot.spec.name());
         let sink = &mut slot.sink;
+        rings.now();
         slot.line.flush(|p| match ring {
             Some(rg) => rings.output(rg, tag, p.text),
             None => {
