@@ -142,7 +142,7 @@ impl Rings {
         h.max.set(max);
         h.keep.store(keep, Relaxed);
         h.block.store(block as u32, Relaxed);
-        for (d, &b) in h.path.iter().zip(p) {
+        for (d, &b) in area.paths[r].iter().zip(p) {
             d.store(b, Relaxed);
         }
         h.path_len.store(p.len() as u32, Relaxed);
@@ -343,7 +343,7 @@ pub fn target(
     }
     let len = (h.path_len.load(Relaxed) as usize).min(PATH_MAX);
     path.clear();
-    for b in &h.path[..len] {
+    for b in &area.paths[r][..len] {
         path.s(&[b.load(Relaxed)]);
     }
     path.s(b"\0");

@@ -48,9 +48,9 @@ pub struct Header {
     pub keep: AtomicU32,
     /// 1: `log-full = block` (a failed write is retried, not dropped).
     pub block: AtomicU32,
-    /// Bytes of `path`; 0: no target (the ring is unused).
+    /// Bytes of the path (in `Area::paths`); 0: no target (the ring is
+    /// unused).
     pub path_len: AtomicU32,
-    pub path: [AtomicU8; PATH_MAX],
     // Stored by the writer.
     /// Bytes ever written out (or dropped).
     pub tail: AtomicU32,
@@ -138,7 +138,11 @@ pub struct Area {
     pub waiting: AtomicU32,
     /// Bumped by tinyd on SIGHUP: the writer reopens every file.
     pub reopen: AtomicU32,
+    /// Small, and together: both sides look at every ring's header, and
+    /// the pages they fill are the only ones touched for rings never used.
     pub heads: [Header; LOG_RINGS],
+    /// Each ring's file, read only when its target changes.
+    pub paths: [[AtomicU8; PATH_MAX]; LOG_RINGS],
     pub data: [Bytes; LOG_RINGS],
 }
 
