@@ -536,7 +536,13 @@ fn sigterm_during_a_flood_is_obeyed_within_the_stop_timeout() {
             &s(&cmd),
         ],
     );
-    let pid = wait_starts(&log, "yes", 1, 10.0)[0].1;
+    // Its `started pid` line may be rotated away before a look at the log
+    // finds it (4 MB go by in a few tens of milliseconds): ask the kernel.
+    let pid = wait_for(10.0, "yes runs", || {
+        children(t.pid)
+            .into_iter()
+            .find(|&c| cmdline(c).first().is_some_and(|a| a == "yes"))
+    });
     wait_until(20.0, "the log rotated once", || {
         d.join("flood.log.1").exists()
     });
