@@ -295,6 +295,10 @@ fn reload_keeps_unchanged_restarts_changed_adds_and_removes() {
         "gone is unknown now"
     );
     // The changed service started again only after its old process stopped.
+    // (The log writer writes tinyd's events a moment after they happen.)
+    wait_until(10.0, "chg's new start in tinyd's log", || {
+        events(&tlog).contains(&format!("chg: started pid {}", q[1]))
+    });
     let ev = events(&tlog);
     let stop = ev
         .iter()
@@ -362,6 +366,9 @@ fn reload_with_a_broken_file_changes_nothing() {
         "nothing added"
     );
     assert!(service_procs(&d, "three").is_empty());
+    wait_until(10.0, "the errors in tinyd's log", || {
+        events(&tlog).contains(&format!("{conf}:7: missing exec: two"))
+    });
     let ev = events(&tlog);
     assert!(
         ev.contains(&format!("{conf}:6: unknown key: bogus")),
