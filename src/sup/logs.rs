@@ -11,8 +11,9 @@
 //!
 //! The writer (`log::writer`) is a child of tinyd, started when a ring is
 //! first used and restarted at once when it dies (after `RESTART_DELAY`
-//! if it died within that long of its start). tinyd keeps the rings and
-//! the pipes, so a restart loses nothing.
+//! if it died within `QUICK` of its start). tinyd keeps the rings and the
+//! pipes, so a restart loses nothing; the delay is far below `STUCK`, so
+//! that even a writer killed again and again does not make `drop` drop.
 
 use core::sync::atomic::Ordering::SeqCst;
 use rustix::event::{PollFd, PollFlags, poll};
@@ -32,9 +33,10 @@ use crate::sup::{Msg, Sup, target};
 /// How long a service's output may wait for a log that takes nothing
 /// before its lines are dropped (`log-full = drop`).
 pub const STUCK: Ms = Ms(1000);
-/// A writer that dies sooner than this after its start is started again
-/// only this long after its death (never a fork loop).
-pub const RESTART_DELAY: Ms = Ms(1000);
+/// A writer that dies sooner than `QUICK` after its start is started
+/// again `RESTART_DELAY` after its death (never a fork loop).
+pub const QUICK: Ms = Ms(1000);
+pub const RESTART_DELAY: Ms = Ms(100);
 /// How long tinyd waits at exit for the writer to write what is left.
 pub const DRAIN: Ms = Ms(1000);
 
@@ -186,7 +188,7 @@ impl Sup<'_> {
         let w = &mut self.writer;
         let pid = w.pid.take().map_or(0, |p| p.as_raw_nonzero().get());
         (w.kick, w.room) = (None, None);
-        let soon = now.since(w.started) < RESTART_DELAY;
+        let soon = now.since(w.started) < QUICK;
         w.due = soon.then(|| now + RESTART_DELAY);
         let mut m = Msg::new();
         m.s(b"log writer (pid ").u(pid as u64).s(b") ");
