@@ -17,6 +17,9 @@ pub use crate::util::argv::Argv;
 #[derive(Clone, Copy)]
 pub struct Opts<'a> {
     pub foreground: bool,
+    /// `--no-wait`: the launcher returns once tinyd runs, without waiting
+    /// for the services to be ready.
+    pub no_wait: bool,
     pub pidfile: Option<&'a CStr>,
     /// Index in argv of COMMAND (0 with `--config`).
     pub cmd: usize,
@@ -52,6 +55,7 @@ fn usage<'a, T>(msg: &'static str, arg: &'a [u8]) -> Result<T, Usage<'a>> {
 /// The service's are the rows of `settings::SETTINGS`.
 const OPTIONS: &[(&str, u8, bool)] = &[
     ("foreground", b'f', false),
+    ("no-wait", 0, false),
     ("pidfile", b'p', true),
     ("config", b'c', true),
     ("control", 0, true),
@@ -94,6 +98,7 @@ pub fn basename(path: &[u8]) -> &[u8] {
 pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
     let mut o = Opts {
         foreground: false,
+        no_wait: false,
         pidfile: None,
         cmd: 0,
         config: None,
@@ -157,6 +162,7 @@ pub fn parse<'a>(argv: &Argv<'a>) -> Result<Parsed<'a>, Usage<'a>> {
                 }
             }
             Opt::Own("foreground", _) => o.foreground = true,
+            Opt::Own("no-wait", _) => o.no_wait = true,
             Opt::Own("pidfile", _) => o.pidfile = Some(nonempty(value, arg)?),
             Opt::Own("config", _) => o.config = Some(nonempty(value, arg)?),
             Opt::Own("control", _) => o.control = Some(nonempty(value, arg)?),
@@ -242,6 +248,15 @@ restart it when it dies, stop it cleanly on SIGTERM, keep its output.
                               MIN alone: a fixed delay, at least 0.1 s after
                               the first restart (only 0:0 never waits)
   -t, --stop-timeout SECONDS  SIGTERM, then SIGKILL after this long (default 5)
+      --type TYPE             simple | oneshot (default simple): a oneshot runs
+                              to completion, and exit 0 is done
+      --ready HOW             exec | notify | fd:N (default exec): ready once
+                              exec'd, at sd_notify's READY=1, or at a newline
+                              written to descriptor N
+      --ready-timeout SECONDS  not ready after this long: a failed start
+                              (default 60; 0: no limit)
+      --no-wait               in daemon mode, return once tinyd runs instead
+                              of once every service is ready
   -n, --name NAME             name in log lines and status: 1-64 printable
                               characters, no '/' (default: COMMAND's basename)
   -c, --config FILE           the services of FILE instead of COMMAND
@@ -562,7 +577,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_an_option_and_in_help() {
-        for row in &SETTINGS {
+        for row in SETTINGS.iter().filter(|r| r.on != settings::On::File) {
             let long = std::format!("--{}", row.key);
             assert!(
                 !OPTIONS
@@ -599,7 +614,7 @@ mod tests {
 
     #[test]
     fn every_setting_reads_as_in_the_table() {
-        for row in &SETTINGS {
+        for row in SETTINGS.iter().filter(|r| r.on != settings::On::File) {
             let v = settings::example(row.key);
             let mut want = Settings::new(b"x");
             assert_eq!((row.parse)(&mut want, v), Ok(()));

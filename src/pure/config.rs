@@ -65,6 +65,16 @@ impl<'a> Service<'a> {
     }
 }
 
+/// The services a service waits for, as bits of their positions in the
+/// file (bit `j`: the file's `j`-th service).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Deps {
+    /// `needs =`: started once they are ready, stopped before them.
+    pub needs: u64,
+    /// `after =`: started once they are ready or have given up.
+    pub after: u64,
+}
+
 /// The `[tinyd]` section.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Global<'a> {
@@ -74,6 +84,9 @@ pub struct Global<'a> {
     /// tinyd's own log file.
     pub log: Option<&'a CStr>,
     pub foreground: bool,
+    /// Each service's dependencies, by its position in the file (checked:
+    /// every name exists, no cycle).
+    pub deps: [Deps; MAX_SERVICES],
 }
 
 impl Global<'_> {
@@ -83,6 +96,7 @@ impl Global<'_> {
             control: None,
             log: None,
             foreground: false,
+            deps: [Deps { needs: 0, after: 0 }; MAX_SERVICES],
         }
     }
 }
@@ -732,6 +746,7 @@ restart = on-failure
                 control: Some(c"/var/run/tinyd.sock"),
                 log: Some(c"/var/log/tinyd.log"),
                 foreground: false,
+                deps: Global::new().deps,
             }
         );
         assert_eq!(cfg.services().len(), 2);
@@ -1317,7 +1332,7 @@ log-keep = -1";
     #[test]
     fn every_key_reads_as_in_the_table() {
         for (i, row) in SETTINGS.iter().enumerate() {
-            if row.on != settings::On::Both {
+            if row.on == settings::On::Line {
                 assert_eq!(
                     errors(&format!("[x]\nexec = x\n{} = a\n", row.key)),
                     [e(3, "unknown key", row.key)]
@@ -1344,7 +1359,7 @@ log-keep = -1";
     #[test]
     fn config_size() {
         // For the record: it lives in static storage, not on the stack.
-        assert!(core::mem::size_of::<Config>() < 48 * 1024);
+        assert!(core::mem::size_of::<Config>() < 56 * 1024);
         assert!(core::mem::size_of::<Errors>() < 1024);
     }
 }

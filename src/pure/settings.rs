@@ -15,7 +15,7 @@
 
 use core::ffi::CStr;
 
-use crate::pure::svc::Policy;
+use crate::pure::svc::{Policy, ReadyBy};
 use crate::pure::time::Ms;
 use crate::util::limits::MAX_ENV;
 use crate::util::num;
@@ -87,8 +87,13 @@ pub struct Settings<'a> {
     pub log_size: u64,
     pub log_keep: u32,
     pub log_full: LogFull,
-    /// `restart`, `restart-delay` and `stop-timeout` (milliseconds).
+    /// `restart`, `restart-delay`, `stop-timeout` (milliseconds), `type`,
+    /// `ready` and `ready-timeout`.
     pub policy: Policy,
+    /// `needs =` and `after =` as written: names, space-separated
+    /// (checked against the file's names by config.rs; empty: none).
+    pub needs: &'a [u8],
+    pub after: &'a [u8],
 }
 
 impl<'a> Settings<'a> {
@@ -111,7 +116,12 @@ impl<'a> Settings<'a> {
                 delay_min: Ms(0),
                 delay_max: Ms(0),
                 stop_timeout: Ms(0),
+                ready: ReadyBy::Exec,
+                ready_timeout: Ms(0),
+                oneshot: false,
             },
+            needs: b"",
+            after: b"",
         };
         for row in &SETTINGS {
             if let Some(d) = row.default {
@@ -162,6 +172,8 @@ pub enum On {
     Both,
     /// Only on the command line (a section's name is its header).
     Line,
+    /// Only in a `[NAME]` section (about other sections).
+    File,
 }
 
 /// Reads a value into its field of `Settings`.
@@ -216,7 +228,7 @@ fn full(v: &CStr) -> Result<&CStr, Bad> {
 
 /// How many rows `SETTINGS` has (at most 32: the file's parser keeps a
 /// bit for each).
-pub const COUNT: usize = 13;
+pub const COUNT: usize = 18;
 const _: () = assert!(COUNT <= 32);
 
 /// The table. Its order is no one's business: settings are found by key or
@@ -380,18 +392,77 @@ pub static SETTINGS: [Setting; COUNT] = [
         bad: in_file("bad stop-timeout (seconds)"),
         ..ROW
     },
+    Setting {
+        key: "type",
+        default: Some(c"simple"),
+        parse: |s, v| {
+            s.policy.oneshot = match v.to_bytes() {
+                b"simple" => false,
+                b"oneshot" => true,
+                _ => return Err(Bad::Value),
+            };
+            Ok(())
+        },
+        bad: in_file("bad type (simple or oneshot)"),
+        ..ROW
+    },
+    Setting {
+        key: "ready",
+        default: Some(c"exec"),
+        parse: |s, v| {
+            s.policy.ready = match v.to_bytes() {
+                b"exec" => ReadyBy::Exec,
+                b"notify" => ReadyBy::Notify,
+                v => match v.strip_prefix(b"fd:").and_then(num::decimal) {
+                    Some(n @ 3..=255) => ReadyBy::Fd(n as u8),
+                    _ => return Err(Bad::Value),
+                },
+            };
+            Ok(())
+        },
+        bad: in_file("bad ready (exec, notify or fd:N with N from 3 to 255)"),
+        ..ROW
+    },
+    Setting {
+        key: "ready-timeout",
+        default: Some(c"60"),
+        parse: |s, v| {
+            s.policy.ready_timeout = Ms(num::millis(v.to_bytes()).ok_or(Bad::Value)?);
+            Ok(())
+        },
+        bad: in_file("bad ready-timeout (seconds, 0 for none)"),
+        ..ROW
+    },
+    Setting {
+        key: "needs",
+        on: On::File,
+        parse: |s, v| {
+            s.needs = full(v)?.to_bytes();
+            Ok(())
+        },
+        ..ROW
+    },
+    Setting {
+        key: "after",
+        on: On::File,
+        parse: |s, v| {
+            s.after = full(v)?.to_bytes();
+            Ok(())
+        },
+        ..ROW
+    },
 ];
 
 /// The index in `SETTINGS` of the setting `KEY =` of a `[NAME]` section.
 pub fn by_key(key: &[u8]) -> Option<usize> {
     SETTINGS
         .iter()
-        .position(|r| r.on == On::Both && r.key.as_bytes() == key)
+        .position(|r| r.on != On::Line && r.key.as_bytes() == key)
 }
 
 /// The setting of the command line's `--LONG` (with `short` 0) or `-X`.
 pub fn by_option(long: &[u8], short: u8) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|r| {
+    SETTINGS.iter().filter(|r| r.on != On::File).find(|r| {
         if short == 0 {
             r.key.as_bytes() == long
         } else {
@@ -444,6 +515,11 @@ pub(crate) const EXAMPLES: &[(&str, &CStr)] = &[
     ("restart", c"never"),
     ("restart-delay", c"0.5:30"),
     ("stop-timeout", c"2.5"),
+    ("type", c"oneshot"),
+    ("ready", c"fd:3"),
+    ("ready-timeout", c"0"),
+    ("needs", c"db net"),
+    ("after", c"fw"),
 ];
 
 /// The example of row `key`.
@@ -485,6 +561,9 @@ mod tests {
                 delay_min: Ms(1000),
                 delay_max: Ms(60_000),
                 stop_timeout: Ms(5000),
+                ready: ReadyBy::Exec,
+                ready_timeout: Ms(60_000),
+                oneshot: false,
             }
         );
     }
@@ -509,7 +588,11 @@ mod tests {
                 assert!(a.short == 0 || a.short != b.short, "-{}", a.short as char);
             }
             assert_eq!(index(a.key), i);
-            assert_eq!(by_key(a.key.as_bytes()), (a.on == On::Both).then_some(i));
+            assert_eq!(by_key(a.key.as_bytes()), (a.on != On::Line).then_some(i));
+            if a.on == On::File {
+                assert!(by_option(a.key.as_bytes(), 0).is_none());
+                continue;
+            }
             assert!(core::ptr::eq(by_option(a.key.as_bytes(), 0).unwrap(), a));
             if a.short != 0 {
                 assert!(core::ptr::eq(by_option(b"", a.short).unwrap(), a));

@@ -53,6 +53,23 @@ pub struct Policy {
     pub delay_min: Ms,
     pub delay_max: Ms,
     pub stop_timeout: Ms,
+    /// How it says it is ready (`ready =`).
+    pub ready: ReadyBy,
+    /// Not ready this long after its start: a failed start (0: no limit).
+    pub ready_timeout: Ms,
+    /// `type = oneshot`: runs to completion; an exit 0 is `done`.
+    pub oneshot: bool,
+}
+
+/// How a service says it is ready (`ready =`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReadyBy {
+    /// Once exec'd.
+    Exec,
+    /// `READY=1` on `NOTIFY_SOCKET` (sd_notify).
+    Notify,
+    /// A newline on this descriptor (s6's notification fd).
+    Fd(u8),
 }
 
 /// What the loop must do now.
@@ -298,6 +315,9 @@ mod tests {
             delay_min: Ms(min),
             delay_max: Ms(max),
             stop_timeout: Ms(5000),
+            ready: ReadyBy::Exec,
+            ready_timeout: Ms(60_000),
+            oneshot: false,
         }
     }
 

@@ -593,6 +593,9 @@ fn entry(c: &mut dyn Choose, name: u8) -> Entry {
             delay_min: Ms(min),
             delay_max: Ms(min.max(100) * 4),
             stop_timeout: Ms([300, 1000, 5000][c.pick(3) as usize]),
+            ready: crate::pure::svc::ReadyBy::Exec,
+            ready_timeout: Ms(0),
+            oneshot: false,
         },
         variant: c.pick(2) as u8,
     }

@@ -15,6 +15,9 @@ fn policy(stop: u64) -> Policy {
         delay_min: Ms(100),
         delay_max: Ms(1000),
         stop_timeout: Ms(stop),
+        ready: crate::pure::svc::ReadyBy::Exec,
+        ready_timeout: Ms(0),
+        oneshot: false,
     }
 }
 
