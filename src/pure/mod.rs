@@ -1,5 +1,6 @@
 //! Every decision tinyd makes, as pure code: parsing what the user wrote
-//! (options, the configuration file, control requests, /etc/passwd lines),
+//! (options, the configuration file, control requests, /etc/passwd lines,
+//! sd_notify datagrams),
 //! the settings table, one service's restart and stop policy (`svc`), the
 //! whole supervisor's state (`model`), and time as types.
 //!
@@ -11,6 +12,7 @@ pub mod args;
 #[cfg(feature = "ctl")]
 pub mod config;
 pub mod model;
+pub mod notify;
 pub mod passwd;
 #[cfg(feature = "ctl")]
 pub mod protocol;
