@@ -23,6 +23,9 @@
 //! Keys are the long options of the command line, with the same defaults
 //! (a `[NAME]` section's, but `exec`, are the rows of `settings::SETTINGS`);
 //! `#` starts a comment line (only as the first non-blank character).
+//! `needs =` and `after =` (file only) name other services of the file,
+//! separated by blanks; they become `Global.deps`, with every name known
+//! and no cycle through either kind of edge.
 
 use core::ffi::CStr;
 
@@ -144,12 +147,25 @@ pub struct Error<'a> {
     pub text: &'a [u8],
 }
 
+/// Room in `Errors` for texts made by the parser rather than found in the
+/// file (a cycle's `a -> b -> a`), and at most how much of it one takes.
+const MADE_MAX: usize = 192;
+const MADE_ONE: usize = 96;
+const _: () = assert!(MADE_MAX <= u8::MAX as usize && MADE_ONE <= MADE_MAX);
+
 /// The problems of a file, by line; `more` if some were left out.
 #[derive(Debug)]
 pub struct Errors<'a> {
+    /// The errors; one whose text was made (see `iter`) has an empty text
+    /// here.
     pub list: [Error<'a>; CONFIG_MAX_ERRORS],
     pub len: usize,
     pub more: bool,
+    /// Where each error's made text is in `made` (start, length; length
+    /// 0: none), kept beside `list` when it is sorted.
+    made_at: [(u8, u8); CONFIG_MAX_ERRORS],
+    made: [u8; MADE_MAX],
+    made_len: usize,
 }
 
 impl<'a> Errors<'a> {
@@ -162,19 +178,57 @@ impl<'a> Errors<'a> {
             }; CONFIG_MAX_ERRORS],
             len: 0,
             more: false,
+            made_at: [(0, 0); CONFIG_MAX_ERRORS],
+            made: [0; MADE_MAX],
+            made_len: 0,
         }
     }
+    /// The errors as stored: a made text (a cycle's) is empty here.
     pub fn as_slice(&self) -> &[Error<'a>] {
         &self.list[..self.len.min(CONFIG_MAX_ERRORS)]
+    }
+    /// The errors, each with its whole text (a made one borrowed from
+    /// `self`, since `Error.text` cannot own it). What a caller prints.
+    pub fn iter(&self) -> impl Iterator<Item = Error<'_>> + '_ {
+        self.as_slice()
+            .iter()
+            .zip(&self.made_at)
+            .map(|(&e, &(start, len))| {
+                let mut e: Error<'_> = e;
+                if len > 0 {
+                    let (s, n) = (start as usize, len as usize);
+                    e.text = self.made.get(s..s + n).unwrap_or_default();
+                }
+                e
+            })
     }
     fn push(&mut self, line: u32, msg: &'static str, text: &'a [u8]) {
         match self.list.get_mut(self.len) {
             Some(slot) => {
                 *slot = Error { line, msg, text };
+                self.made_at[self.len] = (0, 0);
                 self.len += 1;
             }
             None => self.more = true,
         }
+    }
+    /// Pushes an error whose text is copied into `made`; if it does not
+    /// fit there (or `cut`: it was cut already), it ends with "...".
+    fn push_made(&mut self, line: u32, msg: &'static str, text: &[u8], cut: bool) {
+        let start = self.made_len.min(MADE_MAX);
+        let n = text.len().min(MADE_MAX - start);
+        let i = self.len;
+        self.push(line, msg, b"");
+        if self.len == i || n == 0 {
+            return;
+        }
+        let out = &mut self.made[start..start + n];
+        out.copy_from_slice(&text[..n]);
+        if (cut || n < text.len()) && n >= 3 {
+            out[n - 3..].copy_from_slice(b"...");
+        }
+        self.made_len = start + n;
+        self.made_at[i] = (start as u8, n as u8);
     }
     /// Stable sort by line ("missing exec" is found at the section's end
     /// but is about its header).
@@ -184,6 +238,7 @@ impl<'a> Errors<'a> {
             let mut j = i;
             while j > 0 && self.list[j - 1].line > self.list[j].line {
                 self.list.swap(j - 1, j);
+                self.made_at.swap(j - 1, j);
                 j -= 1;
             }
         }
@@ -238,6 +293,7 @@ pub fn parse_each<'a>(
         each,
         global: Global::new(),
         names: [b""; MAX_SERVICES],
+        wants: [Wants::NONE; MAX_SERVICES],
         count: 0,
         errs: Errors::new(),
         section: Section::None,
@@ -247,6 +303,7 @@ pub fn parse_each<'a>(
         exec_seen: false,
         global_seen: false,
         too_many: false,
+        lost: false,
     };
     if text.len() > CONFIG_MAX {
         p.errs.push(0, "file too large (at most 32 KiB)", b"");
@@ -272,6 +329,12 @@ pub fn parse_each<'a>(
         p.line(n, line);
     }
     p.end_section();
+    // Checked against the names kept, unless a service's name was lost
+    // (then a reference to it would read as unknown): other errors do not
+    // matter to the graph.
+    if !p.lost {
+        p.graph();
+    }
     if p.errs.len > 0 || p.errs.more {
         p.errs.sort();
         return Err(p.errs);
@@ -284,6 +347,27 @@ pub fn parse_each<'a>(
 const GLOBAL_KEYS: [&str; 4] = ["pidfile", "control", "log", "foreground"];
 
 const BAD_NAME: &str = "bad service name (1-64 printable characters, no '/')";
+
+const NEEDS: usize = settings::index("needs");
+const AFTER: usize = settings::index("after");
+
+/// A kept service's `needs` and `after` (in that order) as written, and
+/// the lines of their keys, to be resolved once every name is known.
+#[derive(Clone, Copy)]
+struct Wants<'a> {
+    text: [&'a [u8]; 2],
+    line: [u32; 2],
+}
+
+impl Wants<'_> {
+    const NONE: Self = Wants {
+        text: [b""; 2],
+        line: [0; 2],
+    };
+}
+
+const UNKNOWN: [&str; 2] = ["unknown service in needs", "unknown service in after"];
+const CYCLE: &str = "dependency cycle";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Section {
@@ -298,8 +382,10 @@ enum Section {
 struct Parser<'a, 'c> {
     each: &'c mut dyn FnMut(&Service<'a>) -> Option<Error<'a>>,
     global: Global<'a>,
-    /// The names of the services kept so far, for duplicates.
+    /// The names of the services kept so far, for duplicates and the
+    /// graph; their positions are those of `Global.deps`.
     names: [&'a [u8]; MAX_SERVICES],
+    wants: [Wants<'a>; MAX_SERVICES],
     count: usize,
     errs: Errors<'a>,
     section: Section,
@@ -315,6 +401,8 @@ struct Parser<'a, 'c> {
     global_seen: bool,
     /// "too many services" was reported.
     too_many: bool,
+    /// A section's name was not kept (a bad header or name, too many).
+    lost: bool,
 }
 
 fn is_space(c: u8) -> bool {
@@ -484,6 +572,7 @@ impl<'a> Parser<'a, '_> {
         self.exec_seen = false;
         if h.len() < 2 || h[h.len() - 1] != b']' {
             self.section = Section::Skip;
+            self.lost = true;
             return self.err(n, "bad section header", h);
         }
         let name = &h[1..h.len() - 1];
@@ -499,10 +588,12 @@ impl<'a> Parser<'a, '_> {
         self.cur = Service::new(name, n);
         self.store = false;
         if !settings::valid_name(name) {
+            self.lost = true;
             self.err(n, BAD_NAME, name);
         } else if self.names[..self.count].contains(&name) {
             self.err(n, "duplicate service", name);
         } else if self.count >= MAX_SERVICES {
+            self.lost = true;
             if !self.too_many {
                 self.too_many = true;
                 self.err(n, "too many services (at most 64)", name);
@@ -520,6 +611,11 @@ impl<'a> Parser<'a, '_> {
             }
             if self.store && self.count < MAX_SERVICES {
                 self.names[self.count] = name;
+                let (set, lines) = (&self.cur.set, &self.cur.lines);
+                self.wants[self.count] = Wants {
+                    text: [set.needs, set.after],
+                    line: [lines[NEEDS], lines[AFTER]],
+                };
                 self.count += 1;
                 if self.exec_seen
                     && let Some(e) = (self.each)(&self.cur)
@@ -623,6 +719,150 @@ impl<'a> Parser<'a, '_> {
     }
 }
 
+impl<'a> Parser<'a, '_> {
+    /// Resolves each kept service's `needs` and `after` into
+    /// `global.deps`, then reports the cycles.
+    fn graph(&mut self) {
+        for i in 0..self.count.min(MAX_SERVICES) {
+            let w = self.wants[i];
+            let needs = self.resolve(w.text[0], w.line[0], 0);
+            let after = self.resolve(w.text[1], w.line[1], 1);
+            self.global.deps[i] = Deps { needs, after };
+        }
+        self.cycles();
+    }
+
+    /// The positions of the names in `text`, a `needs` (`kind` 0) or
+    /// `after` (1) whose key is on `line`; the others are reported.
+    fn resolve(&mut self, text: &'a [u8], line: u32, kind: usize) -> u64 {
+        let mut mask = 0;
+        let words = text.split(|&c| c == b' ' || c == b'\t');
+        for name in words.filter(|w| !w.is_empty()) {
+            let known = &self.names[..self.count.min(MAX_SERVICES)];
+            if !settings::valid_name(name) {
+                self.err(line, BAD_NAME, name);
+            } else if let Some(j) = known.iter().position(|&n| n == name) {
+                mask |= bit(j);
+            } else {
+                self.err(line, UNKNOWN[kind], name);
+            }
+        }
+        mask
+    }
+
+    /// Reports each cycle of `needs` and `after` edges once: one for each
+    /// strongly connected part of the graph (another cycle through the
+    /// same services shows once this one is broken), from the part's
+    /// first service in the file, at its key that makes the first edge.
+    fn cycles(&mut self) {
+        let n = self.count.min(MAX_SERVICES);
+        let mut edges = [0u64; MAX_SERVICES];
+        for (e, d) in edges.iter_mut().zip(&self.global.deps).take(n) {
+            *e = d.needs | d.after;
+        }
+        let reach = closure(&edges, n);
+        let mut done = 0u64;
+        for s in 0..n {
+            if reach[s] & bit(s) == 0 || done & bit(s) != 0 {
+                continue;
+            }
+            let part = (0..n)
+                .filter(|&j| reach[s] & bit(j) != 0 && reach[j] & bit(s) != 0)
+                .fold(0, |m, j| m | bit(j));
+            done |= part;
+            let (path, len) = shortest_cycle(&edges, part, s);
+            let to = if len > 1 { path[1] as usize } else { s };
+            // Its key: `needs` if that names `to`, else `after`.
+            let kind = usize::from(self.global.deps[s].needs & bit(to) == 0);
+            let line = self.wants[s].line[kind];
+            let mut text = [0u8; MADE_ONE];
+            let (k, cut) = cycle_text(&self.names[..n], &path[..len], &mut text);
+            self.errs.push_made(line, CYCLE, &text[..k], cut);
+        }
+    }
+}
+
+/// Bit `j` of a mask of services (none past the last).
+fn bit(j: usize) -> u64 {
+    1u64.checked_shl(j as u32).unwrap_or(0)
+}
+
+/// For each of the first `n` services, those it reaches in one step or
+/// more (Warshall's, one word per row).
+fn closure(edges: &[u64; MAX_SERVICES], n: usize) -> [u64; MAX_SERVICES] {
+    let mut reach = *edges;
+    for k in 0..n.min(MAX_SERVICES) {
+        let via = reach[k];
+        for r in reach.iter_mut().take(n) {
+            if *r & bit(k) != 0 {
+                *r |= via;
+            }
+        }
+    }
+    reach
+}
+
+/// A shortest cycle from `s` back to it along `edges` within `part` (its
+/// strongly connected part), as the services from `s` on: fewest steps,
+/// then lowest positions first. Length 1 is a self-dependency.
+fn shortest_cycle(edges: &[u64; MAX_SERVICES], part: u64, s: usize) -> ([u8; MAX_SERVICES], usize) {
+    let mut path = [0u8; MAX_SERVICES];
+    let mut parent = [0u8; MAX_SERVICES];
+    let mut queue = [0u8; MAX_SERVICES];
+    let s = s.min(MAX_SERVICES - 1);
+    queue[0] = s as u8;
+    let (mut head, mut tail) = (0, 1);
+    let mut seen = bit(s);
+    while head < tail {
+        let u = queue[head] as usize;
+        head += 1;
+        if edges[u] & bit(s) != 0 {
+            // Back from `u` to `s` through the parents.
+            let (mut len, mut v) = (0, u);
+            while len < MAX_SERVICES {
+                path[len] = v as u8;
+                len += 1;
+                if v == s {
+                    break;
+                }
+                v = parent[v] as usize;
+            }
+            path[..len].reverse();
+            return (path, len);
+        }
+        let mut next = edges[u] & part & !seen;
+        while next != 0 && tail < MAX_SERVICES {
+            let v = next.trailing_zeros() as usize;
+            next &= next - 1;
+            seen |= bit(v);
+            parent[v] = u as u8;
+            queue[tail] = v as u8;
+            tail += 1;
+        }
+    }
+    // Not reached: `s` is on a cycle, which stays within its part.
+    path[0] = s as u8;
+    (path, 1)
+}
+
+/// `a -> b -> a`: the names of `path` and its first again, cut to fit
+/// `out`. Returns the length and whether it was cut.
+fn cycle_text(names: &[&[u8]], path: &[u8], out: &mut [u8]) -> (usize, bool) {
+    let (mut len, mut cut) = (0, false);
+    let first = path.first().copied().unwrap_or(0);
+    for (k, &v) in path.iter().chain([first].iter()).enumerate() {
+        let name = names.get(v as usize).copied().unwrap_or(b"?");
+        let arrow: &[u8] = if k > 0 { b" -> " } else { b"" };
+        for part in [arrow, name] {
+            let m = part.len().min(out.len() - len);
+            out[len..len + m].copy_from_slice(&part[..m]);
+            len += m;
+            cut |= m < part.len();
+        }
+    }
+    (len, cut)
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -652,6 +892,7 @@ log = /var/log/web.log
 log-size = 256k
 log-keep = 2
 env = LANG=C
+after = ntp
 
 [ntp]
 exec = ntpd -n -p 127.0.0.1
@@ -666,8 +907,7 @@ restart = on-failure
     }
 
     fn show(e: &Errors) -> Errs {
-        e.as_slice()
-            .iter()
+        e.iter()
             .map(|e| (e.line, e.msg, String::from_utf8_lossy(e.text).into_owned()))
             .collect()
     }
@@ -746,7 +986,11 @@ restart = on-failure
                 control: Some(c"/var/run/tinyd.sock"),
                 log: Some(c"/var/log/tinyd.log"),
                 foreground: false,
-                deps: Global::new().deps,
+                deps: {
+                    let mut d = Global::new().deps;
+                    d[0].after = 0b10;
+                    d
+                },
             }
         );
         assert_eq!(cfg.services().len(), 2);
@@ -778,7 +1022,7 @@ restart = on-failure
         assert_eq!(web.set.env[0], Some(c"LANG=C"));
         assert!(web.set.env[1..].iter().all(Option::is_none));
         let ntp = &cfg.services()[1];
-        assert_eq!((ntp.set.name, ntp.line), (&b"ntp"[..], 19));
+        assert_eq!((ntp.set.name, ntp.line), (&b"ntp"[..], 20));
         assert_eq!(words(&ntp.exec), ["ntpd", "-n", "-p", "127.0.0.1"]);
         assert_eq!(ntp.set.output, Output::Syslog(b"ntpd"));
         assert_eq!(ntp.set.policy.restart, Restart::OnFailure);
@@ -1180,6 +1424,258 @@ log-keep = -1";
         assert!(!same(a, &c));
     }
 
+    /// Each service's `(needs, after)` masks.
+    fn deps(text: &str) -> Vec<(u64, u64)> {
+        let cfg = ok(text);
+        let (used, rest) = cfg.global.deps.split_at(cfg.count);
+        assert!(rest.iter().all(|d| *d == Deps::default()));
+        used.iter().map(|d| (d.needs, d.after)).collect()
+    }
+
+    #[test]
+    fn dependencies_by_position() {
+        // Backward and forward references, both kinds, a name twice,
+        // blanks of both kinds.
+        assert_eq!(
+            deps(
+                "[db]\nexec = x\n[web]\nexec = y\nneeds = db cache\nafter = log\t db\n\
+                 [cache]\nexec = z\nafter =  db db \n[log]\nexec = w\n"
+            ),
+            [(0, 0), (0b101, 0b1001), (0, 0b1), (0, 0)]
+        );
+        // The same service in both lists.
+        assert_eq!(
+            deps("[a]\nexec = x\n[b]\nexec = y\nneeds = a\nafter = a\n"),
+            [(0, 0), (1, 1)]
+        );
+        let cfg = ok("[a]\nexec = x\nneeds = b\n[b]\nexec = y\n");
+        assert_eq!(cfg.services()[0].lines[NEEDS], 3);
+        assert_eq!(cfg.services()[0].set.needs, b"b");
+    }
+
+    #[test]
+    fn unknown_services() {
+        let text = "[a]\nexec = x\nneeds = b zz\n[b]\nexec = y\nafter = c z tinyd\n\n\
+                    [c]\nexec = z\nafter = d/e\nneeds = c\n";
+        assert_eq!(
+            errors(text),
+            [
+                e(3, "unknown service in needs", "zz"),
+                e(6, "unknown service in after", "z"),
+                e(6, "unknown service in after", "tinyd"),
+                e(10, BAD_NAME, "d/e"),
+                e(11, "dependency cycle", "c -> c"),
+            ]
+        );
+        // Checked along with other errors...
+        assert_eq!(
+            errors("[a]\nexec = x\nneeds = b\numask = 9\n[a]\nexec = y\n"),
+            [
+                e(3, "unknown service in needs", "b"),
+                e(4, "bad umask (octal, at most 0777)", "9"),
+                e(5, "duplicate service", "a"),
+            ]
+        );
+        // ...but not when a name was lost: it might be the one named.
+        assert_eq!(
+            errors("[a]\nexec = x\nneeds = b c\n[b/]\nexec = y\n"),
+            [e(4, BAD_NAME, "b/")]
+        );
+        assert_eq!(
+            errors("[a]\nexec = x\nafter = b\n[b\nexec = y\n"),
+            [e(4, "bad section header", "[b")]
+        );
+    }
+
+    #[test]
+    fn cycles_are_reported_once() {
+        assert_eq!(
+            errors("[a]\nexec = x\nafter = a\n"),
+            [e(3, "dependency cycle", "a -> a")]
+        );
+        // At the key that makes the first edge, in the cycle's first
+        // service in the file.
+        assert_eq!(
+            errors(
+                "[a]\nexec = x\nneeds = z\nafter = b\n[b]\nexec = y\nneeds = a\n[z]\nexec = z\n"
+            ),
+            [e(4, "dependency cycle", "a -> b -> a")]
+        );
+        let three = "[x]\nexec = x\n[c]\nexec = c\nneeds = a\n[a]\nexec = a\nneeds = x\n\
+                     after = b\n[b]\nexec = b\nneeds = c\n";
+        assert_eq!(
+            errors(three),
+            [e(5, "dependency cycle", "c -> a -> b -> c")]
+        );
+        // Two cycles through the same services: the shortest from the
+        // first, once. Disjoint ones: each.
+        assert_eq!(
+            errors(
+                "[a]\nexec = x\nneeds = c b\n[b]\nexec = y\nneeds = a\n[c]\nexec = z\nneeds = b\n"
+            ),
+            [e(3, "dependency cycle", "a -> b -> a")]
+        );
+        assert_eq!(
+            errors(
+                "[a]\nexec = x\nneeds = b\n[b]\nexec = y\nafter = a\n[c]\nexec = z\nneeds = c\n"
+            ),
+            [
+                e(3, "dependency cycle", "a -> b -> a"),
+                e(9, "dependency cycle", "c -> c")
+            ]
+        );
+    }
+
+    /// A file of services `s0`, `s1`... whose `[needs, after]` are these
+    /// positions, and the line of each key (0: not given).
+    fn render(lists: &[[Vec<usize>; 2]]) -> (String, Vec<[u32; 2]>) {
+        let (mut text, mut line, mut lines) = (String::new(), 0, Vec::new());
+        for (i, l) in lists.iter().enumerate() {
+            text += &format!("[s{i}]\nexec = x\n");
+            line += 2;
+            let mut at = [0; 2];
+            for (kind, key) in ["needs", "after"].iter().enumerate() {
+                if !l[kind].is_empty() {
+                    let names: Vec<String> = l[kind].iter().map(|j| format!("s{j}")).collect();
+                    text += &format!("{key} = {}\n", names.join(" "));
+                    line += 1;
+                    at[kind] = line;
+                }
+            }
+            lines.push(at);
+        }
+        (text, lines)
+    }
+
+    fn masks(lists: &[[Vec<usize>; 2]]) -> Vec<(u64, u64)> {
+        let m = |l: &Vec<usize>| l.iter().fold(0, |m, &j| m | bit(j));
+        lists.iter().map(|l| (m(&l[0]), m(&l[1]))).collect()
+    }
+
+    #[test]
+    fn long_chains() {
+        // Each after the one after it; each needs the one before it.
+        let mut lists = vec![[Vec::new(), Vec::new()]; MAX_SERVICES];
+        for (i, l) in lists.iter_mut().enumerate().take(MAX_SERVICES - 1) {
+            l[1].push(i + 1);
+        }
+        assert_eq!(deps(&render(&lists).0), masks(&lists));
+        let mut lists = vec![[Vec::new(), Vec::new()]; MAX_SERVICES];
+        for (i, l) in lists.iter_mut().enumerate().skip(1) {
+            l[0].push(i - 1);
+        }
+        assert_eq!(deps(&render(&lists).0), masks(&lists));
+        // Closed: one cycle through all 64, its text cut.
+        lists[0][0].push(MAX_SERVICES - 1);
+        let (text, lines) = render(&lists);
+        let all: Vec<String> = (0..MAX_SERVICES).rev().map(|i| format!("s{i}")).collect();
+        let full = format!("s0 -> {} -> s0", all.join(" -> "));
+        let cut = format!("{}...", &full[..MADE_ONE - 3]);
+        assert_eq!(errors(&text), [e(lines[0][0], "dependency cycle", &cut)]);
+        // Texts past the room kept for them are cut, then empty.
+        let long = |c: char, i: u8| format!("{}{i}", String::from(c).repeat(60));
+        let mut text = String::new();
+        for c in ['a', 'b', 'c'] {
+            let (x, y) = (long(c, 1), long(c, 2));
+            text += &format!("[{x}]\nexec = x\nneeds = {y}\n[{y}]\nexec = x\nneeds = {x}\n");
+        }
+        let (x, y) = (long('a', 1), long('a', 2));
+        let first = format!("{x} -> {y} -> {x}");
+        let first = format!("{}...", &first[..MADE_ONE - 3]);
+        let second = first.replace('a', "b");
+        assert_eq!(
+            errors(&text),
+            [
+                e(3, "dependency cycle", &first),
+                e(9, "dependency cycle", &second),
+                e(15, "dependency cycle", ""),
+            ]
+        );
+    }
+
+    /// The result of parsing `text`, or its errors.
+    fn attempt(text: &str) -> Result<Box<Config<'static>>, Errs> {
+        let mut cfg = Box::new(Config::new());
+        match parse_into(leak(text.as_bytes()), &mut cfg) {
+            Ok(()) => Ok(cfg),
+            Err(e) => Err(show(&e)),
+        }
+    }
+
+    #[test]
+    fn random_graphs() {
+        let mut whole = 0;
+        for seed in 1..=400u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            // Edges from later to earlier positions only: no cycle.
+            let n = 1 + rng.below(MAX_SERVICES);
+            let mut lists = vec![[Vec::new(), Vec::new()]; n];
+            for (i, l) in lists.iter_mut().enumerate().skip(1) {
+                for _ in 0..rng.below(5) {
+                    l[rng.below(2)].push(rng.below(i));
+                }
+            }
+            let (text, _) = render(&lists);
+            let cfg = attempt(&text).unwrap_or_else(|e| panic!("seed {seed}: {e:?}"));
+            let got: Vec<_> = cfg.global.deps[..n]
+                .iter()
+                .map(|d| (d.needs, d.after))
+                .collect();
+            assert_eq!(got, masks(&lists), "seed {seed}");
+            // One edge back from `k` to `i` (`k <= i`, reached from `i`)
+            // closes a cycle, found from `k` (the first on it) going to
+            // `i`, then as few steps as there are back to `k`.
+            let i = rng.below(n);
+            let mut dist = vec![usize::MAX; n];
+            dist[i] = 0;
+            for v in (0..=i).rev() {
+                for &j in lists[v].iter().flatten() {
+                    if dist[v] != usize::MAX {
+                        dist[j] = dist[j].min(dist[v] + 1);
+                    }
+                }
+            }
+            let reached: Vec<usize> = (0..n).filter(|&v| dist[v] != usize::MAX).collect();
+            let k = reached[rng.below(reached.len())];
+            let kind = rng.below(2);
+            lists[k][kind].push(i);
+            let (text, lines) = render(&lists);
+            let list = attempt(&text)
+                .err()
+                .unwrap_or_else(|| panic!("seed {seed}: accepted"));
+            assert_eq!(list.len(), 1, "seed {seed}: {list:?}");
+            let (line, msg, cycle) = &list[0];
+            assert_eq!(
+                (*line, *msg),
+                (lines[k][kind], "dependency cycle"),
+                "seed {seed}"
+            );
+            if cycle.ends_with("...") {
+                assert_eq!(cycle.len(), MADE_ONE, "seed {seed}");
+                assert!(cycle.starts_with(&format!("s{k} -> ")), "seed {seed}");
+                continue;
+            }
+            let path: Vec<usize> = cycle
+                .split(" -> ")
+                .map(|s| s[1..].parse().unwrap())
+                .collect();
+            assert_eq!(path.len(), dist[k] + 2, "seed {seed}: {cycle}");
+            assert_eq!(
+                (path[0], path[1], path[path.len() - 1]),
+                (k, i, k),
+                "seed {seed}"
+            );
+            for w in path.windows(2) {
+                assert!(
+                    lists[w[0]].iter().flatten().any(|&j| j == w[1]),
+                    "seed {seed}: {cycle}"
+                );
+            }
+            whole += (path.len() > 3) as usize;
+        }
+        assert!(whole > 50, "{whole}");
+    }
+
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> u64 {
@@ -1204,10 +1700,17 @@ log-keep = -1";
                     assert_eq!(s.exec.iter().count(), s.exec.count);
                     assert!(!s.exec.first().is_empty());
                 }
+                let all = bit(cfg.count).wrapping_sub(1);
+                for (i, d) in cfg.global.deps.iter().enumerate() {
+                    let m = d.needs | d.after;
+                    assert!(m & !all == 0 && m & bit(i) == 0);
+                    assert!(i < cfg.count || m == 0);
+                }
                 true
             }
             Err(e) => {
                 assert!(e.len >= 1 && e.len <= CONFIG_MAX_ERRORS);
+                assert!(e.iter().all(|e| e.text.len() <= CONFIG_LINE_MAX));
                 assert!(e.as_slice().windows(2).all(|w| w[0].line <= w[1].line));
                 false
             }
@@ -1234,10 +1737,10 @@ log-keep = -1";
                 survive(&m);
             }
         }
-        let pieces: [&[u8]; 24] = [
+        let pieces: [&[u8]; 27] = [
             b"[", b"]", b"=", b" ", b"\n", b"\t", b"\"", b"'", b"\\", b"#", b"exec", b"env",
             b"log", b"syslog", b"tinyd", b"user", b"a", b"A=1", b"1:60", b"\0", b"\r", b"k",
-            b"restart", b"\xff",
+            b"restart", b"\xff", b"needs", b"after", b"b",
         ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut accepted = 0;
@@ -1342,12 +1845,14 @@ log-keep = -1";
             let v = settings::example(row.key).to_str().unwrap();
             let mut want = Settings::new(b"x");
             assert_eq!((row.parse)(&mut want, settings::example(row.key)), Ok(()));
-            let cfg = ok(&format!("[x]\nexec = x\n\n{} = {v}\n", row.key));
+            // The services the examples of needs and after name.
+            let named = "[db]\nexec = d\n[net]\nexec = n\n[fw]\nexec = f\n";
+            let cfg = ok(&format!("[x]\nexec = x\n\n{} = {v}\n{named}", row.key));
             let s = &cfg.services()[0];
             assert_eq!(s.set, want, "{}", row.key);
             assert_eq!(s.lines[i], 4);
             assert!(s.lines.iter().enumerate().all(|(j, &n)| j == i || n == 0));
-            let twice = format!("[x]\nexec = x\n{0} = {v}\n{0} = {v}\n", row.key);
+            let twice = format!("[x]\nexec = x\n{0} = {v}\n{0} = {v}\n{named}", row.key);
             if row.repeat {
                 ok(&twice);
             } else {
