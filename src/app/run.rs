@@ -359,6 +359,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         accept_after: None,
         pipe: None,
         me: rustix::process::getpid(),
+        notify: None,
+        no_wait: o.no_wait,
     };
     setup(&mut s, &o, single);
     s
@@ -438,4 +440,6 @@ fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
             );
         }
     }
+    #[cfg(feature = "ctl")]
+    s.apply_deps();
 }

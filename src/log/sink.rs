@@ -32,6 +32,7 @@ pub const TEXT_PARTS: usize = 8;
 pub const PRI_INFO: u8 = 3 * 8 + 6;
 pub const PRI_NOTICE: u8 = 3 * 8 + 5;
 pub const PRI_ERR: u8 = 3 * 8 + 3;
+pub const PRI_WARNING: u8 = 3 * 8 + 4;
 
 /// Where a sink writes: what a service or tinyd's own log is configured
 /// with. Passed on every call, so that a sink holds no borrowed paths.

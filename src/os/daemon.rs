@@ -37,6 +37,14 @@ impl Ready {
         }
     }
 
+    /// Some services failed to start: `text` (whole lines) goes to the
+    /// launcher, which exits `code`; the daemon goes on.
+    pub fn fail_text(&mut self, code: u8, text: &[u8]) {
+        if let Some(fd) = self.fd.take() {
+            sys::write_parts(rustix::fd::AsFd::as_fd(&fd), &[&[code.max(1)], text]);
+        }
+    }
+
     /// Reports a fatal error line (`tinyd: ` and `parts`, up to 8) to the
     /// launcher, or to stderr when there is none; the launcher exits
     /// `code`. Written as it is, however long: never cut.

@@ -42,6 +42,11 @@ pub struct Spec<'a> {
     pub umask: u32,
     /// Where stdout and stderr go; inherited when `None`.
     pub out: Option<BorrowedFd<'a>>,
+    /// `NOTIFY_SOCKET=...` for `ready = notify` (an inherited one is never
+    /// passed on: it is not the service's).
+    pub notify: Option<&'a CStr>,
+    /// `ready = fd:N`: this pipe's write end goes to descriptor N.
+    pub ready_fd: Option<(BorrowedFd<'a>, u8)>,
 }
 
 /// The child's step that failed.
@@ -153,6 +158,9 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         rustix::stdio::dup2_stdout(out).map_err(at(Step::Stdio))?;
         rustix::stdio::dup2_stderr(out).map_err(at(Step::Stdio))?;
     }
+    if let Some((w, n)) = spec.ready_fd {
+        ready_fd(w, n).map_err(at(Step::Stdio))?;
+    }
     if spec.chdir.to_bytes().starts_with(b"/") {
         rustix::process::chdir(spec.chdir).map_err(at(Step::Chdir))?;
     } else {
@@ -192,7 +200,7 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         *slot = w.as_ptr().cast();
     }
     // The environment: tinyd's, less the names overridden, plus overrides.
-    let mut envv = [core::ptr::null::<u8>(); MAX_INHERITED_ENV + MAX_ENV + 1];
+    let mut envv = [core::ptr::null::<u8>(); MAX_INHERITED_ENV + MAX_ENV + 2];
     let mut n = 0;
     let name = |v: &[u8]| -> usize { v.iter().position(|&c| c == b'=').unwrap_or(v.len()) };
     let overridden = |v: &[u8]| {
@@ -204,7 +212,7 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
     let mut path = DEFAULT_PATH;
     for i in 0..spec.envp.len() {
         let v = spec.envp.get(i);
-        if overridden(v.to_bytes()) {
+        if overridden(v.to_bytes()) || v.to_bytes().starts_with(b"NOTIFY_SOCKET=") {
             continue;
         }
         if n == MAX_INHERITED_ENV {
@@ -225,7 +233,26 @@ fn child(spec: &Spec<'_>, parent: Pid) -> Result<Infallible, (Step, Errno)> {
         envv[n] = o.as_ptr().cast();
         n += 1;
     }
+    if let Some(v) = spec.notify {
+        envv[n] = v.as_ptr().cast();
+    }
     Err((Step::Exec, exec(spec, &argv, path, envv.as_ptr())))
+}
+
+/// Puts `w` at descriptor `n`, open across exec.
+fn ready_fd(w: BorrowedFd<'_>, n: u8) -> Result<(), Errno> {
+    use rustix::fd::{AsRawFd, FromRawFd};
+    if w.as_raw_fd() == n as i32 {
+        // dup2 onto itself would leave close-on-exec set.
+        return rustix::io::fcntl_setfd(w, rustix::io::FdFlags::empty());
+    }
+    // SAFETY: descriptor `n` is the service's to have; whatever tinyd had
+    // there is close-on-exec, replacing it here (in the child) is what
+    // dup2 does. The OwnedFd is forgotten, never closed.
+    let mut target = unsafe { OwnedFd::from_raw_fd(n as i32) };
+    let r = rustix::io::dup2(w, &mut target);
+    core::mem::forget(target);
+    r
 }
 
 /// execvp: a name without '/' is looked up in `path`; ENOENT and ENOTDIR

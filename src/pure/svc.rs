@@ -61,6 +61,15 @@ pub struct Policy {
     pub oneshot: bool,
 }
 
+/// Why a start failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fail {
+    /// Not ready within `ready-timeout`.
+    Timeout,
+    /// Ended before it was ready (a oneshot: ended with a failure).
+    Exit(Status),
+}
+
 /// How a service says it is ready (`ready =`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ReadyBy {
@@ -80,6 +89,9 @@ pub enum Do {
     Spawn,
     /// SIGTERM and SIGCONT to the process group.
     Term,
+    /// Not ready within `ready-timeout`: a failed start, stopped like
+    /// `Term` (and restarted by the policy).
+    Timeout,
     /// SIGKILL to the process group.
     Kill,
     /// Gave up on leftovers that survived SIGKILL (should not happen): the
@@ -112,6 +124,16 @@ pub struct Svc {
     /// Whether the run should go on after a stop of leftovers (false once
     /// stopped on purpose).
     pub want_up: bool,
+    /// This run said it is ready (at exec, by notify or its fd; a oneshot:
+    /// it exited 0). See [`Svc::is_ready`].
+    pub ready: bool,
+    /// It was ready once since it was made (the launcher's question).
+    pub was_ready: bool,
+    /// Why the last start failed (not ready in time, or ended before it
+    /// was ready); `None` once it is ready.
+    pub failed: Option<Fail>,
+    /// Failed starts so far (a request waits for no new one).
+    pub fails: u32,
     /// How long the last run lasted, for the delay.
     ran: Ms,
     /// SIGKILL already sent in this stop.
@@ -134,6 +156,10 @@ impl Svc {
             restarts: 0,
             last: None,
             want_up: true,
+            ready: false,
+            was_ready: false,
+            failed: None,
+            fails: 0,
             ran: Ms::ZERO,
             killed: false,
             give_up: Instant::ZERO,
@@ -147,8 +173,9 @@ impl Svc {
         self.pid.is_some() || self.state == State::Stopping
     }
 
-    /// COMMAND was started as `pid` (its own process group).
-    pub fn spawned(&mut self, pid: i32, now: Instant) {
+    /// COMMAND was started as `pid` (its own process group): ready now
+    /// with `ready = exec`, else once it says so, within the timeout.
+    pub fn spawned(&mut self, pid: i32, now: Instant, p: &Policy) {
         if self.spawned_once {
             self.restarts = self.restarts.saturating_add(1);
         }
@@ -159,6 +186,40 @@ impl Svc {
         self.started = now;
         self.deadline = None;
         self.killed = false;
+        self.ready = false;
+        if p.ready == ReadyBy::Exec && !p.oneshot {
+            self.set_ready();
+        } else if p.ready_timeout > Ms::ZERO {
+            self.deadline = Some(now + p.ready_timeout);
+        }
+    }
+
+    /// It said it is ready (notify, its fd); `false` if that changes
+    /// nothing (not running, or ready already).
+    pub fn became_ready(&mut self, p: &Policy) -> bool {
+        if self.state != State::Running || self.ready || p.oneshot {
+            return false;
+        }
+        self.set_ready();
+        true
+    }
+
+    fn set_ready(&mut self) {
+        self.ready = true;
+        self.was_ready = true;
+        self.failed = None;
+        self.deadline = None;
+    }
+
+    /// Whether what depends on it may run: it runs and said it is ready,
+    /// or it is a oneshot that exited 0.
+    pub fn is_ready(&self) -> bool {
+        self.ready && matches!(self.state, State::Running | State::Exited)
+    }
+
+    fn start_failed(&mut self, why: Fail) {
+        self.failed = Some(why);
+        self.fails = self.fails.saturating_add(1);
     }
 
     /// fork failed (out of processes or memory): try again after the delay.
@@ -177,6 +238,14 @@ impl Svc {
             State::Stopping => self.finish(now, p),
             _ => {
                 self.ran = now.since(self.started);
+                if p.oneshot && status == Status::Exited(0) {
+                    self.set_ready(); // done
+                } else if !self.ready || p.oneshot {
+                    self.start_failed(Fail::Exit(status));
+                    self.ready = false;
+                } else {
+                    self.ready = false;
+                }
                 if group_alive {
                     // Leftovers of a COMMAND that ended by itself: clean up
                     // before deciding about a restart.
@@ -191,6 +260,9 @@ impl Svc {
     /// Stop for good: SIGTERM now, SIGKILL after the stop timeout.
     pub fn stop(&mut self, now: Instant, p: &Policy) -> Do {
         self.want_up = false;
+        if self.state != State::Exited {
+            self.ready = false;
+        }
         match self.state {
             State::Running => self.begin_stop(now, p),
             State::Stopping => Do::Nothing,
@@ -207,6 +279,9 @@ impl Svc {
     pub fn start(&mut self, now: Instant, p: &Policy) {
         self.want_up = true;
         if let State::Stopped | State::Exited = self.state {
+            // A new first try: what failed before is history.
+            self.ready = false;
+            self.failed = None;
             self.delay = p.delay_min;
             self.state = State::Backoff;
             self.deadline = Some(now);
@@ -226,6 +301,11 @@ impl Svc {
             State::Backoff => {
                 self.deadline = None;
                 Do::Spawn
+            }
+            State::Running if !self.ready => {
+                self.start_failed(Fail::Timeout);
+                self.begin_stop(now, p);
+                Do::Timeout
             }
             State::Stopping if !self.killed => {
                 self.killed = true;
@@ -273,6 +353,7 @@ impl Svc {
     /// COMMAND ended by itself and nothing of it is left: restart or not.
     fn after_exit(&mut self, now: Instant, p: &Policy) -> Do {
         let again = match p.restart {
+            _ if p.oneshot && self.last == Some(Status::Exited(0)) => false,
             Restart::Always => true,
             Restart::OnFailure => self.last.is_some_and(Status::failed),
             Restart::Never => false,
@@ -329,7 +410,7 @@ mod tests {
     /// the restart delay chosen (None: not restarted).
     fn cycle(s: &mut Svc, p: &Policy, now: &mut u64, run: u64, status: Status) -> Option<u64> {
         assert_eq!(s.tick(at(*now), false, p), Do::Spawn);
-        s.spawned(42, at(*now));
+        s.spawned(42, at(*now), p);
         *now += run;
         match s.exited(status, at(*now), false, p) {
             Do::Nothing => {
@@ -421,7 +502,7 @@ mod tests {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
         assert_eq!(s.tick(at(0), false, &p), Do::Spawn);
-        s.spawned(7, at(0));
+        s.spawned(7, at(0), &p);
         assert_eq!(s.deadline, None, "no timer while running");
         assert_eq!(s.stop(at(100), &p), Do::Term);
         assert_eq!(s.state, State::Stopping);
@@ -438,7 +519,7 @@ mod tests {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
         s.tick(at(0), false, &p);
-        s.spawned(7, at(0));
+        s.spawned(7, at(0), &p);
         s.stop(at(10), &p);
         // The leader goes, a grandchild stays: keep waiting.
         assert_eq!(
@@ -455,7 +536,7 @@ mod tests {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
         s.tick(at(0), false, &p);
-        s.spawned(7, at(0));
+        s.spawned(7, at(0), &p);
         s.stop(at(0), &p);
         assert_eq!(s.exited(Status::Signaled(15), at(1), true, &p), Do::Nothing);
         assert_eq!(s.tick(at(5000), true, &p), Do::Kill);
@@ -478,7 +559,7 @@ mod tests {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
         s.tick(at(0), false, &p);
-        s.spawned(7, at(0));
+        s.spawned(7, at(0), &p);
         assert_eq!(s.exited(Status::Exited(0), at(50), true, &p), Do::Term);
         assert_eq!(s.state, State::Stopping);
         assert_eq!(s.tick(at(60), false, &p), Do::Nothing);
@@ -491,7 +572,7 @@ mod tests {
         let p = policy(Restart::Always, 100, 1000);
         let mut s = Svc::new(&p);
         s.tick(at(0), false, &p);
-        s.spawned(7, at(0));
+        s.spawned(7, at(0), &p);
         s.exited(Status::Exited(1), at(10), false, &p);
         assert_eq!(s.stop(at(20), &p), Do::Done);
         assert_eq!(s.state, State::Stopped);
@@ -502,7 +583,7 @@ mod tests {
         );
         s.start(at(30), &p);
         assert_eq!(s.tick(at(30), false, &p), Do::Spawn);
-        s.spawned(8, at(30));
+        s.spawned(8, at(30), &p);
         assert_eq!(s.restarts, 1);
     }
 

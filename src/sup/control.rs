@@ -14,13 +14,14 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::log::sink::{self, PRI_ERR, PRI_NOTICE};
 use crate::os::sys;
-use crate::pure::model::{Act, Inst, Role, Staged};
+use crate::pure::model::{Act, Hold, Model, Role, Staged};
 use crate::pure::protocol::{self as ctl, Request};
-use crate::pure::svc::{State, Status};
+use crate::pure::svc::{Fail, State, Status};
 use crate::pure::time::{Instant, Ms};
 use crate::sup::{
     Mode, Msg, PollSet, Prepared, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup,
 };
+use crate::sup::ready::Said;
 use crate::util::buf::Buf;
 use crate::util::limits::MAX_SERVICES;
 use crate::util::store::ArrayVec;
@@ -52,7 +53,9 @@ pub struct Client {
 /// A request waiting for a service to reach a state.
 #[derive(Clone, Copy)]
 pub enum Wait {
-    Up(Buf<64>),
+    /// Until it is ready, or a start fails (the count of failed starts
+    /// when it was asked).
+    Up(Buf<64>, u32),
     Down(Buf<64>),
     /// `shutdown`: answered as tinyd exits.
     Exit,
@@ -339,6 +342,7 @@ impl<'a> Sup<'a> {
                 self.t.arenas.give(spec.into_arena());
             }
         }
+        self.apply_deps();
         Ok(Changes {
             added: plan.added,
             removed: plan.removed,
@@ -537,15 +541,8 @@ impl<'a> Sup<'a> {
                     }
                 }
                 for &j in &order[..n] {
-                    let inst = self.t.model.get(j as usize);
-                    all_up &= inst.svc.state == State::Running;
-                    status_line(
-                        &mut out,
-                        &slots[j as usize],
-                        inst,
-                        self.t.model.blocked(j as usize),
-                        now,
-                    );
+                    all_up &= self.t.model.ready(j as usize);
+                    status_line(&mut out, &slots[j as usize], &self.t.model, j as usize, now);
                 }
                 self.reply(
                     i,
@@ -555,8 +552,8 @@ impl<'a> Sup<'a> {
             }
             (Request::Start(_), Some(s)) => {
                 self.t.model.start(s);
-                let wait = self.t.model.get(s).policy.stop_timeout.double() + START_WAIT;
-                self.wait(i, Wait::Up(wanted), now + wait, now);
+                let (wait, fails) = self.up_wait(s);
+                self.wait(i, Wait::Up(wanted, fails), now + wait, now);
             }
             (Request::Stop(_), Some(s)) => {
                 self.t.model.stop(s);
@@ -565,8 +562,8 @@ impl<'a> Sup<'a> {
             }
             (Request::Restart(_), Some(s)) => {
                 self.t.model.restart(s);
-                let wait = self.t.model.get(s).policy.stop_timeout.double() + START_WAIT;
-                self.wait(i, Wait::Up(wanted), now + wait, now);
+                let (wait, fails) = self.up_wait(s);
+                self.wait(i, Wait::Up(wanted, fails), now + wait, now);
             }
             (Request::Reload, _) => {
                 let c = self.t.clients.swap_remove(i);
@@ -579,6 +576,14 @@ impl<'a> Sup<'a> {
             }
             _ => self.reply(i, ctl::FAILED, b"tinyd: bad request\n"),
         }
+    }
+
+    /// How long `start` or `restart` of instance `s` may wait (a stop, a
+    /// start, its readiness), and its failed starts so far.
+    fn up_wait(&self, s: usize) -> (Ms, u32) {
+        let m = self.t.model.get(s);
+        let p = &m.policy;
+        (p.stop_timeout.double() + START_WAIT + p.ready_timeout, m.svc.fails)
     }
 
     /// Leaves client `i` waiting for a state (answered by `check_waits`,
@@ -602,15 +607,17 @@ impl<'a> Sup<'a> {
             let answer = match w {
                 None if late => Some((ctl::FAILED, None)),
                 None | Some(Wait::Exit) => None,
-                Some(Wait::Up(n)) | Some(Wait::Down(n)) => {
-                    let up = matches!(w, Some(Wait::Up(_)));
+                Some(Wait::Up(n, _)) | Some(Wait::Down(n)) => {
+                    let up = matches!(w, Some(Wait::Up(..)));
+                    let fails = fails_of(w);
                     match self.find(n.as_bytes()) {
                         None => Some((ctl::UNKNOWN, None)),
                         Some(s) => {
                             let inst = self.t.model.get(s);
                             let state = inst.svc.state;
+                            let failed = inst.svc.fails > fails;
                             let done = if up {
-                                state == State::Running && !inst.fresh
+                                self.t.model.ready(s)
                             } else {
                                 // Stopped means nothing of it runs: no
                                 // replaced instance either.
@@ -623,7 +630,7 @@ impl<'a> Sup<'a> {
                             };
                             if done {
                                 Some((ctl::OK, Some(s)))
-                            } else if late {
+                            } else if late || failed {
                                 Some((ctl::FAILED, Some(s)))
                             } else {
                                 None
@@ -636,13 +643,7 @@ impl<'a> Sup<'a> {
                 Some((code, s)) => {
                     let mut out = Buf::<{ STATUS_LINE_MAX + 32 }>::new();
                     match s {
-                        Some(s) => status_line(
-                            &mut out,
-                            &self.t.slots[s],
-                            self.t.model.get(s),
-                            self.t.model.blocked(s),
-                            now,
-                        ),
+                        Some(s) => status_line(&mut out, &self.t.slots[s], &self.t.model, s, now),
                         None if w.is_none() => {
                             out.s(b"tinyd: request timed out\n");
                         }
@@ -650,8 +651,20 @@ impl<'a> Sup<'a> {
                             out.s(b"tinyd: the service went away\n");
                         }
                     }
-                    if code == ctl::FAILED && s.is_some() {
-                        out.s(b"tinyd: timed out\n");
+                    match s.map(|s| self.t.model.get(s).svc) {
+                        Some(svc) if code == ctl::FAILED => {
+                            let name = self.t.slots[s.unwrap_or(0)].spec.name();
+                            match svc.failed {
+                                _ if svc.fails <= fails_of(w) => out.s(b"tinyd: timed out\n"),
+                                Some(Fail::Timeout) => out.s(b"tinyd: ").s(name).s(b": not ready in time\n"),
+                                Some(Fail::Exit(st)) => {
+                                    out.s(b"tinyd: ").s(name).s(b": not ready: exited with status ")
+                                        .u(st.code() as u64).s(b"\n")
+                                }
+                                None => out.s(b"tinyd: timed out\n"),
+                            };
+                        }
+                        _ => {}
                     }
                     self.reply(i, code, out.as_bytes());
                 }
@@ -662,29 +675,50 @@ impl<'a> Sup<'a> {
 }
 
 /// The state's name in `status`.
-fn state_name(m: &Inst, blocked: bool, now: Instant) -> &'static [u8] {
+fn state_name<const N: usize>(model: &Model<N>, i: usize, said: Said, now: Instant) -> &'static [u8] {
+    let m = model.get(i);
     let svc = &m.svc;
+    let ready = svc.is_ready();
     match svc.state {
-        State::Running => b"running",
+        State::Running if ready && said == Said::Reloading => b"reloading",
+        State::Running if ready && said == Said::Stopping => b"stopping",
+        State::Running if ready => b"running",
+        State::Running => b"starting",
+        // Held back by what it needs or starts after.
+        State::Backoff | State::Stopped
+            if m.role == Role::Current && m.up && model.hold(i) != Hold::No =>
+        {
+            b"waiting"
+        }
         // Waiting for the old instance of its name, or not started yet
         // and no failed attempt (which sets a later deadline).
-        State::Backoff if blocked || (svc.pgid == 0 && svc.deadline.is_none_or(|d| d <= now)) => {
+        State::Backoff
+            if model.blocked(i) || (svc.pgid == 0 && svc.deadline.is_none_or(|d| d <= now)) =>
+        {
             b"starting"
         }
         State::Backoff => b"backoff",
         State::Stopping => b"stopping",
         State::Stopped => b"stopped",
+        State::Exited if ready => b"done",
         State::Exited if svc.last.is_some_and(Status::failed) => b"failed",
         State::Exited => b"stopped",
     }
 }
 
-/// `NAME STATE PID UP RESTARTS LAST`: `-` where there is nothing to say.
-fn status_line<const N: usize>(out: &mut Buf<N>, s: &Slot, m: &Inst, blocked: bool, now: Instant) {
-    let svc = &m.svc;
+/// `NAME STATE PID UP RESTARTS LAST [STATUS]`: `-` where there is nothing
+/// to say; STATUS is what the service said with `STATUS=` (notify).
+fn status_line<const N: usize, const M: usize>(
+    out: &mut Buf<N>,
+    s: &Slot,
+    model: &Model<M>,
+    i: usize,
+    now: Instant,
+) {
+    let svc = &model.get(i).svc;
     out.s(s.spec.name())
         .s(b" ")
-        .s(state_name(m, blocked, now))
+        .s(state_name(model, i, s.said, now))
         .s(b" ");
     match svc.pid {
         Some(pid) if svc.state == State::Running => {
@@ -698,6 +732,9 @@ fn status_line<const N: usize>(out: &mut Buf<N>, s: &Slot, m: &Inst, blocked: bo
         Some(Status::Signaled(n)) => out.s(b"sig").u(n as u64),
         None => out.s(b"-"),
     };
+    if !s.status.is_empty() {
+        out.s(b" ").s(s.status.as_bytes());
+    }
     out.s(b"\n");
 }
 
@@ -760,4 +797,12 @@ fn bind_or_replace(
     }
     rustix::fs::unlinkat(base, path, AtFlags::empty())?;
     rustix::net::bind(fd, addr)
+}
+
+/// The failed starts counted when a wait began (none for other waits).
+fn fails_of(w: Option<Wait>) -> u32 {
+    match w {
+        Some(Wait::Up(_, f)) => f,
+        _ => u32::MAX,
+    }
 }

@@ -11,6 +11,7 @@
 #[cfg(feature = "ctl")]
 pub mod control;
 pub mod logs;
+pub mod ready;
 #[cfg(feature = "ctl")]
 pub mod reload;
 
@@ -86,13 +87,13 @@ impl<'f> PollSet<'f> {
 }
 
 /// Poll entries: the self-pipe, the listener, the log writer's room
-/// pipe, clients, output pipes.
+/// pipe, the notify socket, clients, output pipes, readiness pipes.
 pub const POLL_MAX: usize =
-    3 + if cfg!(feature = "ctl") {
+    4 + if cfg!(feature = "ctl") {
         MAX_CLIENTS
     } else {
         0
-    } + SLOTS;
+    } + 2 * SLOTS;
 /// What a poll entry is: kind in the top bits, index below.
 pub const SRC_KIND: u16 = 0xf000;
 pub const SRC_PIPE: u16 = 0x1000;
@@ -100,6 +101,8 @@ pub const SRC_LISTEN: u16 = 0x2000;
 pub const SRC_CLIENT: u16 = 0x3000;
 pub const SRC_OUT: u16 = 0x4000;
 pub const SRC_ROOM: u16 = 0x5000;
+pub const SRC_NOTIFY: u16 = 0x6000;
+pub const SRC_READY: u16 = 0x7000;
 
 pub use crate::os::sys::now;
 
@@ -129,6 +132,11 @@ pub struct Slot {
     /// `log-full = drop`: since when its log has taken nothing while its
     /// output waits, and the ring's tail then (see `logs.rs`).
     pub(crate) full_since: Option<(Instant, u32)>,
+    /// `ready = fd:N`: the read end of its pipe, until a newline or EOF.
+    pub(crate) ready_r: Option<OwnedFd>,
+    /// What it said last with `STATUS=` (notify), for `ctl status`.
+    pub(crate) status: Buf<{ ready::STATUS_MAX }>,
+    pub(crate) said: ready::Said,
 }
 
 impl Slot {
@@ -162,6 +170,9 @@ pub struct Tables {
     /// Specs read from a configuration file, before they are applied.
     #[cfg(feature = "ctl")]
     pub staged: ArrayVec<Spec, MAX_SERVICES>,
+    /// Their dependencies, by position in the file (see `apply_deps`).
+    #[cfg(feature = "ctl")]
+    pub deps: [crate::pure::config::Deps; MAX_SERVICES],
 }
 
 crate::static_once!(fn tables() -> Tables = Tables {
@@ -174,6 +185,8 @@ crate::static_once!(fn tables() -> Tables = Tables {
     clients: ArrayVec::new(),
     #[cfg(feature = "ctl")]
     staged: ArrayVec::new(),
+    #[cfg(feature = "ctl")]
+    deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
 }; bit 0);
 #[cfg(feature = "ctl")]
 crate::static_once!(fn text() -> [u8; CONFIG_MAX + 1] = [0; CONFIG_MAX + 1]; bit 2);
@@ -233,6 +246,10 @@ pub struct Sup<'a> {
     pub accept_after: Option<Instant>,
     pub pipe: Option<SelfPipe>,
     pub me: Pid,
+    /// The sd_notify socket, once a service needs it.
+    pub notify: Option<ready::Notify>,
+    /// `--no-wait`: the launcher returns once tinyd runs.
+    pub no_wait: bool,
 }
 
 impl<'a> Sup<'a> {
@@ -358,6 +375,9 @@ impl<'a> Sup<'a> {
             sink: p.sink,
             ring: None,
             full_since: None,
+            ready_r: None,
+            status: Buf::new(),
+            said: ready::Said::Nothing,
         })
     }
 
@@ -409,6 +429,36 @@ impl<'a> Sup<'a> {
         self.install(slot, key, true).map_err(|s| (s, Errno::NOMEM))
     }
 
+    /// The file's dependencies (`t.deps`, by position in the file) as the
+    /// model's: by key, for every current instance (whose rank is its
+    /// position in the file in force).
+    #[cfg(feature = "ctl")]
+    pub(crate) fn apply_deps(&mut self) {
+        let mut key_of = [None::<Key>; MAX_SERVICES];
+        for (i, m) in self.t.model.iter().enumerate() {
+            if m.role == Role::Current
+                && let Some(k) = key_of.get_mut(self.t.slots[i].rank as usize)
+            {
+                *k = Some(m.key);
+            }
+        }
+        let keys = |bits: u64| {
+            (0..MAX_SERVICES)
+                .filter(|&j| bits >> j & 1 != 0)
+                .filter_map(|j| key_of[j])
+                .fold(0, |k, key| k | 1 << key)
+        };
+        for i in 0..self.t.slots.len() {
+            let rank = self.t.slots[i].rank as usize;
+            if self.t.model.get(i).role == Role::Current
+                && let Some(d) = self.t.deps.get(rank)
+            {
+                let (needs, after) = (keys(d.needs), keys(d.after));
+                self.t.model.set_deps(i, needs, after);
+            }
+        }
+    }
+
     /// Carries out `Act::Drop(i)`: the model's instance and its slot go,
     /// the arena back to the pool.
     pub(crate) fn drop_slot(&mut self, i: usize) {
@@ -432,8 +482,25 @@ impl<'a> Sup<'a> {
     /// of the command line's service, it is fatal.
     // The error is the message to log, built where the failure is known.
     pub(crate) fn spawn(&mut self, i: usize, now: Instant) -> Result<(), ()> {
+        let ready_w = match self.ready_setup(i) {
+            Ok(w) => w,
+            Err(e) => {
+                let mut m = Msg::new();
+                m.s(b"cannot start: readiness pipe: ").err(e);
+                self.event(Some(i), PRI_ERR, m.as_bytes());
+                self.t.model.spawn_failed(i, now);
+                self.note_backoff(i, now);
+                return Err(());
+            }
+        };
+        let fd_n = match self.t.model.get(i).policy.ready {
+            crate::pure::svc::ReadyBy::Fd(n) => n,
+            _ => 0,
+        };
         let slot = &self.t.slots[i];
         let spec = spawn::Spec {
+            notify: self.notify_env(i),
+            ready_fd: ready_w.as_ref().map(|w| (w.as_fd(), fd_n)),
             exec: slot.spec.exec(),
             envp: self.envp,
             env: slot.spec.env(),
@@ -444,6 +511,7 @@ impl<'a> Sup<'a> {
             out: slot.out.as_ref().map(|(_, w)| w.as_fd()),
         };
         let result = spawn::spawn(&spec);
+        drop(ready_w);
         let mut m = Msg::new();
         match result {
             Ok(Spawned::Running(pid)) => {
@@ -559,6 +627,15 @@ impl<'a> Sup<'a> {
                 self.signal_group(i, Signal::TERM);
                 self.signal_group(i, Signal::CONT);
             }
+            Do::Timeout => {
+                m.s(b"not ready after ")
+                    .secs(inst.policy.ready_timeout.0)
+                    .s(b" seconds; stopping pid ")
+                    .u(inst.svc.pid.unwrap_or(0) as u64);
+                self.event(Some(i), PRI_ERR, m.as_bytes());
+                self.signal_group(i, Signal::TERM);
+                self.signal_group(i, Signal::CONT);
+            }
             Do::Kill => {
                 m.s(b"sending SIGKILL to process group ").u(pgid);
                 self.event(Some(i), PRI_NOTICE, m.as_bytes());
@@ -585,6 +662,7 @@ impl<'a> Sup<'a> {
     /// Exits: pidfile and control socket removed, then waiting clients
     /// answered (so that "stopped" means nothing is left).
     pub(crate) fn exit(&mut self, exit: u8) -> ! {
+        self.check_launch();
         self.finish_writer();
         self.cleanup();
         #[cfg(feature = "ctl")]
@@ -625,6 +703,7 @@ impl<'a> Sup<'a> {
     /// Service `i`'s process ended with `status`.
     fn ended(&mut self, i: usize, status: Status, now: Instant) {
         self.flush_output(i);
+        self.t.slots[i].ready_r = None;
         let mut m = Msg::new();
         match status {
             Status::Exited(c) => m.s(b"exited with status ").u(c as u64),
@@ -647,15 +726,23 @@ impl<'a> Sup<'a> {
 
     /// One step of the model, carried out: everything that is due, every
     /// start, stop and drop that what is wanted calls for.
+    /// What one step does may let another act at once (a start makes a
+    /// service ready, and what needs it may start): steps follow until
+    /// one has nothing to do, a round per level of the graph at most.
     pub(crate) fn decide(&mut self, now: Instant) {
-        let mut acts: ArrayVec<Act, { 2 * SLOTS }> = ArrayVec::new();
-        self.t.model.step(now, &group_alive, &mut |a| {
-            let _ = acts.push(a);
-        });
-        for &a in acts.iter() {
-            match a {
-                Act::Do(i, d) => self.act(i, d, now),
-                Act::Drop(i) => self.drop_slot(i),
+        for _ in 0..=SLOTS {
+            let mut acts: ArrayVec<Act, { 2 * SLOTS }> = ArrayVec::new();
+            self.t.model.step(now, &group_alive, &mut |a| {
+                let _ = acts.push(a);
+            });
+            if acts.is_empty() {
+                return;
+            }
+            for &a in acts.iter() {
+                match a {
+                    Act::Do(i, d) => self.act(i, d, now),
+                    Act::Drop(i) => self.drop_slot(i),
+                }
             }
         }
     }
@@ -680,15 +767,18 @@ impl<'a> Sup<'a> {
             self.exit(crate::code::SOFTWARE)
         };
         let mut pending = Pending::default();
-        // Start every service, then tell the launcher.
+        // Start every service; the launcher hears once they are ready.
         self.decide(now());
-        self.ready.ok();
+        if self.no_wait {
+            self.ready.ok();
+        }
         loop {
             let now = now();
             self.decide(now);
             self.ensure_writer(now);
             self.resume_held();
             self.writer.kick(self.rings);
+            self.check_launch();
             #[cfg(feature = "ctl")]
             self.check_waits(now);
             if self.t.model.shutting_down() && self.t.model.all_down() {
@@ -715,6 +805,14 @@ impl<'a> Sup<'a> {
                 self.poll_control(&mut set);
                 if let Some(r) = self.writer.room_fd() {
                     set.add(r, SRC_ROOM);
+                }
+                if let Some(n) = self.notify_fd() {
+                    set.add(n, SRC_NOTIFY);
+                }
+                for (i, s) in self.t.slots.iter().enumerate() {
+                    if let Some(r) = &s.ready_r {
+                        set.add(r.as_fd(), SRC_READY | i as u16);
+                    }
                 }
                 // Output that waits for room in its log is not read.
                 for (i, s) in self.t.slots.iter().enumerate() {
@@ -753,6 +851,14 @@ impl<'a> Sup<'a> {
                 }
                 if src == SRC_ROOM && is_ready(k) {
                     self.writer.drain_room();
+                }
+                if src & SRC_KIND == SRC_READY && is_ready(k) {
+                    self.read_ready_fd((src & !SRC_KIND) as usize);
+                }
+                // Before SIGCHLD is handled: a sender that was the leader
+                // is still a zombie, its credentials still check out.
+                if src == SRC_NOTIFY && is_ready(k) {
+                    self.read_notify();
                 }
             }
             if is_ready(0) {
@@ -930,7 +1036,9 @@ mod size_tests {
         let slot = core::mem::size_of::<super::Slot>();
         assert!(slot <= 640, "Slot is {slot} bytes");
         let tables = core::mem::size_of::<super::Tables>();
-        assert!(tables <= 112 * 1024, "Tables are {tables} bytes");
+        // 128 KiB since readiness (status text, dependencies): only the
+        // pages that services use are ever touched.
+        assert!(tables <= 128 * 1024, "Tables are {tables} bytes");
         assert!(core::mem::size_of::<crate::pure::svc::Svc>() <= 96);
     }
 }

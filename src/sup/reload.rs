@@ -116,11 +116,12 @@ pub fn load_config(
     });
     let ok = match result {
         Ok(g) => {
+            t.deps = g.deps;
             global(&g, t);
             Ok(())
         }
         Err(errors) => {
-            for e in errors.as_slice() {
+            for e in errors.iter() {
                 say(e.line, e.msg.as_bytes(), e.text);
             }
             if errors.more {

@@ -57,13 +57,49 @@ pub struct Inst {
     pub fresh: bool,
     pub svc: Svc,
     pub policy: Policy,
+    /// What it waits for, as bits of keys: `needs` (started once they are
+    /// ready, stopped when they are not) and `after` (started once they
+    /// are ready or have given up).
+    pub needs: Keys,
+    pub after: Keys,
+}
+
+/// A set of keys (keys are below [`MAX_KEYS`]).
+pub type Keys = u128;
+/// Keys are below this: a table of N ≤ 128 instances has a free one.
+pub const MAX_KEYS: usize = 128;
+
+fn bit(k: Key) -> Keys {
+    1 << (k as usize % MAX_KEYS)
 }
 
 impl Inst {
-    /// Whether it should run now.
+    /// Whether it should run now (what it waits for aside).
     fn wanted(&self, shutdown: bool) -> bool {
         !shutdown && self.role == Role::Current && self.up
     }
+}
+
+/// Where an instance stands with what it waits for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Hold {
+    /// Free to run.
+    No,
+    /// A `needs` is not ready: it must not run.
+    Needs,
+    /// An `after` is still starting: it must not start yet.
+    After,
+}
+
+/// What the launcher waits for (see [`Model::launch`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Launch {
+    /// Something is still starting.
+    Pending,
+    /// Every service is ready or done.
+    Ready,
+    /// This instance failed to start, or waits for one that ended.
+    Failed(usize),
 }
 
 /// What the loop must carry out.
@@ -157,15 +193,105 @@ impl<const N: usize> Model<N> {
             .position(|m| m.key == key && m.role == Role::Current)
     }
 
-    /// A key no instance has: for a name not seen before.
+    /// A key no instance has, for a name not seen before: the lowest free
+    /// one after the last given, so that keys stay below [`MAX_KEYS`] (there
+    /// are fewer instances than that) and a key is not soon reused.
     pub fn new_key(&mut self) -> Key {
         loop {
-            let k = self.next_key;
-            self.next_key = self.next_key.wrapping_add(1);
+            let k = self.next_key % MAX_KEYS as Key;
+            self.next_key = (k + 1) % MAX_KEYS as Key;
             if self.insts.iter().all(|m| m.key != k) {
                 return k;
             }
         }
+    }
+
+    /// Instance `i` waits for the keys `needs` and `after` (from now on:
+    /// a reload sets them for every current instance).
+    pub fn set_deps(&mut self, i: usize, needs: Keys, after: Keys) {
+        let m = &mut self.insts.as_mut_slice()[i];
+        (m.needs, m.after) = (needs, after);
+    }
+
+    /// Whether instance `i` is ready for what depends on it: wanted, no
+    /// fresh run asked for, running and ready (or a oneshot done).
+    pub fn ready(&self, i: usize) -> bool {
+        let m = self.get(i);
+        m.wanted(self.shutdown) && !m.fresh && m.svc.is_ready()
+    }
+
+    /// Whether the current instance of every key of `keys` is ready
+    /// (`after`: or has given up, see [`Model::given_up`]).
+    fn keys_ok(&self, keys: Keys, after: bool) -> bool {
+        self.insts.iter().enumerate().all(|(j, m)| {
+            m.role != Role::Current
+                || keys & bit(m.key) == 0
+                || self.ready(j)
+                || (after && self.given_up(j))
+        })
+    }
+
+    /// Whether instance `i` will not be ready without a request: not
+    /// wanted, ended without a restart, a start failed, or what it needs
+    /// ended. (One held back for a while is not: it is still starting.)
+    pub fn given_up(&self, i: usize) -> bool {
+        let m = self.get(i);
+        let waits_to_retry = m.svc.failed.is_some() && m.svc.state == State::Backoff;
+        !m.wanted(self.shutdown)
+            || (!m.fresh && (waits_to_retry || m.svc.state == State::Exited))
+            || self.needs_ended(i).is_some()
+    }
+
+    /// What instance `i` waits for, if anything.
+    pub fn hold(&self, i: usize) -> Hold {
+        let m = self.get(i);
+        if !self.keys_ok(m.needs, false) {
+            Hold::Needs
+        } else if !self.keys_ok(m.after, true) {
+            Hold::After
+        } else {
+            Hold::No
+        }
+    }
+
+    /// Whether a current instance that depends on instance `i` still has
+    /// a process: `i` is stopped, and restarted, only after it. At
+    /// shutdown `after` counts too (the reverse of the start order).
+    fn dependant_active(&self, i: usize) -> bool {
+        let k = bit(self.get(i).key);
+        self.insts.iter().any(|m| {
+            let deps = if self.shutdown { m.needs | m.after } else { m.needs };
+            m.role == Role::Current && deps & k != 0 && m.svc.active()
+        })
+    }
+
+    /// The launcher's question at startup: is every current service that
+    /// is wanted up ready (or was it, or done), or has one failed?
+    pub fn launch(&self) -> Launch {
+        let mut all = true;
+        for (i, m) in self.insts.iter().enumerate() {
+            if !m.wanted(self.shutdown) || m.svc.was_ready {
+                continue;
+            }
+            if m.svc.failed.is_some() || self.needs_ended(i).is_some() {
+                return Launch::Failed(i);
+            }
+            all = false;
+        }
+        if all { Launch::Ready } else { Launch::Pending }
+    }
+
+    /// A `needs` of instance `i` that ended for good (not wanted, or
+    /// exited and not restarted): `i` cannot start until it is started
+    /// again.
+    pub fn needs_ended(&self, i: usize) -> Option<usize> {
+        let needs = self.get(i).needs;
+        self.insts.iter().position(|m| {
+            m.role == Role::Current
+                && needs & bit(m.key) != 0
+                && !m.svc.is_ready()
+                && (!m.wanted(self.shutdown) || (m.svc.state == State::Exited && !m.fresh))
+        })
     }
 
     /// A new current instance of `key`, wanted up unless `up` is false (its
@@ -180,6 +306,8 @@ impl<const N: usize> Model<N> {
             fresh: false,
             svc: Svc::new(&policy),
             policy,
+            needs: 0,
+            after: 0,
         };
         self.insts.push(m).map_err(|_| ())?;
         Ok(self.insts.len() - 1)
@@ -275,11 +403,33 @@ impl<const N: usize> Model<N> {
 
     /// `start NAME`: wanted up; a service that is not running or waiting to
     /// restart starts afresh (after what is left of it has stopped).
+    /// What it needs (and what that needs) is started too, unless it is
+    /// ready.
     pub fn start(&mut self, i: usize) {
-        let m = &mut self.insts.as_mut_slice()[i];
-        m.up = true;
-        if !matches!(m.svc.state, State::Running | State::Backoff) {
-            m.fresh = true;
+        let mut keys = bit(self.get(i).key);
+        // The graph has no cycle: a round per level at most.
+        for _ in 0..N {
+            let more = self
+                .insts
+                .iter()
+                .filter(|m| m.role == Role::Current && keys & bit(m.key) != 0)
+                .fold(keys, |k, m| k | m.needs);
+            if more == keys {
+                break;
+            }
+            keys = more;
+        }
+        for j in 0..self.insts.len() {
+            let m = self.get(j);
+            let wanted = m.role == Role::Current && keys & bit(m.key) != 0;
+            if !wanted || (j != i && self.ready(j)) {
+                continue;
+            }
+            let m = &mut self.insts.as_mut_slice()[j];
+            m.up = true;
+            if !matches!(m.svc.state, State::Running | State::Backoff) {
+                m.fresh = true;
+            }
         }
     }
 
@@ -309,7 +459,14 @@ impl<const N: usize> Model<N> {
 
     /// Instance `i` was started as `pid`.
     pub fn spawned(&mut self, i: usize, pid: i32, now: Instant) {
-        self.insts.as_mut_slice()[i].svc.spawned(pid, now);
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.svc.spawned(pid, now, &m.policy);
+    }
+
+    /// Instance `i` said it is ready; `false` if that changes nothing.
+    pub fn became_ready(&mut self, i: usize) -> bool {
+        let m = &mut self.insts.as_mut_slice()[i];
+        m.svc.became_ready(&m.policy)
     }
 
     /// Starting instance `i` failed before a process existed (fork).
@@ -335,6 +492,8 @@ impl<const N: usize> Model<N> {
     /// next deadline comes back (`None`: nothing is timed, sleep until an
     /// event), as it will be once the drops are carried out.
     /// `alive(pgid)` tells whether a process group has members.
+    // Indexes, not iterators: each instance's decision reads the others.
+    #[allow(clippy::needless_range_loop)]
     pub fn step(
         &mut self,
         now: Instant,
@@ -344,20 +503,36 @@ impl<const N: usize> Model<N> {
         let n = self.insts.len();
         let shutdown = self.shutdown;
         let mut gone = [false; N];
-        // What must not run: stop it; what was replaced and is over goes.
-        for (i, m) in self.insts.iter_mut().enumerate() {
-            if m.wanted(shutdown) {
+        // Stops that are over first (silently, when the run goes on): what
+        // is decided next must know which processes are left.
+        for i in 0..n {
+            let m = &mut self.insts.as_mut_slice()[i];
+            if m.svc.state == State::Stopping {
+                tick(m, i, now, alive, out);
+            }
+        }
+        // What must not run (not wanted, or a `needs` is not ready): stop
+        // it once what depends on it has no process left; what was
+        // replaced and is over goes.
+        for i in 0..n {
+            let m = self.get(i);
+            let running = m.svc.state == State::Running;
+            if m.wanted(shutdown) && !(running && self.hold(i) == Hold::Needs) {
                 continue;
             }
+            let wait = running && self.dependant_active(i);
+            let m = &mut self.insts.as_mut_slice()[i];
             // (A stop of leftovers becomes a stop for good.)
-            if !matches!(m.svc.state, State::Stopped | State::Exited) {
+            if !wait && !matches!(m.svc.state, State::Stopped | State::Exited) {
                 emit(out, i, m.svc.stop(now, &m.policy));
             }
             tick(m, i, now, alive, out);
             gone[i] = m.role == Role::Replaced && !m.svc.active();
         }
         // What should run: fresh runs asked for, starts after a stop, and
-        // whatever is due, unless another instance of the name still runs.
+        // whatever is due, unless another instance of the name still runs,
+        // what it waits for is not there yet, or (for a new run) what
+        // depends on it still has a process.
         for i in 0..n {
             let (key, wanted, running) = {
                 let m = self.get(i);
@@ -370,14 +545,24 @@ impl<const N: usize> Model<N> {
             if !wanted {
                 continue;
             }
+            let held = self.hold(i) != Hold::No;
+            let dependants = self.dependant_active(i);
             // (A service that runs and stays running waits for nothing.)
-            let blocked = !running && (0..n).any(|j| j != i && !gone[j] && self.get(j).key == key);
+            let blocked = held
+                || (!running
+                    && (dependants
+                        || (0..n).any(|j| j != i && !gone[j] && self.get(j).key == key)));
             let m = &mut self.insts.as_mut_slice()[i];
             // A stop that is over first: what follows may start it again.
             if m.svc.state == State::Stopping {
                 tick(m, i, now, alive, out);
             }
-            if m.fresh && matches!(m.svc.state, State::Running | State::Backoff) {
+            let fresh_stop = match m.svc.state {
+                State::Running => !dependants,
+                State::Backoff => true,
+                _ => false,
+            };
+            if m.fresh && fresh_stop {
                 emit(out, i, m.svc.stop(now, &m.policy));
             }
             if matches!(m.svc.state, State::Stopped) || (m.fresh && m.svc.state == State::Exited) {
@@ -385,7 +570,7 @@ impl<const N: usize> Model<N> {
                 m.svc.start(now, &m.policy);
             }
             if blocked && m.svc.state == State::Backoff {
-                continue; // the other instance's deadlines and exit wake us
+                continue; // what it waits for wakes us (an exit, a deadline, readiness)
             }
             tick(m, i, now, alive, out);
         }
@@ -399,15 +584,19 @@ impl<const N: usize> Model<N> {
             .fold(None, |d, i| earliest(d, self.get(i).svc.deadline))
     }
 
-    /// Whether instance `i` waits for another instance of its name.
+    /// Whether instance `i` waits to start: for another instance of its
+    /// name, for what it needs or starts after, or for what depends on it
+    /// to stop.
     pub fn blocked(&self, i: usize) -> bool {
-        let key = self.get(i).key;
-        self.get(i).svc.state == State::Backoff
-            && self
-                .insts
-                .iter()
-                .enumerate()
-                .any(|(j, m)| j != i && m.key == key && m.svc.active())
+        let m = self.get(i);
+        m.svc.state == State::Backoff
+            && (self.hold(i) != Hold::No
+                || self.dependant_active(i)
+                || self
+                    .insts
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && o.key == m.key && o.svc.active()))
     }
 
     /// The earliest deadline of an instance that can act on it (`None`:

@@ -1,13 +1,15 @@
 //! A simulated world for the model: fake processes that exit, ignore
 //! SIGTERM or leave group members behind, a fake clock, and a driver that
 //! plays the supervisor loop's part. Random sequences of reloads, requests,
-//! exits, ticks and shutdowns are fed to [`Model`] and the invariants are
-//! checked after every step. Used by the unit tests (seeded) and by the
+//! exits, readiness, ticks and shutdowns are fed to [`Model`], with
+//! services that need or start after others, and the invariants are
+//! checked after every step: among them, nothing starts before what it
+//! needs is ready, and nothing is stopped while what needs it still runs. Used by the unit tests (seeded) and by the
 //! `model` fuzz target (bytes as choices). Pure and no_std like the model.
 
-use super::{Act, Inst, Model, Role, Staged};
+use super::{Act, Hold, Inst, Model, Role, Staged, bit};
 use crate::pure::args::Restart;
-use crate::pure::svc::{Do, Policy, State, Status};
+use crate::pure::svc::{Do, Policy, ReadyBy, State, Status};
 use crate::pure::time::{Instant, Ms};
 use crate::util::store::ArrayVec;
 
@@ -73,6 +75,13 @@ pub struct Entry {
     pub policy: Policy,
     /// Other settings: a different value is a changed service.
     pub variant: u8,
+    /// `ready = notify`: how long after its start it says so (`None`:
+    /// never).
+    pub ready_in: Option<u64>,
+    /// Names it needs and starts after (bits; only lower names, so that
+    /// the graph has no cycle, as the file's check ensures).
+    pub needs: u8,
+    pub after: u8,
 }
 
 /// A simulated process group: the instance's run.
@@ -83,6 +92,8 @@ struct Proc {
     member: bool,
     /// When the leader exits by itself (or after SIGTERM).
     exit_at: Option<(Instant, Status)>,
+    /// When it says it is ready (notify).
+    ready_at: Option<Instant>,
 }
 
 /// What the driver keeps per instance (the supervisor's slot).
@@ -113,6 +124,8 @@ pub struct World {
     /// When shutdown was asked for, and the longest stop timeout then.
     shutdown: Option<(Instant, Ms)>,
     pub reloads_refused: u32,
+    /// Which instances were still starting when the last step began.
+    starting: [bool; SLOTS],
 }
 
 /// The longest a simulated run waits after SIGTERM before it exits.
@@ -137,6 +150,7 @@ impl World {
             step: 0,
             shutdown: None,
             reloads_refused: 0,
+            starting: [false; SLOTS],
         }
     }
 
@@ -165,8 +179,40 @@ impl World {
             .any(|(s, inst)| inst.svc.pgid == pgid && s.proc.is_some_and(|p| p.leader || p.member))
     }
 
-    /// One step of the model, its actions carried out, then the checks.
+    /// Steps of the model, their actions carried out, until one has
+    /// nothing to do (as `Sup::decide`), each followed by the checks.
     fn settle(&mut self) -> Result<(), Violation> {
+        for _ in 0..=SLOTS {
+            if !self.settle_once()? {
+                return self.check_deps();
+            }
+        }
+        Err(self.fail("steps never stop acting"))
+    }
+
+    /// Whether instance `j` is still starting: running and not ready yet,
+    /// about to run again, or waiting for its first try (not for a retry
+    /// after a failure, nor for what it needs when that ended).
+    fn is_starting(&self, j: usize) -> bool {
+        let m = self.m.get(j);
+        // What it needs ended: it cannot start.
+        let stuck = !self.each_of(self.slots.as_slice()[j].entry.needs, &mut |k| {
+            let n = self.m.get(k);
+            n.svc.is_ready() || (n.up && (n.svc.state != State::Exited || n.fresh))
+        });
+        m.up && self.shutdown.is_none()
+            && !self.m.ready(j)
+            && !stuck
+            && ((m.svc.state == State::Running && !m.svc.ready)
+                || m.fresh
+                || (matches!(m.svc.state, State::Backoff | State::Stopped) && m.svc.failed.is_none()))
+    }
+
+    /// One step; whether it acted.
+    fn settle_once(&mut self) -> Result<bool, Violation> {
+        for j in 0..self.m.len() {
+            self.starting[j] = self.is_starting(j);
+        }
         let mut acts: ArrayVec<Act, { 4 * SLOTS }> = ArrayVec::new();
         let deadline = {
             let slots = self.slots.as_slice();
@@ -186,16 +232,84 @@ impl World {
                 },
             )
         };
+        #[cfg(test)]
+        if std::env::var("SIM_TRACE").is_ok() {
+            extern crate std;
+            std::eprintln!("step {} at {:?}: {:?}", self.step, self.now, acts.as_slice());
+        }
         for &a in acts.iter() {
             self.carry_out(a)?;
         }
         // What the loop sleeps until: the step's answer, unless carrying
         // it out changed a deadline (a failed fork).
         self.deadline = self.m.deadline();
-        if self.deadline != deadline {
+        if acts.is_empty() && self.deadline != deadline {
             return Err(self.fail("the step's deadline is not the model's"));
         }
-        self.check()
+        self.check()?;
+        Ok(!acts.is_empty())
+    }
+
+    /// The current instance of each name in `names` (bits).
+    fn each_of(&self, names: u8, f: &mut dyn FnMut(usize) -> bool) -> bool {
+        (0..NAMES as u8)
+            .filter(|n| names >> n & 1 != 0)
+            .filter_map(|n| self.current(n))
+            .all(f)
+    }
+
+    /// Whether a current instance that depends on instance `i` (by
+    /// `needs`; at shutdown by `after` too) has a process.
+    fn dependant_runs(&self, i: usize) -> bool {
+        let name = self.name_of(i);
+        (0..self.m.len()).any(|j| {
+            let e = self.slots.as_slice()[j].entry;
+            let deps = if self.shutdown.is_some() { e.needs | e.after } else { e.needs };
+            self.m.get(j).role == Role::Current
+                && deps >> name & 1 != 0
+                && self.m.get(j).svc.active()
+        })
+    }
+
+    /// Once the steps are done: a service that runs while something it
+    /// needs is not ready is being stopped, or waits for what needs it.
+    fn check_deps(&self) -> Result<(), Violation> {
+        for i in 0..self.m.len() {
+            let m = self.m.get(i);
+            if m.role != Role::Current || m.svc.state != State::Running {
+                continue;
+            }
+            let needs = self.slots.as_slice()[i].entry.needs;
+            if !self.each_of(needs, &mut |j| self.m.ready(j)) && !self.dependant_runs(i) {
+                return Err(self.fail("a service runs while what it needs is not ready"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every current instance waits for the current instances of the names
+    /// its entry needs and starts after.
+    fn set_deps(&mut self) {
+        for i in 0..self.m.len() {
+            if self.m.get(i).role != Role::Current {
+                continue;
+            }
+            // An unchanged service keeps its slot: its graph is the file's.
+            let name = self.name_of(i);
+            if let Some(c) = self.config.iter().find(|c| c.name == name) {
+                let slot = &mut self.slots.as_mut_slice()[i];
+                (slot.entry.needs, slot.entry.after) = (c.needs, c.after);
+            }
+            let e = self.slots.as_slice()[i].entry;
+            let keys = |names: u8| {
+                (0..NAMES as u8)
+                    .filter(|n| names >> n & 1 != 0)
+                    .filter_map(|n| self.current(n))
+                    .fold(0, |k, j| k | bit(self.m.get(j).key))
+            };
+            let (needs, after) = (keys(e.needs), keys(e.after));
+            self.m.set_deps(i, needs, after);
+        }
     }
 
     fn carry_out(&mut self, a: Act) -> Result<(), Violation> {
@@ -236,9 +350,17 @@ impl World {
                 {
                     return Err(self.fail("started beside another instance of its name"));
                 }
+                let e = self.slots.as_slice()[i].entry;
+                if !self.each_of(e.needs, &mut |j| self.m.ready(j)) {
+                    return Err(self.fail("started before what it needs is ready"));
+                }
+                // Still starting before the step and after it (the step
+                // decides on what it changed first: a stop that ended).
+                if !self.each_of(e.after, &mut |j| !self.starting[j] || !self.is_starting(j)) {
+                    return Err(self.fail("started before what it starts after"));
+                }
                 let pid = self.next_pid;
                 self.next_pid += 1;
-                let e = self.slots.as_slice()[i].entry;
                 let exit_at = match e.kind {
                     Kind::Quits | Kind::Leaver => Some((
                         now + Ms(10 + (pid as u64 * 37) % 900),
@@ -251,11 +373,22 @@ impl World {
                     leader: true,
                     member: e.kind == Kind::Leaver,
                     exit_at,
+                    ready_at: match (e.policy.ready, e.ready_in) {
+                        (ReadyBy::Notify, Some(t)) if !e.policy.oneshot => Some(now + Ms(t)),
+                        _ => None,
+                    },
                 });
                 self.m.spawned(i, pid, now);
                 Ok(())
             }
-            Do::Term => {
+            Do::Term | Do::Timeout => {
+                let inst = self.m.get(i);
+                if d == Do::Term && !inst.svc.want_up && self.dependant_runs(i) {
+                    return Err(self.fail("stopped while what depends on it still runs"));
+                }
+                if d == Do::Timeout && inst.svc.failed.is_none() {
+                    return Err(self.fail("a timeout that is not a failed start"));
+                }
                 let kind = self.slots.as_slice()[i].entry.kind;
                 if let Some(p) = &mut self.slots.as_mut_slice()[i].proc
                     && p.leader
@@ -298,8 +431,38 @@ impl World {
         best
     }
 
-    /// Time moves on to the next exit or deadline, which happens.
+    /// The next readiness in the simulation.
+    fn next_ready(&self) -> Option<(usize, Instant)> {
+        let mut best: Option<(usize, Instant)> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(Proc {
+                leader: true,
+                ready_at: Some(t),
+                ..
+            }) = s.proc
+                && best.is_none_or(|(_, b)| t < b)
+            {
+                best = Some((i, t));
+            }
+        }
+        best
+    }
+
+    /// Time moves on to the next exit, readiness or deadline, which
+    /// happens.
     pub fn advance(&mut self) -> Result<bool, Violation> {
+        if let Some((i, t)) = self.next_ready()
+            && self.next_exit().is_none_or(|(_, e)| t < e)
+            && self.deadline.is_none_or(|d| t < d)
+        {
+            self.now = self.now.max(t);
+            if let Some(p) = &mut self.slots.as_mut_slice()[i].proc {
+                p.ready_at = None;
+            }
+            self.m.became_ready(i);
+            self.settle()?;
+            return Ok(true);
+        }
         let exit = self.next_exit();
         let next = match (exit, self.deadline) {
             (Some((_, t)), Some(d)) => t.min(d),
@@ -336,6 +499,11 @@ impl World {
             return Err(self.fail("a reaped pid is not its instance's"));
         }
         let d = self.m.exited(i, status, now, left);
+        #[cfg(test)]
+        if std::env::var("SIM_TRACE").is_ok() {
+            extern crate std;
+            std::eprintln!("reap {i} {status:?} -> {d:?}");
+        }
         self.act(i, d)?;
         self.settle()
     }
@@ -401,6 +569,7 @@ impl World {
         for e in entries {
             let _ = self.config.push(*e);
         }
+        self.set_deps();
         self.settle()
     }
 
@@ -410,7 +579,22 @@ impl World {
         };
         match what {
             0 => {
-                self.down[name as usize] = false;
+                // What it needs, and what that needs, is started too.
+                let mut names = 1u8 << name;
+                for _ in 0..NAMES {
+                    for n in 0..NAMES as u8 {
+                        if names >> n & 1 != 0
+                            && let Some(j) = self.current(n)
+                        {
+                            names |= self.slots.as_slice()[j].entry.needs;
+                        }
+                    }
+                }
+                for n in 0..NAMES {
+                    if names >> n & 1 != 0 {
+                        self.down[n] = false;
+                    }
+                }
                 self.m.start(i)
             }
             1 => {
@@ -426,12 +610,13 @@ impl World {
     }
 
     pub fn shutdown(&mut self) -> Result<(), Violation> {
+        // Dependants stop first: stops follow each other along a chain, so
+        // the bound is their sum (with each one's SIGKILL and exit).
         let longest = self
             .m
             .iter()
-            .map(|m| m.policy.stop_timeout)
-            .max()
-            .unwrap_or_default();
+            .map(|m| m.policy.stop_timeout + Ms(TERM_EXIT + 100))
+            .fold(Ms::ZERO, |a, b| a + b);
         self.shutdown = Some((self.now, longest));
         self.m.shutdown();
         self.settle()
@@ -478,9 +663,16 @@ impl World {
                 continue;
             }
             let ok = match inst.svc.state {
+                // Waiting for what it needs or starts after (which
+                // `check_deps` and the wake-up checks hold to account).
+                State::Backoff | State::Stopped if self.m.hold(i) != Hold::No => true,
                 State::Running => true,
-                State::Backoff => inst.svc.deadline.is_some() && !self.m.blocked(i),
-                State::Exited => !matches!(inst.policy.restart, Restart::Always),
+                State::Backoff => {
+                    inst.svc.deadline.is_some() && (!self.m.blocked(i) || self.stopping_blocks(i))
+                }
+                State::Exited => {
+                    inst.policy.oneshot || !matches!(inst.policy.restart, Restart::Always)
+                }
                 State::Stopping => inst.svc.deadline.is_some(),
                 State::Stopped => false,
             };
@@ -489,6 +681,19 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Whether an instance that instance `i` waits for (another of its
+    /// name, or one that depends on it) has a process or a deadline.
+    fn stopping_blocks(&self, i: usize) -> bool {
+        let (key, name) = (self.m.get(i).key, self.name_of(i));
+        self.m.iter().enumerate().any(|(j, o)| {
+            let e = self.slots.as_slice()[j].entry;
+            (o.key == key || (e.needs | e.after) >> name & 1 != 0)
+                && j != i
+                && o.svc.active()
+                && (o.svc.deadline.is_some() || o.svc.pid.is_some())
+        })
     }
 
     /// The invariants, after every step.
@@ -521,11 +726,10 @@ impl World {
             // is woken by that one's deadline or exit.
             let waits = matches!(a.svc.state, State::Stopping | State::Backoff);
             if waits && self.m.blocked(i) {
-                let woken = self.m.iter().any(|o| {
-                    o.key == a.key
-                        && o.svc.active()
-                        && (o.svc.deadline.is_some() || o.svc.pid.is_some())
-                });
+                // Held by what it needs or starts after: their readiness,
+                // exit or request wakes it. Else another instance of its
+                // name or what depends on it is stopping.
+                let woken = self.m.hold(i) != Hold::No || self.stopping_blocks(i);
                 if !woken {
                     return Err(self.fail("an instance waits for another that nothing wakes"));
                 }
@@ -557,7 +761,7 @@ impl World {
         for (i, m) in self.m.iter().enumerate() {
             let e = self.slots.as_slice()[i].entry;
             std::eprintln!(
-                "  {i}: name {} key {} {:?} {:?} up {} fresh {} pid {:?} deadline {:?} blocked {} {:?}",
+                "  {i}: name {} key {} {:?} {:?} up {} fresh {} pid {:?} deadline {:?} blocked {} {:?} needs {:b}/{:x} after {:b}/{:x} hold {:?} ready {} oneshot {}",
                 e.name,
                 m.key,
                 m.role,
@@ -567,7 +771,14 @@ impl World {
                 m.svc.pid,
                 m.svc.deadline,
                 self.m.blocked(i),
-                e.kind
+                e.kind,
+                e.needs,
+                m.needs,
+                e.after,
+                m.after,
+                self.m.hold(i),
+                m.svc.ready,
+                m.policy.oneshot,
             );
         }
     }
@@ -582,9 +793,21 @@ fn same(a: &Entry, b: &Entry) -> bool {
 }
 
 fn entry(c: &mut dyn Choose, name: u8) -> Entry {
-    let kind = [Kind::Clean, Kind::Quits, Kind::Stubborn, Kind::Leaver][c.pick(4) as usize];
+    let oneshot = c.pick(5) == 0;
+    let kind = if oneshot {
+        Kind::Quits
+    } else {
+        [Kind::Clean, Kind::Quits, Kind::Stubborn, Kind::Leaver][c.pick(4) as usize]
+    };
     let restart = [Restart::Always, Restart::OnFailure, Restart::Never][c.pick(3) as usize];
     let min = [0, 100, 1000][c.pick(3) as usize];
+    let ready = if c.pick(2) == 0 { ReadyBy::Exec } else { ReadyBy::Notify };
+    // Names below this one, each with a chance: no cycle.
+    let deps = |c: &mut dyn Choose| {
+        (0..name).filter(|_| c.pick(3) == 0).fold(0u8, |m, n| m | 1 << n)
+    };
+    let needs = deps(c);
+    let after = deps(c);
     Entry {
         name,
         kind,
@@ -593,11 +816,14 @@ fn entry(c: &mut dyn Choose, name: u8) -> Entry {
             delay_min: Ms(min),
             delay_max: Ms(min.max(100) * 4),
             stop_timeout: Ms([300, 1000, 5000][c.pick(3) as usize]),
-            ready: crate::pure::svc::ReadyBy::Exec,
-            ready_timeout: Ms(0),
-            oneshot: false,
+            ready,
+            ready_timeout: Ms([0, 300, 2000][c.pick(3) as usize]),
+            oneshot,
         },
         variant: c.pick(2) as u8,
+        ready_in: [None, Some(10), Some(200), Some(1000)][c.pick(4) as usize],
+        needs,
+        after,
     }
 }
 
@@ -615,6 +841,12 @@ fn config(c: &mut dyn Choose, w: &World) -> ArrayVec<Entry, NAMES> {
             _ => entry(c, name),
         };
         let _ = v.push(e);
+    }
+    // Only names of this file (the file's check refuses others).
+    let present = v.iter().fold(0u8, |m, e| m | 1 << e.name);
+    for e in v.as_mut_slice() {
+        e.needs &= present;
+        e.after &= present;
     }
     v
 }
