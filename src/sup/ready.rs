@@ -25,13 +25,7 @@ use crate::pure::svc::{Fail, ReadyBy, Status};
 use crate::sup::{Msg, Sup};
 use crate::util::buf::Buf;
 
-/// Datagrams read from the notify socket in one turn (the rest wait).
-const NOTIFY_PER_TURN: usize = 16;
-/// A datagram longer than this is cut, and counted as malformed (systemd's
-/// own buffer is as long).
-const NOTIFY_MAX: usize = 4096;
-/// Bytes of `STATUS=` kept for `ctl status`.
-pub const STATUS_MAX: usize = 48;
+pub use crate::util::limits::{NOTIFY_MAX, NOTIFY_PER_TURN, STATUS_MAX};
 
 /// The notify socket and the variable that names it.
 pub struct Notify {

@@ -45,3 +45,10 @@ pub const LOG_RINGS: usize = if cfg!(feature = "ctl") {
 } else {
     2
 };
+/// The longest sd_notify datagram read whole (systemd's own buffer); one
+/// longer is cut and logged as malformed.
+pub const NOTIFY_MAX: usize = 4096;
+/// sd_notify datagrams read in one turn of the loop (the rest wait).
+pub const NOTIFY_PER_TURN: usize = 16;
+/// Bytes of a service's `STATUS=` kept for `ctl status`.
+pub const STATUS_MAX: usize = 48;
