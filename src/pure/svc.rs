@@ -588,6 +588,75 @@ mod tests {
     }
 
     #[test]
+    fn readiness_by_notify_within_the_timeout() {
+        let p = Policy {
+            ready: ReadyBy::Notify,
+            ready_timeout: Ms(3000),
+            ..policy(Restart::Always, 100, 1000)
+        };
+        let mut s = Svc::new(&p);
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0), &p);
+        assert!(!s.is_ready());
+        assert_eq!(s.deadline, Some(at(3000)), "the ready timeout");
+        assert!(s.became_ready(&p));
+        assert!(s.is_ready() && s.was_ready);
+        assert_eq!(s.deadline, None, "ready: nothing timed");
+        // An exit of a ready service is no failed start.
+        s.exited(Status::Exited(1), at(10), false, &p);
+        assert!(!s.is_ready());
+        assert_eq!((s.failed, s.fails), (None, 0));
+    }
+
+    #[test]
+    fn not_ready_in_time_or_an_exit_first_is_a_failed_start() {
+        let p = Policy {
+            ready: ReadyBy::Fd(3),
+            ready_timeout: Ms(1000),
+            ..policy(Restart::Always, 100, 1000)
+        };
+        let mut s = Svc::new(&p);
+        s.tick(at(0), false, &p);
+        s.spawned(7, at(0), &p);
+        assert_eq!(s.tick(at(999), false, &p), Do::Nothing);
+        assert_eq!(s.tick(at(1000), false, &p), Do::Timeout);
+        assert_eq!((s.failed, s.fails, s.state), (Some(Fail::Timeout), 1, State::Stopping));
+        assert!(!s.became_ready(&p), "too late: it is being stopped");
+        assert_eq!(s.exited(Status::Signaled(15), at(1001), false, &p), Do::Nothing);
+        assert_eq!(s.state, State::Backoff, "restarted by its policy");
+        s.tick(at(1101), false, &p);
+        s.spawned(8, at(1101), &p);
+        s.exited(Status::Exited(2), at(1200), false, &p);
+        assert_eq!((s.failed, s.fails), (Some(Fail::Exit(Status::Exited(2))), 2));
+        assert!(!s.was_ready);
+    }
+
+    #[test]
+    fn a_oneshot_is_done_at_exit_0_whatever_its_policy() {
+        for restart in [Restart::Always, Restart::OnFailure, Restart::Never] {
+            let p = Policy {
+                oneshot: true,
+                ..policy(restart, 100, 1000)
+            };
+            let mut s = Svc::new(&p);
+            s.tick(at(0), false, &p);
+            s.spawned(7, at(0), &p);
+            assert!(!s.is_ready() && !s.became_ready(&p), "ready only at its exit");
+            assert_eq!(s.exited(Status::Exited(0), at(5), false, &p), Do::Done);
+            assert_eq!(s.state, State::Exited);
+            assert!(s.is_ready() && s.was_ready, "{restart:?}");
+            // Started again by request: a new first try.
+            s.start(at(10), &p);
+            assert!(!s.is_ready());
+            s.tick(at(10), false, &p);
+            s.spawned(8, at(10), &p);
+            let again = s.exited(Status::Exited(1), at(20), false, &p);
+            assert_eq!(s.failed, Some(Fail::Exit(Status::Exited(1))));
+            assert_eq!(again == Do::Nothing, restart != Restart::Never, "{restart:?}");
+        }
+    }
+
+    #[test]
     fn fork_failure_retries_after_the_delay() {
         let p = policy(Restart::Never, 500, 1000);
         let mut s = Svc::new(&p);

@@ -41,7 +41,10 @@ fn step(m: &mut Model<8>, now: u64, alive: &[i32]) -> (Vec<Act>, Option<Instant>
             _ => {}
         }
     }
-    assert_eq!(m.deadline(), d, "the step's deadline is the model's");
+    // (A start sets a ready timeout; the loop steps again after one.)
+    if !acts.iter().any(|a| matches!(a, Act::Do(_, Do::Spawn))) {
+        assert_eq!(m.deadline(), d, "the step's deadline is the model's");
+    }
     (acts, d)
 }
 
@@ -279,4 +282,141 @@ fn a_reload_without_room_is_refused_before_anything_changes() {
         Some(NoRoom { stopping: 2 })
     );
     assert_eq!(m.len(), 4);
+}
+
+/// Steps until one does nothing, as the loop's `decide`; all actions.
+fn settle(m: &mut Model<8>, now: u64, alive: &[i32]) -> Vec<Act> {
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let (acts, _) = step(m, now, alive);
+        if acts.is_empty() {
+            break;
+        }
+        all.extend(acts);
+    }
+    all
+}
+
+fn notify(stop: u64) -> Policy {
+    Policy {
+        ready: crate::pure::svc::ReadyBy::Notify,
+        ready_timeout: Ms(5000),
+        ..policy(stop)
+    }
+}
+
+#[test]
+fn a_dependant_starts_once_what_it_needs_is_ready() {
+    let mut m: Model<8> = Model::new();
+    let db = m.add(0, notify(1000), true).unwrap();
+    let web = m.add(1, policy(1000), true).unwrap();
+    m.set_deps(web, 1 << 0, 0);
+    let acts = settle(&mut m, 0, &[]);
+    assert_eq!(acts, [Act::Do(db, Do::Spawn)], "web waits for db");
+    assert_eq!(m.hold(web), Hold::Needs);
+    assert_eq!(m.deadline(), Some(at(5000)), "db's ready timeout only");
+    assert!(m.became_ready(db));
+    assert!(!m.became_ready(db), "once");
+    assert_eq!(settle(&mut m, 1000, &[]), [Act::Do(web, Do::Spawn)]);
+    assert_eq!(m.launch(), Launch::Ready);
+}
+
+#[test]
+fn a_restart_stops_dependants_first_and_starts_them_after() {
+    let mut m: Model<8> = Model::new();
+    let db = m.add(0, policy(1000), true).unwrap();
+    let web = m.add(1, policy(1000), true).unwrap();
+    m.set_deps(web, 1 << 0, 0);
+    settle(&mut m, 0, &[]);
+    assert!(m.get(web).svc.is_ready());
+    m.restart(db);
+    // web first; db waits while web's group lives.
+    assert_eq!(settle(&mut m, 10, &[101]), [Act::Do(web, Do::Term)]);
+    assert_eq!(m.get(db).svc.state, State::Running);
+    // web gone: db stops; db gone: it starts, then web.
+    assert_eq!(m.exited(web, Status::Signaled(15), at(20), false), Do::Done);
+    assert_eq!(
+        settle(&mut m, 20, &[100]),
+        [Act::Do(db, Do::Term)]
+    );
+    m.exited(db, Status::Signaled(15), at(30), false);
+    assert_eq!(
+        settle(&mut m, 30, &[]),
+        [Act::Do(db, Do::Spawn), Act::Do(web, Do::Spawn)]
+    );
+}
+
+#[test]
+fn shutdown_stops_in_reverse_order_and_start_brings_what_is_needed() {
+    let mut m: Model<8> = Model::new();
+    let a = m.add(0, policy(1000), true).unwrap();
+    let b = m.add(1, policy(1000), true).unwrap();
+    let c = m.add(2, policy(1000), true).unwrap();
+    m.set_deps(b, 1 << 0, 0);
+    m.set_deps(c, 0, 1 << 1);
+    settle(&mut m, 0, &[]);
+    // `stop a` stops b (which needs it) first; c (after b) stays.
+    m.stop(a);
+    assert_eq!(settle(&mut m, 1, &[100, 101, 102]), [Act::Do(b, Do::Term)]);
+    m.exited(b, Status::Signaled(15), at(2), false);
+    settle(&mut m, 2, &[100, 102]);
+    m.exited(a, Status::Signaled(15), at(3), false);
+    settle(&mut m, 3, &[102]);
+    assert_eq!(m.get(c).svc.state, State::Running, "after has no stop coupling");
+    assert!(m.get(b).up, "b waits, wanted up");
+    // `start b` starts a, then b.
+    m.start(b);
+    let acts = settle(&mut m, 4, &[102]);
+    assert_eq!(acts, [Act::Do(a, Do::Spawn), Act::Do(b, Do::Spawn)]);
+    // Shutdown: c (after b), then b, then a.
+    m.shutdown();
+    assert_eq!(settle(&mut m, 5, &[100, 101, 102]), [Act::Do(c, Do::Term)]);
+    m.exited(c, Status::Signaled(15), at(6), false);
+    assert_eq!(
+        settle(&mut m, 6, &[100, 101]),
+        [Act::Do(b, Do::Term)]
+    );
+}
+
+#[test]
+fn oneshots_are_done_at_exit_0_and_the_launcher_hears_of_failures() {
+    let mut m: Model<8> = Model::new();
+    let one = Policy {
+        oneshot: true,
+        restart: Restart::Always,
+        ..policy(1000)
+    };
+    let fw = m.add(0, one, true).unwrap();
+    let web = m.add(1, policy(1000), true).unwrap();
+    m.set_deps(web, 1 << 0, 0);
+    assert_eq!(settle(&mut m, 0, &[]), [Act::Do(fw, Do::Spawn)]);
+    assert_eq!(m.launch(), Launch::Pending);
+    assert_eq!(m.exited(fw, Status::Exited(0), at(10), false), Do::Done);
+    assert_eq!(settle(&mut m, 10, &[]), [Act::Do(web, Do::Spawn)]);
+    assert_eq!(m.get(fw).svc.state, State::Exited, "never again after exit 0");
+    assert!(m.ready(fw));
+    // A failing oneshot fails the launch; what needs it is reported too.
+    let mut m: Model<8> = Model::new();
+    let fw = m.add(0, Policy { restart: Restart::Never, ..one }, true).unwrap();
+    let web = m.add(1, policy(1000), true).unwrap();
+    m.set_deps(web, 1 << 0, 0);
+    settle(&mut m, 0, &[]);
+    m.exited(fw, Status::Exited(3), at(10), false);
+    settle(&mut m, 10, &[]);
+    assert_eq!(m.launch(), Launch::Failed(fw));
+    assert_eq!(m.needs_ended(web), Some(fw));
+}
+
+#[test]
+fn not_ready_in_time_is_a_failed_start() {
+    let mut m: Model<8> = Model::new();
+    let db = m.add(0, notify(1000), true).unwrap();
+    settle(&mut m, 0, &[]);
+    assert_eq!(settle(&mut m, 4999, &[100]), []);
+    assert_eq!(settle(&mut m, 5000, &[100]), [Act::Do(db, Do::Timeout)]);
+    assert_eq!(m.get(db).svc.failed, Some(crate::pure::svc::Fail::Timeout));
+    assert_eq!(m.launch(), Launch::Failed(db));
+    m.exited(db, Status::Signaled(15), at(5010), false);
+    settle(&mut m, 5010, &[]);
+    assert_eq!(m.get(db).svc.state, State::Backoff, "restarted by its policy");
 }
