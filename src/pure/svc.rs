@@ -620,14 +620,23 @@ mod tests {
         s.spawned(7, at(0), &p);
         assert_eq!(s.tick(at(999), false, &p), Do::Nothing);
         assert_eq!(s.tick(at(1000), false, &p), Do::Timeout);
-        assert_eq!((s.failed, s.fails, s.state), (Some(Fail::Timeout), 1, State::Stopping));
+        assert_eq!(
+            (s.failed, s.fails, s.state),
+            (Some(Fail::Timeout), 1, State::Stopping)
+        );
         assert!(!s.became_ready(&p), "too late: it is being stopped");
-        assert_eq!(s.exited(Status::Signaled(15), at(1001), false, &p), Do::Nothing);
+        assert_eq!(
+            s.exited(Status::Signaled(15), at(1001), false, &p),
+            Do::Nothing
+        );
         assert_eq!(s.state, State::Backoff, "restarted by its policy");
         s.tick(at(1101), false, &p);
         s.spawned(8, at(1101), &p);
         s.exited(Status::Exited(2), at(1200), false, &p);
-        assert_eq!((s.failed, s.fails), (Some(Fail::Exit(Status::Exited(2))), 2));
+        assert_eq!(
+            (s.failed, s.fails),
+            (Some(Fail::Exit(Status::Exited(2))), 2)
+        );
         assert!(!s.was_ready);
     }
 
@@ -641,7 +650,10 @@ mod tests {
             let mut s = Svc::new(&p);
             s.tick(at(0), false, &p);
             s.spawned(7, at(0), &p);
-            assert!(!s.is_ready() && !s.became_ready(&p), "ready only at its exit");
+            assert!(
+                !s.is_ready() && !s.became_ready(&p),
+                "ready only at its exit"
+            );
             assert_eq!(s.exited(Status::Exited(0), at(5), false, &p), Do::Done);
             assert_eq!(s.state, State::Exited);
             assert!(s.is_ready() && s.was_ready, "{restart:?}");
@@ -652,7 +664,11 @@ mod tests {
             s.spawned(8, at(10), &p);
             let again = s.exited(Status::Exited(1), at(20), false, &p);
             assert_eq!(s.failed, Some(Fail::Exit(Status::Exited(1))));
-            assert_eq!(again == Do::Nothing, restart != Restart::Never, "{restart:?}");
+            assert_eq!(
+                again == Do::Nothing,
+                restart != Restart::Never,
+                "{restart:?}"
+            );
         }
     }
 

@@ -18,10 +18,10 @@ use crate::pure::model::{Act, Hold, Model, Role, Staged};
 use crate::pure::protocol::{self as ctl, Request};
 use crate::pure::svc::{Fail, State, Status};
 use crate::pure::time::{Instant, Ms};
+use crate::sup::ready::Said;
 use crate::sup::{
     Mode, Msg, PollSet, Prepared, SLOTS, SRC_CLIENT, SRC_KIND, SRC_LISTEN, Slot, Sup,
 };
-use crate::sup::ready::Said;
 use crate::util::buf::Buf;
 use crate::util::limits::MAX_SERVICES;
 use crate::util::store::ArrayVec;
@@ -583,7 +583,10 @@ impl<'a> Sup<'a> {
     fn up_wait(&self, s: usize) -> (Ms, u32) {
         let m = self.t.model.get(s);
         let p = &m.policy;
-        (p.stop_timeout.double() + START_WAIT + p.ready_timeout, m.svc.fails)
+        (
+            p.stop_timeout.double() + START_WAIT + p.ready_timeout,
+            m.svc.fails,
+        )
     }
 
     /// Leaves client `i` waiting for a state (answered by `check_waits`,
@@ -656,11 +659,15 @@ impl<'a> Sup<'a> {
                             let name = self.t.slots[s.unwrap_or(0)].spec.name();
                             match svc.failed {
                                 _ if svc.fails <= fails_of(w) => out.s(b"tinyd: timed out\n"),
-                                Some(Fail::Timeout) => out.s(b"tinyd: ").s(name).s(b": not ready in time\n"),
-                                Some(Fail::Exit(st)) => {
-                                    out.s(b"tinyd: ").s(name).s(b": not ready: exited with status ")
-                                        .u(st.code() as u64).s(b"\n")
+                                Some(Fail::Timeout) => {
+                                    out.s(b"tinyd: ").s(name).s(b": not ready in time\n")
                                 }
+                                Some(Fail::Exit(st)) => out
+                                    .s(b"tinyd: ")
+                                    .s(name)
+                                    .s(b": not ready: exited with status ")
+                                    .u(st.code() as u64)
+                                    .s(b"\n"),
                                 None => out.s(b"tinyd: timed out\n"),
                             };
                         }
@@ -675,7 +682,12 @@ impl<'a> Sup<'a> {
 }
 
 /// The state's name in `status`.
-fn state_name<const N: usize>(model: &Model<N>, i: usize, said: Said, now: Instant) -> &'static [u8] {
+fn state_name<const N: usize>(
+    model: &Model<N>,
+    i: usize,
+    said: Said,
+    now: Instant,
+) -> &'static [u8] {
     let m = model.get(i);
     let svc = &m.svc;
     let ready = svc.is_ready();

@@ -621,7 +621,8 @@ impl<'a> Sup<'a> {
                     m.s(b"stopping pid ").u(pid as u64);
                     if inst.role == Role::Replaced && !self.t.model.shutting_down() {
                         m.s(b" (reload)");
-                    } else if inst.up && !self.t.model.shutting_down() && inst.role == Role::Current {
+                    } else if inst.up && !self.t.model.shutting_down() && inst.role == Role::Current
+                    {
                         m.s(b" (what it needs is not ready)");
                     }
                     self.event(Some(i), PRI_NOTICE, m.as_bytes());

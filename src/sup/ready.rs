@@ -216,11 +216,10 @@ impl<'a> Sup<'a> {
                     }
                     text.s(b"tinyd: ").s(self.t.slots[i].spec.name());
                     match (m.svc.failed, ended) {
-                        (Some(Fail::Timeout), _) => {
-                            text.s(b": not ready after ")
-                                .secs(m.policy.ready_timeout.0)
-                                .s(b" seconds")
-                        }
+                        (Some(Fail::Timeout), _) => text
+                            .s(b": not ready after ")
+                            .secs(m.policy.ready_timeout.0)
+                            .s(b" seconds"),
                         (Some(Fail::Exit(Status::Exited(c))), _) => {
                             text.s(b": not ready: exited with status ").u(c as u64)
                         }

@@ -260,7 +260,11 @@ impl<const N: usize> Model<N> {
     fn dependant_active(&self, i: usize) -> bool {
         let k = bit(self.get(i).key);
         self.insts.iter().any(|m| {
-            let deps = if self.shutdown { m.needs | m.after } else { m.needs };
+            let deps = if self.shutdown {
+                m.needs | m.after
+            } else {
+                m.needs
+            };
             m.role == Role::Current && deps & k != 0 && m.svc.active()
         })
     }

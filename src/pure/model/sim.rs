@@ -205,7 +205,8 @@ impl World {
             && !stuck
             && ((m.svc.state == State::Running && !m.svc.ready)
                 || m.fresh
-                || (matches!(m.svc.state, State::Backoff | State::Stopped) && m.svc.failed.is_none()))
+                || (matches!(m.svc.state, State::Backoff | State::Stopped)
+                    && m.svc.failed.is_none()))
     }
 
     /// One step; whether it acted.
@@ -235,7 +236,12 @@ impl World {
         #[cfg(test)]
         if std::env::var("SIM_TRACE").is_ok() {
             extern crate std;
-            std::eprintln!("step {} at {:?}: {:?}", self.step, self.now, acts.as_slice());
+            std::eprintln!(
+                "step {} at {:?}: {:?}",
+                self.step,
+                self.now,
+                acts.as_slice()
+            );
         }
         for &a in acts.iter() {
             self.carry_out(a)?;
@@ -264,7 +270,11 @@ impl World {
         let name = self.name_of(i);
         (0..self.m.len()).any(|j| {
             let e = self.slots.as_slice()[j].entry;
-            let deps = if self.shutdown.is_some() { e.needs | e.after } else { e.needs };
+            let deps = if self.shutdown.is_some() {
+                e.needs | e.after
+            } else {
+                e.needs
+            };
             self.m.get(j).role == Role::Current
                 && deps >> name & 1 != 0
                 && self.m.get(j).svc.active()
@@ -801,10 +811,16 @@ fn entry(c: &mut dyn Choose, name: u8) -> Entry {
     };
     let restart = [Restart::Always, Restart::OnFailure, Restart::Never][c.pick(3) as usize];
     let min = [0, 100, 1000][c.pick(3) as usize];
-    let ready = if c.pick(2) == 0 { ReadyBy::Exec } else { ReadyBy::Notify };
+    let ready = if c.pick(2) == 0 {
+        ReadyBy::Exec
+    } else {
+        ReadyBy::Notify
+    };
     // Names below this one, each with a chance: no cycle.
     let deps = |c: &mut dyn Choose| {
-        (0..name).filter(|_| c.pick(3) == 0).fold(0u8, |m, n| m | 1 << n)
+        (0..name)
+            .filter(|_| c.pick(3) == 0)
+            .fold(0u8, |m, n| m | 1 << n)
     };
     let needs = deps(c);
     let after = deps(c);

@@ -335,10 +335,7 @@ fn a_restart_stops_dependants_first_and_starts_them_after() {
     assert_eq!(m.get(db).svc.state, State::Running);
     // web gone: db stops; db gone: it starts, then web.
     assert_eq!(m.exited(web, Status::Signaled(15), at(20), false), Do::Done);
-    assert_eq!(
-        settle(&mut m, 20, &[100]),
-        [Act::Do(db, Do::Term)]
-    );
+    assert_eq!(settle(&mut m, 20, &[100]), [Act::Do(db, Do::Term)]);
     m.exited(db, Status::Signaled(15), at(30), false);
     assert_eq!(
         settle(&mut m, 30, &[]),
@@ -362,7 +359,11 @@ fn shutdown_stops_in_reverse_order_and_start_brings_what_is_needed() {
     settle(&mut m, 2, &[100, 102]);
     m.exited(a, Status::Signaled(15), at(3), false);
     settle(&mut m, 3, &[102]);
-    assert_eq!(m.get(c).svc.state, State::Running, "after has no stop coupling");
+    assert_eq!(
+        m.get(c).svc.state,
+        State::Running,
+        "after has no stop coupling"
+    );
     assert!(m.get(b).up, "b waits, wanted up");
     // `start b` starts a, then b.
     m.start(b);
@@ -372,10 +373,7 @@ fn shutdown_stops_in_reverse_order_and_start_brings_what_is_needed() {
     m.shutdown();
     assert_eq!(settle(&mut m, 5, &[100, 101, 102]), [Act::Do(c, Do::Term)]);
     m.exited(c, Status::Signaled(15), at(6), false);
-    assert_eq!(
-        settle(&mut m, 6, &[100, 101]),
-        [Act::Do(b, Do::Term)]
-    );
+    assert_eq!(settle(&mut m, 6, &[100, 101]), [Act::Do(b, Do::Term)]);
 }
 
 #[test]
@@ -393,11 +391,24 @@ fn oneshots_are_done_at_exit_0_and_the_launcher_hears_of_failures() {
     assert_eq!(m.launch(), Launch::Pending);
     assert_eq!(m.exited(fw, Status::Exited(0), at(10), false), Do::Done);
     assert_eq!(settle(&mut m, 10, &[]), [Act::Do(web, Do::Spawn)]);
-    assert_eq!(m.get(fw).svc.state, State::Exited, "never again after exit 0");
+    assert_eq!(
+        m.get(fw).svc.state,
+        State::Exited,
+        "never again after exit 0"
+    );
     assert!(m.ready(fw));
     // A failing oneshot fails the launch; what needs it is reported too.
     let mut m: Model<8> = Model::new();
-    let fw = m.add(0, Policy { restart: Restart::Never, ..one }, true).unwrap();
+    let fw = m
+        .add(
+            0,
+            Policy {
+                restart: Restart::Never,
+                ..one
+            },
+            true,
+        )
+        .unwrap();
     let web = m.add(1, policy(1000), true).unwrap();
     m.set_deps(web, 1 << 0, 0);
     settle(&mut m, 0, &[]);
@@ -418,5 +429,9 @@ fn not_ready_in_time_is_a_failed_start() {
     assert_eq!(m.launch(), Launch::Failed(db));
     m.exited(db, Status::Signaled(15), at(5010), false);
     settle(&mut m, 5010, &[]);
-    assert_eq!(m.get(db).svc.state, State::Backoff, "restarted by its policy");
+    assert_eq!(
+        m.get(db).svc.state,
+        State::Backoff,
+        "restarted by its policy"
+    );
 }
