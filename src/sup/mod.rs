@@ -2,8 +2,9 @@
 //! decisions, the services' output, the control socket.
 //!
 //! The loop sleeps in poll on the self-pipe, the services' output pipes, the
-//! control socket and its clients, with a timeout only when something has a
-//! deadline (a restart delay, a stop timeout, a client's wait): when nothing
+//! control socket and its clients, the sd_notify socket and the `fd:N`
+//! readiness pipes (`ready.rs`), with a timeout only when something has a
+//! deadline (a restart delay, a stop or ready timeout, a client's wait): when nothing
 //! is due, tinyd makes no wake-ups at all. What runs and what stops is
 //! decided by the pure model (`model/`), once per turn ([`Sup::decide`]);
 //! this module turns its actions into syscalls and never decides itself.

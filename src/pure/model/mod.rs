@@ -21,7 +21,16 @@
 //!   SIGKILL rechecks) or its exit wake the loop, so it starts in the same
 //!   turn the other is dropped;
 //! - every instance that has something timed to do has it in the returned
-//!   deadline.
+//!   deadline;
+//! - an instance starts only once the current instances of what it `needs`
+//!   are ready (running and ready, or a oneshot done) and those it starts
+//!   `after` are ready or have given up; one whose `needs` is no longer
+//!   ready is stopped and waits, wanted up, until it is;
+//! - an instance is stopped (or started anew) only once no current
+//!   instance that depends on it has a process: dependants go first, and
+//!   at shutdown `after` counts too, so everything stops in the reverse of
+//!   the start order. Replaced instances hold nothing back, so no mix of
+//!   old and new graphs can wait on itself.
 //!
 //! It never reads a clock and never makes a syscall; whether a process
 //! group still has members is asked through the `alive` callback.
