@@ -35,7 +35,8 @@ run: build
 	./examples/run.sh
 
 # What the tests need beyond Rust (root, Debian): busybox-static and
-# util-linux for tests/busybox.rs and tests/faults.rs; does nothing when
+# util-linux for tests/busybox.rs and tests/faults.rs, s6, python3,
+# libsystemd0 and systemd-notify for tests/ready.rs; does nothing when
 # they are there. (tests/boot.rs fetches qemu and a kernel itself.)
 deps:
 	sh tests/install-deps.sh

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 arch=${1:?usage: cross/test.sh ARCH [full|minimal]}
 build=${2:-full}
 bin=$PWD/dist/tinyd-$arch
-suites=(daemon command logs logwriter supervise config control reload early_boot)
+suites=(daemon command logs logwriter supervise config control reload early_boot ready)
 if [ "$build" = minimal ]; then
     bin=$PWD/dist/tinyd-minimal-$arch
     suites=(daemon command logs supervise early_boot)

@@ -6,6 +6,9 @@
 //!   foreground, `tinyd ctl shutdown` from `::shutdown:`; SIGKILL to the
 //!   respawned tinyd never leaves two copies of its service; init's
 //!   poweroff stops every service through tinyd before init's SIGKILL.
+//! - a dependency chain (a oneshot, a service ready at `echo >&3`, its
+//!   dependant) from `::sysinit:`: the launcher returns once all are
+//!   ready, before init runs the next `::sysinit:` line.
 //! - `start-stop-daemon -S` / `-K` with tinyd's pidfile, and the exit codes
 //!   an rcS script sees.
 //! - busybox `syslogd` on a private `/dev/log` receiving `--syslog` lines
@@ -513,6 +516,189 @@ fn busybox_init_sysinit_respawn_shutdown() {
     assert!(!pidfile.exists(), "the daemon removed its pidfile");
     assert!(!sock.exists(), "the daemon removed its socket");
     assert!(procs_with(&marker(&d)).is_empty(), "nothing left");
+}
+
+/// busybox init runs its `::sysinit:` lines one after the other, each to
+/// its end. The first starts tinyd (daemon mode) on a dependency chain:
+/// a oneshot `prep`, `db` (needs prep) that is ready once it writes a
+/// newline to fd 3, a second after its start, and `web` (needs db). The
+/// launcher returns only once all are ready or done, so the next
+/// `::sysinit:` line finds db ready: its readiness stamp written, and
+/// `tinyd ctl status` saying so.
+#[test]
+fn busybox_sysinit_waits_for_a_dependency_chain() {
+    let bb = busybox();
+    let d = TempDir::new("bb-ready");
+    let mut reaper = Td::reaper(&d);
+    let dir = s(d.path());
+    let tinyd_bin = s(&bin());
+    let (pidfile, sock, log) = (d.join("tinyd.pid"), d.join("ctl.sock"), d.join("tinyd.log"));
+    let prep = d.script(
+        "prep.sh",
+        &format!(
+            "sleep 0.3\n{}\nexit 0",
+            ready::stamp_sh(&d.join("done.prep"))
+        ),
+    );
+    let db = d.script(
+        "db.sh",
+        &format!(
+            "trap 'exit 0' TERM\n\
+             if [ -e '{dir}/done.prep' ]; then echo yes; else echo no; fi > '{dir}/db.saw-prep'\n\
+             sleep 1 & wait $!\n\
+             {}\n\
+             echo >&3\n\
+             while :; do sleep 1 & wait $!; done",
+            ready::stamp_sh(&d.join("ready.db"))
+        ),
+    );
+    let web = d.script(
+        "web.sh",
+        &format!(
+            "trap 'exit 0' TERM\n{}\nwhile :; do sleep 1 & wait $!; done",
+            ready::stamp_sh(&d.join("start.web"))
+        ),
+    );
+    // In the file, the dependants come first.
+    let conf = write(
+        &d,
+        "tinyd.conf",
+        &format!(
+            "[tinyd]\npidfile = {}\ncontrol = {}\nlog = {}\n\n\
+             [web]\nexec = {}\nneeds = db\nstop-timeout = 3\n\n\
+             [db]\nexec = {}\nneeds = prep\nready = fd:3\nstop-timeout = 3\n\n\
+             [prep]\nexec = {}\ntype = oneshot\n",
+            s(&pidfile),
+            s(&sock),
+            s(&log),
+            s(&web),
+            s(&db),
+            s(&prep)
+        ),
+    );
+    // What the next ::sysinit: line finds.
+    let next = d.script(
+        "next.sh",
+        &format!(
+            "if [ -e '{dir}/ready.db' ]; then echo yes; else echo no; fi > '{dir}/next.ready'\n\
+             {tinyd_bin} ctl -s '{}' status > '{dir}/next.status'\n\
+             echo $? > '{dir}/next.rc'",
+            s(&sock)
+        ),
+    );
+    fs::create_dir(d.join("etc")).unwrap();
+    write(
+        &d,
+        "etc/inittab",
+        &format!(
+            "::sysinit:/bin/sh -c '{tinyd_bin} -c {conf}; echo $? > {dir}/sysinit.rc'\n\
+             ::sysinit:{}\n\
+             ::shutdown:{tinyd_bin} ctl -s {} shutdown\n",
+            s(&next),
+            s(&sock)
+        ),
+    );
+    let boot = d.script(
+        "boot.sh",
+        &format!(
+            "set -e\n\
+             if [ -e /etc/inittab ]; then\n\
+             \x20   mount --bind '{dir}/etc/inittab' /etc/inittab\n\
+             else\n\
+             \x20   mount -t overlay tinyd-test-etc -o 'lowerdir={dir}/etc:/etc' /etc\n\
+             fi\n\
+             exec {bb} init"
+        ),
+    );
+    let mut ns = Ns::spawn(
+        &[
+            "--pid",
+            "--mount",
+            "--fork",
+            "--mount-proc",
+            "/bin/sh",
+            &s(&boot),
+        ],
+        d.join("init.out"),
+    );
+    let init = ns.init(&format!("{bb} init"));
+    let rc = wait_for(30.0, "the second ::sysinit: line ran", || {
+        fs::read_to_string(d.join("next.rc"))
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    });
+    if let Some(td) = read_pid(&pidfile).and_then(|p| host_pid(init, p)) {
+        reaper.pid = td;
+    }
+    let out = ns.output();
+    assert_eq!(
+        fs::read_to_string(d.join("sysinit.rc"))
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "the launcher from ::sysinit: exits 0; init: {out}"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("next.ready")).unwrap().trim(),
+        "yes",
+        "db was ready when the next ::sysinit: line ran"
+    );
+    let st = fs::read_to_string(d.join("next.status")).unwrap();
+    let lines = parse_status(&st);
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.name.as_str(), l.state.as_str()))
+            .collect::<Vec<_>>(),
+        [("web", "running"), ("db", "running"), ("prep", "done")],
+        "ctl status from the next ::sysinit: line (exit {}): {st}",
+        rc.trim()
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("db.saw-prep")).unwrap().trim(),
+        "yes",
+        "db started after prep was done"
+    );
+    // The pids ctl showed are those that recorded their readiness and
+    // start; web started after db was ready, db after prep was done.
+    let ready_db = ready::stamps(&d.join("ready.db"));
+    let start_web = ready::stamps(&d.join("start.web"));
+    let done_prep = ready::stamps(&d.join("done.prep"));
+    assert_eq!(ready_db.len(), 1, "db started once");
+    assert_eq!(start_web.len(), 1, "web started once");
+    assert_eq!(done_prep.len(), 1, "prep ran once");
+    assert_eq!(lines[1].pid, Some(ready_db[0].0));
+    assert_eq!(lines[0].pid, Some(start_web[0].0));
+    assert!(
+        start_web[0].1 >= ready_db[0].1,
+        "web started after db's readiness"
+    );
+    assert!(
+        ready_db[0].1 >= done_prep[0].1 + 900_000_000,
+        "db was ready 1 s after prep"
+    );
+    for l in &lines[..2] {
+        if let Some(h) = l.pid.and_then(|p| host_pid(init, p)) {
+            reaper.group(h);
+        }
+    }
+
+    // Poweroff: ::shutdown: runs `tinyd ctl shutdown`; web stops first.
+    assert!(signal(init, SIGUSR2));
+    ns.wait_exit(30.0);
+    let ev = events(&log);
+    let at = |what: String| {
+        ev.iter()
+            .position(|e| *e == what)
+            .unwrap_or_else(|| panic!("{what:?} in tinyd.log: {ev:?}"))
+    };
+    let (w, b) = (start_web[0].0, ready_db[0].0);
+    assert!(
+        at("web: exited with status 0".to_string()) < at(format!("db: stopping pid {b}")),
+        "web stopped before db got SIGTERM: {ev:?}"
+    );
+    assert!(at(format!("web: stopping pid {w}")) < at(format!("db: stopping pid {b}")));
+    assert!(!pidfile.exists(), "the daemon removed its pidfile");
 }
 
 /// `start-stop-daemon` as an rcS script uses it: `-S` starts tinyd in

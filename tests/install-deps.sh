@@ -1,8 +1,13 @@
 #!/bin/sh
-# Installs what tests/busybox.rs needs on a Debian system, as root:
+# Installs what tests/busybox.rs and tests/ready.rs need on a Debian system,
+# as root:
 #   busybox-static  busybox init, start-stop-daemon, syslogd, sh
 #   util-linux      unshare, nsenter
 #   mount           mount (its own package since Debian 8; usually there)
+#   s6              s6-notifyoncheck (and s6-mkfifodir, s6-setlock, s6-svok)
+#   python3         /usr/bin/python3, the sd_notify clients
+#   libsystemd0     libsystemd.so.0, whose sd_notify() python calls
+#   systemd         /usr/bin/systemd-notify (only when it is missing)
 # Idempotent: does nothing (no apt-get update either) when all is there.
 set -eu
 
@@ -32,9 +37,18 @@ for t in unshare nsenter; do
     fi
 done
 command -v mount >/dev/null 2>&1 || missing="$missing mount"
+for t in s6-notifyoncheck s6-mkfifodir s6-setlock s6-svok; do
+    if [ ! -x "/usr/bin/$t" ] && [ ! -x "/bin/$t" ]; then
+        missing="$missing s6"
+        break
+    fi
+done
+[ -x /usr/bin/python3 ] || missing="$missing python3"
+have_pkg libsystemd0 || missing="$missing libsystemd0"
+[ -x /usr/bin/systemd-notify ] || missing="$missing systemd"
 
 if [ -z "$missing" ]; then
-    echo "install-deps: busybox and util-linux already installed"
+    echo "install-deps: busybox, util-linux, s6, python3, libsystemd0 and systemd-notify already installed"
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

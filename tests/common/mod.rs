@@ -7,6 +7,7 @@
 
 pub mod launch;
 pub mod multi;
+pub mod ready;
 pub mod support;
 
 use std::fs;

@@ -199,7 +199,8 @@ pub fn ask_verbose(sock: &Path, req: &str) -> Result<(i32, String), String> {
     ))
 }
 
-/// A line of `status`: `NAME STATE PID UP RESTARTS LAST`.
+/// A line of `status`: `NAME STATE PID UP RESTARTS LAST`, then, for a
+/// service that sent `STATUS=` (sd_notify), ` TEXT`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     pub name: String,
@@ -208,13 +209,20 @@ pub struct Line {
     pub up: String,
     pub restarts: String,
     pub last: String,
+    /// The service's `STATUS=` text (empty when it sent none).
+    pub text: String,
 }
 
 pub fn parse_status(text: &str) -> Vec<Line> {
     text.lines()
         .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            assert_eq!(f.len(), 6, "status line has 6 fields: {l:?}");
+            // The six fields, and what follows them (the STATUS= text,
+            // which may hold spaces).
+            let f: Vec<&str> = l.splitn(7, ' ').collect();
+            assert!(
+                f.len() == 6 || (f.len() == 7 && !f[6].is_empty()),
+                "status line has 6 fields (and maybe a STATUS= text): {l:?}"
+            );
             Line {
                 name: f[0].into(),
                 state: f[1].into(),
@@ -226,6 +234,7 @@ pub fn parse_status(text: &str) -> Vec<Line> {
                 up: f[3].into(),
                 restarts: f[4].into(),
                 last: f[5].into(),
+                text: f.get(6).map(|t| t.to_string()).unwrap_or_default(),
             }
         })
         .collect()
@@ -235,6 +244,30 @@ pub fn parse_status(text: &str) -> Vec<Line> {
 pub fn status(sock: &Path) -> Option<(i32, Vec<Line>)> {
     let (c, t) = ask(sock, "status")?;
     Some((c, parse_status(&t)))
+}
+
+/// The status line of `name`, over the raw protocol (None: no answer, or
+/// no such line).
+pub fn line_of(sock: &Path, name: &str) -> Option<Line> {
+    let (_, lines) = status(sock)?;
+    lines.into_iter().find(|l| l.name == name)
+}
+
+/// Waits until `name`'s state is `state`; returns its line (on timeout,
+/// panics with the last line seen).
+pub fn wait_state(sock: &Path, name: &str, state: &str, secs: f64) -> Line {
+    let end = std::time::Instant::now() + Duration::from_secs_f64(secs);
+    loop {
+        let l = line_of(sock, name);
+        if let Some(l) = l.as_ref().filter(|l| l.state == state) {
+            return l.clone();
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out after {secs}s waiting for {name} to be {state}; last: {l:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The pids of the named services once they all run, in that order.
