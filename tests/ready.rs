@@ -26,10 +26,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What a reload refused for a graph error exits with. The brief for
-/// issue 10 says 1 ("refused whole, nothing changes"); note that a reload
-/// of a file with other configuration errors exits 78 (tests/control.rs).
-const RELOAD_GRAPH_ERROR: i32 = 1;
+/// What a reload refused for a graph error exits with: 78, as for every
+/// other configuration error (README, "The control socket").
+const RELOAD_GRAPH_ERROR: i32 = 78;
 
 /// `[tinyd]` with tinyd's own log (its events, and the output of the
 /// services), and that log's path.
