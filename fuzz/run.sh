@@ -13,7 +13,7 @@ shift $(($# > 0 ? 1 : 0))
 cd "$(dirname "$0")/.." || exit 2
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(args config ctl passwd lines model)
+[ ${#targets[@]} -gt 0 ] || targets=(args config ctl passwd lines model notify)
 
 # -max_len per target: above each parser's interesting sizes (1024-byte
 # lines, 128-byte requests) without slowing the search down.

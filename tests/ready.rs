@@ -53,14 +53,14 @@ fn node(d: &TempDir) -> String {
         &format!(
             "n=$1; wait=${{2:--}}; how=${{3:-fd}}; stop=${{4:-0}}\n\
              trap 'echo \"$n term\" >> {dir}/order; sleep $stop; echo \"$n stopped\" >> {dir}/order; exit 0' TERM\n\
-             echo \"$$ $(date +%s%N)\" >> {dir}/start.$n\n\
+             echo \"$$ $(/usr/bin/date +%s%N)\" >> {dir}/start.$n\n\
              if [ \"$wait\" != - ]; then\n\
              \x20   if [ \"$wait\" = go ]; then\n\
              \x20       while [ ! -e {dir}/go ]; do sleep 0.02; done\n\
              \x20   else\n\
              \x20       sleep $wait & wait $!\n\
              \x20   fi\n\
-             \x20   echo \"$$ $(date +%s%N)\" >> {dir}/ready.$n\n\
+             \x20   echo \"$$ $(/usr/bin/date +%s%N)\" >> {dir}/ready.$n\n\
              \x20   if [ \"$how\" = sd ]; then {sd} --ready; else echo >&3; fi\n\
              fi\n\
              while :; do sleep 1 & wait $!; done"
@@ -526,7 +526,7 @@ fn a_reload_with_a_cycle_is_refused_and_changes_nothing() {
         sec(&d, "b", "", ""),
         sec(&d, "c", "", "needs = b"),
     );
-    let (mut t, sock, p) = Td::up(&d, &v1, &["a", "b", "c"]);
+    let (mut t, sock, p) = up(&d, &v1, &["a", "b", "c"]);
     let conf = s(&d.join("t.conf"));
     // a changed, d added, and a cycle b -> c -> b.
     let v2 = format!(
@@ -602,7 +602,7 @@ const REVERSE: [&str; 6] = [
 #[test]
 fn sigterm_stops_dependants_first() {
     let d = TempDir::new("rd-shutdown");
-    let (mut t, _sock, _) = Td::up(&d, &chain(&d, "needs"), &["a", "b", "c"]);
+    let (mut t, _sock, _) = up(&d, &chain(&d, "needs"), &["a", "b", "c"]);
     // They started in dependency order.
     let st = |n: &str| wait_stamps(&d.join(&format!("start.{n}")), 1, 5.0)[0].1;
     assert!(st("a") <= st("b") && st("b") <= st("c"), "started a, b, c");
@@ -624,7 +624,7 @@ fn sigterm_stops_dependants_first() {
 #[test]
 fn ctl_shutdown_stops_dependants_first_after_too() {
     let d = TempDir::new("rd-shutdown-after");
-    let (mut t, sock, _) = Td::up(&d, &chain(&d, "after"), &["a", "b", "c"]);
+    let (mut t, sock, _) = up(&d, &chain(&d, "after"), &["a", "b", "c"]);
     t.shutdown(&sock);
     assert_eq!(order(&d), REVERSE, "c (after b) stopped before b");
 }
@@ -643,6 +643,18 @@ fn a_and_b(d: &TempDir) -> String {
 }
 
 /// The stamp that `pid` wrote in `FILE.NAME`.
+/// `Td::up`, then until each service's script has set its TERM trap (it
+/// stamps its start right after): a SIGTERM before that would end it
+/// without its lines in `order` (seen under qemu-user, where a shell takes
+/// a while to start).
+fn up(d: &TempDir, text: &str, names: &[&str]) -> (Td, PathBuf, Vec<i32>) {
+    let (t, sock, p) = Td::up(d, text, names);
+    for (n, &pid) in names.iter().zip(&p) {
+        stamp(d, "start", n, pid);
+    }
+    (t, sock, p)
+}
+
 fn stamp(d: &TempDir, file: &str, name: &str, pid: i32) -> i64 {
     let p = d.join(&format!("{file}.{name}"));
     wait_for(10.0, &format!("{pid}'s stamp in {file}.{name}"), || {
@@ -653,7 +665,7 @@ fn stamp(d: &TempDir, file: &str, name: &str, pid: i32) -> i64 {
 #[test]
 fn restart_of_a_needed_service_restarts_its_dependant() {
     let d = TempDir::new("rd-restart");
-    let (mut t, sock, p) = Td::up(&d, &a_and_b(&d), &["a", "b"]);
+    let (mut t, sock, p) = up(&d, &a_and_b(&d), &["a", "b"]);
     let (a1, b1) = (p[0], p[1]);
     assert!(stamp(&d, "ready", "a", a1) <= stamp(&d, "start", "b", b1));
     let o = ctl(&sock, &["restart", "a"]);
@@ -697,7 +709,7 @@ fn restart_of_a_needed_service_restarts_its_dependant() {
 #[test]
 fn stop_of_a_needed_service_holds_its_dependant_and_start_brings_both() {
     let d = TempDir::new("rd-stop");
-    let (mut t, sock, p) = Td::up(&d, &a_and_b(&d), &["a", "b"]);
+    let (mut t, sock, p) = up(&d, &a_and_b(&d), &["a", "b"]);
     let (a1, b1) = (p[0], p[1]);
 
     // stop a: b stops first, then a; b waits.
@@ -761,7 +773,7 @@ fn after_waits_for_ready_or_given_up_without_stop_coupling() {
         sec(&d, "r", "0.5 fd", "ready = fd:3"),
         s(&gone)
     );
-    let (mut t, sock, p) = Td::up(&d, &text, &["x", "y", "r"]);
+    let (mut t, sock, p) = up(&d, &text, &["x", "y", "r"]);
     let (x, y, r) = (p[0], p[1], p[2]);
     // x started once gone had failed, y once r was ready.
     let gone_at = wait_stamps(&d.join("ran.gone"), 1, 5.0)[0].1;
@@ -805,7 +817,7 @@ fn oneshot_at_boot_then_its_dependant() {
         s(&fw),
         s(&once)
     );
-    let (mut t, sock, p) = Td::up(&d, &text, &["web"]);
+    let (mut t, sock, p) = up(&d, &text, &["web"]);
     let fw_done = wait_stamps(&d.join("done.fw"), 1, 5.0)[0];
     let web_start = stamp(&d, "start", "web", p[0]);
     assert!(
@@ -857,7 +869,7 @@ fn failing_oneshot_is_retried_on_failure_and_holds_its_dependants() {
         sec(&d, "blocked", "", "needs = broken"),
         s(&broken)
     );
-    let (mut t, sock, p) = Td::up(&d, &text, &["dep"]);
+    let (mut t, sock, p) = up(&d, &text, &["dep"]);
     let runs = wait_stamps(&ran, 3, 10.0);
     wait_state(&sock, "flaky", "done", 10.0);
     assert!(
@@ -1130,7 +1142,7 @@ fn a_reload_that_changes_only_needs_restarts_nothing() {
             sec(&d, "c", "", &format!("needs = {on}")),
         )
     };
-    let (mut t, sock, p) = Td::up(&d, &conf("a"), &["a", "b", "c"]);
+    let (mut t, sock, p) = up(&d, &conf("a"), &["a", "b", "c"]);
     fs::write(d.join("t.conf"), conf("b")).unwrap();
     let o = ctl(&sock, &["reload"]);
     assert_eq!(o.code, Some(0), "{o:?}");

@@ -56,6 +56,9 @@ pub fn need_libsystemd() {
     );
 }
 
+/// (The stamps run GNU date by its path: under cross/test.sh the scripts'
+/// shell is busybox, which prefers its own `date`, and that has no %N.)
+///
 /// Nanoseconds since the epoch (CLOCK_REALTIME, as `date +%s%N` and
 /// python's `time.time_ns()` see it).
 pub fn epoch_ns() -> i64 {
@@ -68,7 +71,7 @@ pub fn epoch_ns() -> i64 {
 /// A shell command that appends `PID NS` (the shell's pid, the time in
 /// ns since the epoch) to `file`.
 pub fn stamp_sh(file: &Path) -> String {
-    format!("echo \"$$ $(date +%s%N)\" >> '{}'", s(file))
+    format!("echo \"$$ $(/usr/bin/date +%s%N)\" >> '{}'", s(file))
 }
 
 /// The `PID NS` lines of a stamp file, in order (a partial last line is
