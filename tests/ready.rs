@@ -602,10 +602,21 @@ const REVERSE: [&str; 6] = [
 #[test]
 fn sigterm_stops_dependants_first() {
     let d = TempDir::new("rd-shutdown");
-    let (mut t, _sock, _) = up(&d, &chain(&d, "needs"), &["a", "b", "c"]);
-    // They started in dependency order.
-    let st = |n: &str| wait_stamps(&d.join(&format!("start.{n}")), 1, 5.0)[0].1;
-    assert!(st("a") <= st("b") && st("b") <= st("c"), "started a, b, c");
+    let (mut t, _sock, p) = up(&d, &chain(&d, "needs"), &["a", "b", "c"]);
+    // They started in dependency order (tinyd's events: with ready = exec
+    // each is ready at its exec, and the scripts' own first lines may run
+    // in any order).
+    let started: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .zip(&p)
+        .map(|(n, pid)| format!("{n}: started pid {pid}"))
+        .collect();
+    let ev = wait_events(&d.join("tinyd.log"), &started);
+    assert!(
+        pos(&ev, &started[0]) < pos(&ev, &started[1])
+            && pos(&ev, &started[1]) < pos(&ev, &started[2]),
+        "started a, b, c: {ev:?}"
+    );
     assert!(signal(t.pid, SIGTERM));
     let code = t.wait_exit(30.0);
     assert_eq!(code.code(), Some(0), "{}", t.stderr());
@@ -642,7 +653,6 @@ fn a_and_b(d: &TempDir) -> String {
     )
 }
 
-/// The stamp that `pid` wrote in `FILE.NAME`.
 /// `Td::up`, then until each service's script has set its TERM trap (it
 /// stamps its start right after): a SIGTERM before that would end it
 /// without its lines in `order` (seen under qemu-user, where a shell takes
@@ -655,6 +665,7 @@ fn up(d: &TempDir, text: &str, names: &[&str]) -> (Td, PathBuf, Vec<i32>) {
     (t, sock, p)
 }
 
+/// The stamp that `pid` wrote in `FILE.NAME`.
 fn stamp(d: &TempDir, file: &str, name: &str, pid: i32) -> i64 {
     let p = d.join(&format!("{file}.{name}"));
     wait_for(10.0, &format!("{pid}'s stamp in {file}.{name}"), || {

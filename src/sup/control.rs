@@ -36,8 +36,9 @@ const ACCEPT_PAUSE: Ms = Ms(1000);
 /// How long `start` and `restart` wait for the service to run.
 const START_WAIT: Ms = Ms(10_000);
 /// Bytes of the longest `status` line: a 64-byte name, `stopping`, a PID,
-/// UP, RESTARTS and `sig255`, with their spaces and newline (121).
-const STATUS_LINE_MAX: usize = 128;
+/// UP, RESTARTS and `sig255`, with their spaces and newline (121), and
+/// a space and the service's `STATUS=` text (48).
+const STATUS_LINE_MAX: usize = 128 + 1 + crate::util::limits::STATUS_MAX;
 
 /// A control connection.
 pub struct Client {
@@ -644,7 +645,8 @@ impl<'a> Sup<'a> {
             };
             match answer {
                 Some((code, s)) => {
-                    let mut out = Buf::<{ STATUS_LINE_MAX + 32 }>::new();
+                    // The line, and why it failed (a name and a status).
+                    let mut out = Buf::<{ STATUS_LINE_MAX + 128 }>::new();
                     match s {
                         Some(s) => status_line(&mut out, &self.t.slots[s], &self.t.model, s, now),
                         None if w.is_none() => {
