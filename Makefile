@@ -53,6 +53,8 @@ test: deps build minimal cross check-binary
 	  --test daemon --test command --test logs --test supervise --test early_boot -- --test-threads=4
 	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked --test logwriter -- \
 	  --test-threads=4 writer_sigkill full_disk_block deleted_log_file
+	TINYD_BIN=$(CURDIR)/$(MIN_BIN) $(CARGO) test --release --locked --test ready -- \
+	  launcher_of_one_command
 	$(MAKE) test-cross
 
 # The integration suites against each foreign full and minimal build, under
