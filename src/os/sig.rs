@@ -120,15 +120,39 @@ pub fn reset_for_exec() -> Result<(), Errno> {
 }
 
 /// Resets every signal's disposition to default and unblocks them all
-/// (daemon(7) step 1). SIGKILL and SIGSTOP cannot be changed; others that
-/// the kernel refuses are left as they are.
+/// (daemon(7) step 1). A handler does not survive exec, so only an
+/// ignored signal can be anything but default here: those are reset, as
+/// `/proc/self/status` names them (three syscalls instead of 64); without
+/// /proc (early boot), every signal. SIGKILL and SIGSTOP cannot be
+/// changed; others that the kernel refuses are left as they are.
 pub fn reset_all() -> Result<(), Errno> {
+    let ignored = ignored_at_start().unwrap_or(u128::MAX);
     for sig in 1..=arch::NSIG {
-        if sig != SIGKILL && sig != SIGSTOP {
+        if sig != SIGKILL && sig != SIGSTOP && ignored >> (sig - 1) & 1 != 0 {
             let _ = sys::sigaction(sig, Disposition::Default, 0);
         }
     }
     sys::sigprocmask(arch::SIG_SETMASK, SigMask::EMPTY).map(drop)
+}
+
+/// The signals this process has ignored, from `/proc/self/status`.
+fn ignored_at_start() -> Option<u128> {
+    let fd = rustix::fs::open(
+        c"/proc/self/status",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    // The kernel writes the whole file in one read of this size (it is
+    // about 1.5 KiB); a short one that misses the line means "unknown".
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match rustix::io::read(&fd, &mut buf) {
+            Err(Errno::INTR) => {}
+            r => break r.ok()?,
+        }
+    };
+    crate::pure::proc::sig_ignored(&buf[..n])
 }
 
 /// Blocks every signal, returning the previous mask (around fork, so that a

@@ -1,6 +1,6 @@
 //! Every decision tinyd makes, as pure code: parsing what the user wrote
 //! (options, the configuration file, control requests, /etc/passwd lines,
-//! sd_notify datagrams),
+//! sd_notify datagrams, /proc/self/status),
 //! the settings table, one service's restart and stop policy (`svc`), the
 //! whole supervisor's state (`model`), and time as types.
 //!
@@ -14,6 +14,7 @@ pub mod config;
 pub mod model;
 pub mod notify;
 pub mod passwd;
+pub mod proc;
 #[cfg(feature = "ctl")]
 pub mod protocol;
 pub mod settings;
