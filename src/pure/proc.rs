@@ -7,7 +7,9 @@
 /// is missing or not what the kernel writes (the caller then resets every
 /// signal).
 pub fn sig_ignored(status: &[u8]) -> Option<u128> {
-    let line = status
+    // Whole lines only: a read may have cut the last one.
+    let whole = &status[..status.iter().rposition(|&c| c == b'\n')?];
+    let line = whole
         .split(|&c| c == b'\n')
         .find_map(|l| l.strip_prefix(b"SigIgn:"))?;
     let hex = line.strip_prefix(b"\t")?;
@@ -37,7 +39,7 @@ mod tests {
         );
         assert_eq!(sig_ignored(b"SigIgn:\t0000000000000000\n"), Some(0));
         // MIPS: 128 signals, 32 digits.
-        let mips = b"SigIgn:\t80000000000000000000000000000001";
+        let mips = b"SigIgn:\t80000000000000000000000000000001\n";
         assert_eq!(sig_ignored(mips), Some(1 << 127 | 1));
     }
 
@@ -52,6 +54,8 @@ mod tests {
             b"SigIgn:\t00000000000000g1\n",
             b"SigIgn:\t000000000000000000000000000000001\n",
             b"XSigIgn:\t0000000000000001\n",
+            // Cut by the read before its newline: maybe not all digits.
+            b"Name:\tsh\nSigIgn:\t00000000000",
         ] {
             assert_eq!(sig_ignored(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }

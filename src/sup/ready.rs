@@ -136,7 +136,9 @@ impl<'a> Sup<'a> {
     }
 
     /// The notify socket is readable: a few datagrams, each from a process
-    /// of the service it speaks for, or refused.
+    /// of the service it speaks for, or refused. (Not inlined: its buffer
+    /// is on the stack only while it runs, not in the loop's frame.)
+    #[inline(never)]
     pub(crate) fn read_notify(&mut self) {
         let mut buf = [0u8; NOTIFY_MAX];
         for _ in 0..NOTIFY_PER_TURN {
