@@ -246,6 +246,39 @@ fn check_ticks(ticks: &[i32]) {
     }
 }
 
+/// busybox init as PID 1 in new PID and mount namespaces, reading the
+/// test's `etc/inittab`: bound over /etc/inittab, or, when the host has
+/// none to bind over, a read-only overlay on /etc with the test's etc/ on
+/// top. The namespace and init's host pid.
+fn boot_init(d: &TempDir, bb: &str) -> (Ns, i32) {
+    let dir = s(d.path());
+    let boot = d.script(
+        "boot.sh",
+        &format!(
+            "set -e\n\
+             if [ -e /etc/inittab ]; then\n\
+             \x20   mount --bind '{dir}/etc/inittab' /etc/inittab\n\
+             else\n\
+             \x20   mount -t overlay tinyd-test-etc -o 'lowerdir={dir}/etc:/etc' /etc\n\
+             fi\n\
+             exec {bb} init"
+        ),
+    );
+    let ns = Ns::spawn(
+        &[
+            "--pid",
+            "--mount",
+            "--fork",
+            "--mount-proc",
+            "/bin/sh",
+            &s(&boot),
+        ],
+        d.join("init.out"),
+    );
+    let init = ns.init(&format!("{bb} init"));
+    (ns, init)
+}
+
 /// busybox init as PID 1: tinyd from `::sysinit:` (daemon, config file),
 /// from `::respawn:` (foreground, one command), stopped by `::shutdown:`
 /// and init's own SIGTERM at poweroff.
@@ -286,33 +319,7 @@ fn busybox_init_sysinit_respawn_shutdown() {
             s(&sock)
         ),
     );
-    // busybox init reads /etc/inittab: bind ours over it inside the mount
-    // namespace, or, when the host has none to bind over, put a read-only
-    // overlay on /etc with our etc/ on top.
-    let boot = d.script(
-        "boot.sh",
-        &format!(
-            "set -e\n\
-             if [ -e /etc/inittab ]; then\n\
-             \x20   mount --bind '{dir}/etc/inittab' /etc/inittab\n\
-             else\n\
-             \x20   mount -t overlay tinyd-test-etc -o 'lowerdir={dir}/etc:/etc' /etc\n\
-             fi\n\
-             exec {bb} init"
-        ),
-    );
-    let mut ns = Ns::spawn(
-        &[
-            "--pid",
-            "--mount",
-            "--fork",
-            "--mount-proc",
-            "/bin/sh",
-            &s(&boot),
-        ],
-        d.join("init.out"),
-    );
-    let init = ns.init(&format!("{bb} init"));
+    let (mut ns, init) = boot_init(&d, &bb);
     assert_eq!(
         ns_pid(init),
         Some(1),
@@ -598,30 +605,7 @@ fn busybox_sysinit_waits_for_a_dependency_chain() {
             s(&sock)
         ),
     );
-    let boot = d.script(
-        "boot.sh",
-        &format!(
-            "set -e\n\
-             if [ -e /etc/inittab ]; then\n\
-             \x20   mount --bind '{dir}/etc/inittab' /etc/inittab\n\
-             else\n\
-             \x20   mount -t overlay tinyd-test-etc -o 'lowerdir={dir}/etc:/etc' /etc\n\
-             fi\n\
-             exec {bb} init"
-        ),
-    );
-    let mut ns = Ns::spawn(
-        &[
-            "--pid",
-            "--mount",
-            "--fork",
-            "--mount-proc",
-            "/bin/sh",
-            &s(&boot),
-        ],
-        d.join("init.out"),
-    );
-    let init = ns.init(&format!("{bb} init"));
+    let (mut ns, init) = boot_init(&d, &bb);
     let rc = wait_for(30.0, "the second ::sysinit: line ran", || {
         fs::read_to_string(d.join("next.rc"))
             .ok()
