@@ -365,6 +365,57 @@ fn notify_from_outside_every_service_is_refused() {
     t.shutdown(&sock);
 }
 
+/// RELOADING=1 and STOPPING=1 show in `status` until the next READY=1; a
+/// malformed datagram is logged, and what else it says still counts.
+#[test]
+fn notify_reloading_stopping_and_a_malformed_datagram() {
+    let py = need(PYTHON);
+    let d = TempDir::new("rd-said");
+    let (head, tlog) = head(&d);
+    let (go1, go2) = (s(&d.join("go1")), s(&d.join("go2")));
+    let client = write(
+        &d,
+        "said.py",
+        &format!(
+            "import os, socket, time\n\
+             a = os.environ['NOTIFY_SOCKET']\n\
+             a = '\\0' + a[1:] if a.startswith('@') else a\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             def wait(f):\n\
+             \x20   while not os.path.exists(f): time.sleep(0.02)\n\
+             s.sendto(b'READY=1\\nRELOADING=1\\nSTATUS=loading', a)\n\
+             wait('{go1}')\n\
+             s.sendto(b'no equals sign\\nREADY=1\\nSTATUS=up', a)\n\
+             wait('{go2}')\n\
+             s.sendto(b'STOPPING=1', a)\n\
+             while True: time.sleep(1)\n"
+        ),
+    );
+    let conf = write(
+        &d,
+        "t.conf",
+        &format!("{head}[db]\nexec = {py} {client}\nready = notify\nstop-timeout = 5\n"),
+    );
+    let mut t = Td::foreground(&d, &conf);
+    let sock = d.join("ctl.sock");
+    let l = wait_state(&sock, "db", "reloading", 15.0);
+    t.group(l.pid.expect("db runs"));
+    assert_eq!(l.text, "loading", "{l:?}");
+    fs::write(&go1, "").unwrap();
+    let l = wait_state(&sock, "db", "running", 15.0);
+    assert_eq!(l.text, "up", "{l:?}");
+    let bad = format!("db: notify: malformed message from pid {}", l.pid.unwrap());
+    wait_events(&tlog, std::slice::from_ref(&bad));
+    fs::write(&go2, "").unwrap();
+    wait_state(&sock, "db", "stopping", 15.0);
+    assert_eq!(
+        ctl(&sock, &["status", "db"]).code,
+        Some(0),
+        "it is still up"
+    );
+    t.shutdown(&sock);
+}
+
 // ---------------------------------------------------------------------------
 // 3. Not ready in time: a failed start.
 

@@ -171,14 +171,16 @@ impl<'a> Sup<'a> {
                     st.s(&[if (b' '..0x7f).contains(&c) { c } else { b'?' }]);
                 }
             }
+            // READY=1 first: with RELOADING=1 or STOPPING=1 in the same
+            // datagram, that is what it says last.
+            if msg.ready {
+                self.became_ready(i);
+            }
             if msg.reloading {
                 self.t.slots[i].said = Said::Reloading;
             }
             if msg.stopping {
                 self.t.slots[i].said = Said::Stopping;
-            }
-            if msg.ready {
-                self.became_ready(i);
             }
         }
     }
