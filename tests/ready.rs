@@ -1089,6 +1089,31 @@ fn launcher_reports_a_service_that_exits_or_is_killed_before_it_is_ready() {
     }
 }
 
+/// A oneshot that fails for good: the launcher names it, and what needs
+/// it, which can no longer start.
+#[test]
+fn launcher_names_what_needs_a_service_that_failed_for_good() {
+    let d = TempDir::new("rd-launch-needs");
+    let bad = d.script("fw.sh", "exit 2");
+    let f = daemon_files(
+        &d,
+        "needs",
+        &format!(
+            "[fw]\nexec = {}\ntype = oneshot\nrestart = never\n\n{}",
+            s(&bad),
+            sec(&d, "web", "", "needs = fw")
+        ),
+    );
+    let (o, _, _r) = launcher(&d, &f.pidfile, &["-c", &f.conf]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert_eq!(
+        o.stderr,
+        "tinyd: fw: not ready: exited with status 2\n\
+         tinyd: web: not ready: needs fw, which is not running\n"
+    );
+    stop_it(&f.pidfile);
+}
+
 #[test]
 fn launcher_returns_once_every_service_is_ready_or_done() {
     let d = TempDir::new("rd-launch-ok");
