@@ -16,6 +16,7 @@ use rustix::net::{
 };
 
 use crate::util::buf::Buf;
+use crate::util::store::ArrayVec;
 
 /// The socket's abstract name is this and tinyd's PID.
 const PREFIX: &[u8] = b"tinyd/notify/";
@@ -60,7 +61,6 @@ pub struct NotifySocket {
 }
 
 /// One datagram received.
-#[derive(Debug)]
 pub struct Datagram<'b> {
     /// What was sent (its first bytes, if `truncated`).
     pub bytes: &'b [u8],
@@ -71,6 +71,11 @@ pub struct Datagram<'b> {
     /// The datagram was longer than the buffer (MSG_TRUNC); count it as
     /// malformed.
     pub truncated: bool,
+    /// The descriptors that came with it, closed when the datagram is
+    /// dropped: after the sender is checked, since a sender such as
+    /// systemd-notify waits for them to close and then exits (and an
+    /// exited sender can no longer be placed).
+    pub fds: ArrayVec<OwnedFd, FDS>,
 }
 
 impl NotifySocket {
@@ -97,9 +102,9 @@ impl NotifySocket {
     }
 
     /// `recvmsg(MSG_DONTWAIT)`: one datagram into `buf`, or `None` if none
-    /// is waiting. Descriptors that came with it are closed before this
-    /// returns (those that did not fit in the ancillary buffer, the kernel
-    /// has closed already).
+    /// is waiting. Descriptors that came with it are in the datagram, and
+    /// closed with it (those that did not fit in the ancillary buffer, the
+    /// kernel has closed already; more than `FDS` are closed at once).
     pub fn recv<'b>(&self, buf: &'b mut [u8]) -> Result<Option<Datagram<'b>>, Errno> {
         let mut space = Space([MaybeUninit::uninit(); SPACE]);
         let mut anc = RecvAncillaryBuffer::new(&mut space.0);
@@ -118,11 +123,13 @@ impl NotifySocket {
             }
         };
         let mut pid = None;
+        let mut fds = ArrayVec::new();
         for m in anc.drain() {
             match m {
                 RecvAncillaryMessage::ScmCredentials(c) => pid = Some(c.pid.as_raw_nonzero().get()),
-                // Each descriptor is an OwnedFd: dropping it closes it.
-                RecvAncillaryMessage::ScmRights(fds) => fds.for_each(drop),
+                // Each descriptor is an OwnedFd: one that finds no room is
+                // dropped, which closes it.
+                RecvAncillaryMessage::ScmRights(got) => got.for_each(|fd| drop(fds.push(fd))),
                 _ => {}
             }
         }
@@ -132,6 +139,7 @@ impl NotifySocket {
             bytes: &buf[..n],
             pid,
             truncated: r.flags.contains(ReturnFlags::TRUNC),
+            fds,
         }))
     }
 }
@@ -231,6 +239,8 @@ mod tests {
         let mut buf = [0u8; 64];
         let d = sock.recv(&mut buf).unwrap().unwrap();
         assert_eq!(d.bytes, b"BARRIER=1\n");
+        assert!(!hung_up(&r), "held while the datagram is");
+        drop(d);
         assert!(hung_up(&r));
         let mut b = [0u8; 1];
         assert_eq!(rustix::io::read(&r, &mut b), Ok(0));
@@ -252,6 +262,7 @@ mod tests {
         let d = sock.recv(&mut buf).unwrap().unwrap();
         assert_eq!(d.bytes, b"x");
         assert_eq!(d.pid, Some(std::process::id() as i32));
+        drop(d);
         for r in &rs {
             assert!(hung_up(r));
         }

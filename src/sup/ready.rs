@@ -143,12 +143,21 @@ impl<'a> Sup<'a> {
         let mut buf = [0u8; NOTIFY_MAX];
         for _ in 0..NOTIFY_PER_TURN {
             let Some(n) = &self.notify else { return };
-            let (len, pid, cut) = match n.sock.recv(&mut buf) {
-                Ok(Some(d)) => (d.bytes.len(), d.pid, d.truncated),
-                Ok(None) => return,
-                Err(_) => return,
+            let crate::os::notify::Datagram {
+                bytes,
+                pid,
+                truncated: cut,
+                fds,
+            } = match n.sock.recv(&mut buf) {
+                Ok(Some(d)) => d,
+                Ok(None) | Err(_) => return,
             };
-            let Some(i) = pid.and_then(|p| self.notify_sender(p)) else {
+            let len = bytes.len();
+            // The sender first, then its descriptors closed: a sender that
+            // waits for that (systemd-notify's barrier) is still there.
+            let sender = pid.and_then(|p| self.notify_sender(p));
+            drop(fds);
+            let Some(i) = sender else {
                 let mut m = Msg::new();
                 m.s(b"notify: refused a message from pid ")
                     .u(pid.unwrap_or(0) as u64)
