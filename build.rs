@@ -32,13 +32,18 @@ fn main() {
             for arg in linker {
                 println!("cargo:rustc-link-arg-bins={arg}");
             }
+            // Where the big statics go (link.ld; its /DISCARD/ of unwind
+            // tables finds nothing here).
+            let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+            println!("cargo:rustc-link-arg-bins=-T{dir}/link.ld");
+            println!("cargo:rerun-if-changed=link.ld");
         } else {
             for arg in ["-nostartfiles", "-nostdlib", "-static"] {
                 println!("cargo:rustc-link-arg-bins={arg}");
             }
             println!("cargo:rustc-link-arg-bins=-Wl,{}", linker.join(","));
-            // Discard the unwind tables that the precompiled core brings:
-            // tinyd never unwinds.
+            // Discard the unwind tables that the precompiled core brings
+            // (tinyd never unwinds), and place the big statics.
             let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
             println!("cargo:rustc-link-arg-bins=-Wl,-T,{dir}/link.ld");
             println!("cargo:rerun-if-changed=link.ld");

@@ -138,6 +138,8 @@ pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
     // Everything up to the loop happens in `start`, whose frame (options,
     // parsing) is gone by the time the loop runs.
     let mut s = start(argv, envp);
+    // Those frames' pages go back to the kernel.
+    sys::release_stack();
     s.run()
 }
 
@@ -184,12 +186,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         }
         Err(u) => usage_error(u),
     };
-    let Some(t) = Tables::take() else {
+    let Some((t, rings, scratch)) = Tables::take() else {
         die(code::SOFTWARE, &[b"tables taken twice"])
-    };
-    let (Some(rings), Some(scratch)) = (crate::sup::rings_cell(), crate::sup::scratch_cell())
-    else {
-        die(code::SOFTWARE, &[b"log tables taken twice"])
     };
 
     // What to run, checked before anything else happens.
@@ -368,6 +366,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
 
 /// daemon(7) steps 4-6: directory, umask, /dev/null, pidfile, signals,
 /// logs; the services start in the loop.
+#[inline(never)] // a frame of its own, gone before the loop runs
 fn setup(s: &mut Sup<'_>, o: &Opts<'_>, single: Option<Spec>) {
     let mut why = Buf::<64>::new();
     let mut fail = |s: &mut Sup<'_>, what: &[u8], thing: &[u8], e: Errno| -> ! {

@@ -276,7 +276,13 @@ impl Rings {
 
     /// Whether anything was pushed since the last call.
     pub fn take_pushed(&mut self) -> bool {
-        core::mem::take(&mut self.pushed)
+        // Written only when set: a store on every turn would dirty the
+        // page even when nothing is ever logged.
+        let was = self.pushed;
+        if was {
+            self.pushed = false;
+        }
+        was
     }
 
     /// Whether ring `r` has room for `bytes` more.

@@ -64,6 +64,7 @@ impl Ready {
 
 /// Detaches. Returns in the daemon (a grandchild, not a session leader);
 /// the launcher never returns from here: it relays the outcome and exits.
+#[inline(never)] // its buffers stay out of the caller's frame
 pub fn daemonize(
     pidfile: Option<&Pidfile<'_>>,
     base: rustix::fd::BorrowedFd<'_>,

@@ -37,6 +37,7 @@ impl From<Errno> for Refused {
 
 impl<'a> Pidfile<'a> {
     /// Creates or takes over `path` (relative to `base`) and locks it.
+    #[inline(never)] // its buffers stay out of the caller's frame
     pub fn acquire(base: BorrowedFd<'_>, path: &'a CStr) -> Result<Pidfile<'a>, Refused> {
         // A holder may remove the file between our open and our lock: then
         // we locked a file nobody can see. Check and retry a few times.

@@ -286,3 +286,36 @@ pub fn now() -> crate::pure::time::Instant {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     crate::pure::time::Instant::from_millis(t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000)
 }
+
+/// How far below its caller [`release_stack`] gives pages back: deeper than
+/// startup or a reload goes (the configuration parser's frames are the
+/// deepest, about 20 KiB), and well inside the 128 KiB that the kernel maps
+/// below the arguments at exec, so no other mapping is ever in the range.
+pub const STACK_RELEASE: usize = 32 * 1024;
+
+/// Gives back the stack pages below the caller that deep, finished work
+/// (startup, a reload) touched: without this they would stay resident and
+/// dirty for the daemon's whole life. They stay mapped, and come back as
+/// zero pages when touched again. The page of this frame and the one below
+/// it are kept (the madvise call's own frames are there).
+#[inline(never)]
+pub fn release_stack() {
+    let here = 0u8;
+    let ps = rustix::param::page_size().max(4096);
+    let mine = core::ptr::addr_of!(here) as usize & !(ps - 1);
+    let Some(top) = mine.checked_sub(ps) else {
+        return;
+    };
+    let Some(low) = top.checked_sub(STACK_RELEASE) else {
+        return;
+    };
+    // SAFETY: [low, top) lies entirely below this function's frame and the
+    // page under it: every frame there has returned (a signal frame is
+    // pushed below the stack pointer only when a handler runs, and none
+    // runs during the call). Dropping those pages loses no live data; the
+    // range is inside the stack mapping (see STACK_RELEASE), and were part
+    // of it not mapped, madvise would only say so (ENOMEM), ignored here.
+    let _ = unsafe {
+        rustix::mm::madvise(low as *mut core::ffi::c_void, top - low, rustix::mm::Advice::LinuxDontNeed)
+    };
+}

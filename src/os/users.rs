@@ -11,6 +11,7 @@ use crate::util::limits::PASSWD_LINE_MAX;
 use crate::util::lines::LineBuf;
 
 /// `USER[:GROUP]` from the system's files.
+#[inline(never)] // its line buffers stay out of the caller's frame
 pub fn resolve(user: &[u8]) -> Result<Creds, Unknown<'_>> {
     passwd::resolve(user, c"/etc/passwd", c"/etc/group", &mut scan)
 }

@@ -441,13 +441,14 @@ fn wait_readable(fd: &OwnedFd, ms: Ms) -> bool {
 }
 
 /// Bytes read into the scratch buffer for one service, while they wait.
+#[repr(C)] // the header first, on the buffer's first page
 pub struct Scratch {
-    pub(crate) buf: [u8; SCRATCH],
     /// The instance whose bytes `at..len` wait here (its output was
     /// refused for room); `None`: free.
     pub(crate) owner: Option<usize>,
     pub(crate) at: usize,
     pub(crate) len: usize,
+    pub(crate) buf: [u8; SCRATCH],
 }
 
 /// Bytes of one read of a service's pipe through the scratch buffer.

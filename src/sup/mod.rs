@@ -151,11 +151,10 @@ impl Slot {
     }
 }
 
-/// The tables, in static storage (see `store.rs`). Laid out so that what
-/// one service uses (the pool's header, the slot count, the first slot)
-/// shares the first page; the rest is touched only as it fills.
-#[cfg_attr(feature = "ctl", repr(C, align(4096)))]
-#[cfg_attr(not(feature = "ctl"), repr(C))]
+/// The tables, in static storage (see `store.rs` and [`Memory`]): the
+/// pool's header, the model's and the slots' first entries come first; the
+/// rest is touched only as it fills.
+#[repr(C)]
 pub struct Tables {
     /// The configuration file's text, while it is parsed.
     #[cfg(feature = "ctl")]
@@ -176,37 +175,62 @@ pub struct Tables {
     pub deps: [crate::pure::config::Deps; MAX_SERVICES],
 }
 
-crate::static_once!(fn tables() -> Tables = Tables {
+/// All of the supervisor's static storage, in one `.bss` object laid out
+/// for one service: what it touches (the rings' counters, the tables'
+/// headers and first entries, its arena's strings) comes first and shares
+/// a page or two; the scratch buffer, the other arenas and the
+/// configuration text follow, touched only when used. Separate statics
+/// would land wherever the linker puts them, each hot header on a page of
+/// its own.
+#[repr(C)]
+struct Memory {
+    rings: Rings,
+    tables: Tables,
+    chunks: [Chunk; ARENAS],
+    scratch: logs::Scratch,
     #[cfg(feature = "ctl")]
-    text: None,
-    arenas: ArenaPool::empty(),
-    model: Model::new(),
-    slots: ArrayVec::new(),
+    text: [u8; CONFIG_MAX + 1],
+}
+
+crate::static_once!(fn memory() -> Memory = Memory {
+    rings: Rings::new(),
+    tables: Tables {
+        #[cfg(feature = "ctl")]
+        text: None,
+        arenas: ArenaPool::empty(),
+        model: Model::new(),
+        slots: ArrayVec::new(),
+        #[cfg(feature = "ctl")]
+        clients: ArrayVec::new(),
+        #[cfg(feature = "ctl")]
+        staged: ArrayVec::new(),
+        #[cfg(feature = "ctl")]
+        deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
+    },
+    chunks: [Chunk::EMPTY; ARENAS],
+    scratch: logs::Scratch::new(),
     #[cfg(feature = "ctl")]
-    clients: ArrayVec::new(),
-    #[cfg(feature = "ctl")]
-    staged: ArrayVec::new(),
-    #[cfg(feature = "ctl")]
-    deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
+    text: [0; CONFIG_MAX + 1],
 }; bit 0);
-#[cfg(feature = "ctl")]
-crate::static_once!(fn text() -> [u8; CONFIG_MAX + 1] = [0; CONFIG_MAX + 1]; bit 2);
-crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1);
-// In .bss, not on the stack: their pages are touched only once logs are
-// written (the scratch buffer at the first read of a service's output).
-crate::static_once!(pub fn rings_cell() -> Rings = Rings::new(); bit 6);
-crate::static_once!(pub fn scratch_cell() -> logs::Scratch = logs::Scratch::new(); bit 7);
 
 impl Tables {
-    /// The tables, with every arena and line buffer free. Once only.
-    pub fn take() -> Option<&'static mut Tables> {
-        let t = tables()?;
-        t.arenas.fill(chunks()?);
+    /// The tables (every arena and line buffer free), the log rings and
+    /// the scratch buffer. Once only.
+    pub fn take() -> Option<(&'static mut Tables, &'static mut Rings, &'static mut logs::Scratch)> {
+        let Memory {
+            rings,
+            tables,
+            chunks,
+            scratch,
+            #[cfg(feature = "ctl")]
+            text,
+        } = memory()?;
+        tables.arenas.fill(chunks);
         #[cfg(feature = "ctl")]
         {
-            t.text = Some(text()?);
+            tables.text = Some(text);
         }
-        Some(t)
+        Some((tables, rings, scratch))
     }
 }
 
@@ -734,18 +758,25 @@ impl<'a> Sup<'a> {
     /// service ready, and what needs it may start): steps follow until
     /// one has nothing to do, a round per level of the graph at most.
     pub(crate) fn decide(&mut self, now: Instant) {
+        // Two bytes an act (an index below 256, and `None` for a drop):
+        // the list stays a small part of this frame, which is on the stack
+        // in every turn.
+        const _: () = assert!(SLOTS <= 256);
         for _ in 0..=SLOTS {
-            let mut acts: ArrayVec<Act, { 2 * SLOTS }> = ArrayVec::new();
+            let mut acts: ArrayVec<(u8, Option<Do>), { 2 * SLOTS }> = ArrayVec::new();
             self.t.model.step(now, &group_alive, &mut |a| {
-                let _ = acts.push(a);
+                let _ = acts.push(match a {
+                    Act::Do(i, d) => (i as u8, Some(d)),
+                    Act::Drop(i) => (i as u8, None),
+                });
             });
             if acts.is_empty() {
                 return;
             }
-            for &a in acts.iter() {
-                match a {
-                    Act::Do(i, d) => self.act(i, d, now),
-                    Act::Drop(i) => self.drop_slot(i),
+            for &(i, d) in acts.iter() {
+                match d {
+                    Some(d) => self.act(i as usize, d, now),
+                    None => self.drop_slot(i as usize),
                 }
             }
         }

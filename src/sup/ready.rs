@@ -217,38 +217,44 @@ impl<'a> Sup<'a> {
         match self.t.model.launch() {
             Launch::Pending => {}
             Launch::Ready => self.ready.ok(),
-            Launch::Failed(_) => {
-                let mut text = Buf::<2048>::new();
-                for (i, m) in self.t.model.iter().enumerate() {
-                    if m.svc.was_ready || m.role != crate::pure::model::Role::Current {
-                        continue;
-                    }
-                    let ended = self.t.model.needs_ended(i);
-                    if m.svc.failed.is_none() && ended.is_none() {
-                        continue;
-                    }
-                    text.s(b"tinyd: ").s(self.t.slots[i].spec.name());
-                    match (m.svc.failed, ended) {
-                        (Some(Fail::Timeout), _) => text
-                            .s(b": not ready after ")
-                            .secs(m.policy.ready_timeout.0)
-                            .s(b" seconds"),
-                        (Some(Fail::Exit(Status::Exited(c))), _) => {
-                            text.s(b": not ready: exited with status ").u(c as u64)
-                        }
-                        (Some(Fail::Exit(Status::Signaled(n))), _) => {
-                            text.s(b": not ready: killed by signal ").u(n as u64)
-                        }
-                        (None, Some(j)) => text
-                            .s(b": not ready: needs ")
-                            .s(self.t.slots[j].spec.name())
-                            .s(b", which is not running"),
-                        (None, None) => &mut text,
-                    };
-                    text.s(b"\n");
-                }
-                self.ready.fail_text(crate::code::FAIL, text.as_bytes());
-            }
+            Launch::Failed(_) => self.launch_failed(),
         }
+    }
+
+    /// The launcher's answer when a start failed: one line per service
+    /// (its text buffer is in this frame only, not in every turn's).
+    #[cold]
+    #[inline(never)]
+    fn launch_failed(&mut self) {
+        let mut text = Buf::<2048>::new();
+        for (i, m) in self.t.model.iter().enumerate() {
+            if m.svc.was_ready || m.role != crate::pure::model::Role::Current {
+                continue;
+            }
+            let ended = self.t.model.needs_ended(i);
+            if m.svc.failed.is_none() && ended.is_none() {
+                continue;
+            }
+            text.s(b"tinyd: ").s(self.t.slots[i].spec.name());
+            match (m.svc.failed, ended) {
+                (Some(Fail::Timeout), _) => text
+                    .s(b": not ready after ")
+                    .secs(m.policy.ready_timeout.0)
+                    .s(b" seconds"),
+                (Some(Fail::Exit(Status::Exited(c))), _) => {
+                    text.s(b": not ready: exited with status ").u(c as u64)
+                }
+                (Some(Fail::Exit(Status::Signaled(n))), _) => {
+                    text.s(b": not ready: killed by signal ").u(n as u64)
+                }
+                (None, Some(j)) => text
+                    .s(b": not ready: needs ")
+                    .s(self.t.slots[j].spec.name())
+                    .s(b", which is not running"),
+                (None, None) => &mut text,
+            };
+            text.s(b"\n");
+        }
+        self.ready.fail_text(crate::code::FAIL, text.as_bytes());
     }
 }

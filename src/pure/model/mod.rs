@@ -158,10 +158,13 @@ pub struct NoRoom {
     pub stopping: usize,
 }
 
+// The small fields first: after the instances they would share a page with
+// the last, unused ones (see sup::Memory).
+#[repr(C)]
 pub struct Model<const N: usize> {
-    insts: ArrayVec<Inst, N>,
     shutdown: bool,
     next_key: Key,
+    insts: ArrayVec<Inst, N>,
 }
 
 impl<const N: usize> Default for Model<N> {
