@@ -156,11 +156,13 @@ impl Slot {
 /// rest is touched only as it fills.
 #[repr(C)]
 pub struct Tables {
+    /// Arenas for specs (with their services' line buffers): the pool's
+    /// header first, then its free list (used only once a service has
+    /// gone), so that the model's head still shares the first page.
+    pub arenas: ArenaPool<ARENAS>,
     /// The configuration file's text, while it is parsed.
     #[cfg(feature = "ctl")]
     pub text: Option<&'static mut [u8; CONFIG_MAX + 1]>,
-    /// Arenas for specs (with their services' line buffers).
-    pub arenas: ArenaPool<ARENAS>,
     /// What is wanted and what runs, instance by instance.
     pub model: Model<SLOTS>,
     /// Each instance's spec, pipe and log, at the model's index.
@@ -176,16 +178,16 @@ pub struct Tables {
 }
 
 /// All of the supervisor's static storage, in one `.bss` object laid out
-/// for one service: what it touches (the rings' counters, the tables'
-/// headers and first entries, its arena's strings) comes first and shares
-/// a page or two; the scratch buffer, the other arenas and the
+/// for one service: what it touches (the tables' headers and first
+/// entries, the rings' counters, its arena's strings) comes first and
+/// shares a page or two; the scratch buffer, the other arenas and the
 /// configuration text follow, touched only when used. Separate statics
 /// would land wherever the linker puts them, each hot header on a page of
 /// its own.
 #[repr(C)]
 struct Memory {
-    rings: Rings,
     tables: Tables,
+    rings: Rings,
     chunks: [Chunk; ARENAS],
     scratch: logs::Scratch,
     #[cfg(feature = "ctl")]
@@ -193,11 +195,10 @@ struct Memory {
 }
 
 crate::static_once!(fn memory() -> Memory = Memory {
-    rings: Rings::new(),
     tables: Tables {
+        arenas: ArenaPool::empty(),
         #[cfg(feature = "ctl")]
         text: None,
-        arenas: ArenaPool::empty(),
         model: Model::new(),
         slots: ArrayVec::new(),
         #[cfg(feature = "ctl")]
@@ -207,6 +208,7 @@ crate::static_once!(fn memory() -> Memory = Memory {
         #[cfg(feature = "ctl")]
         deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
     },
+    rings: Rings::new(),
     chunks: [Chunk::EMPTY; ARENAS],
     scratch: logs::Scratch::new(),
     #[cfg(feature = "ctl")]
@@ -218,8 +220,8 @@ impl Tables {
     /// the scratch buffer. Once only.
     pub fn take() -> Option<(&'static mut Tables, &'static mut Rings, &'static mut logs::Scratch)> {
         let Memory {
-            rings,
             tables,
+            rings,
             chunks,
             scratch,
             #[cfg(feature = "ctl")]
@@ -828,44 +830,7 @@ impl<'a> Sup<'a> {
                 }
             });
             // What each poll entry is (SRC_* | index), and which are ready.
-            let mut ready = [0u64; POLL_MAX.div_ceil(64)];
-            let poll_err;
-            let srcs = {
-                let mut set = PollSet {
-                    fds: ArrayVec::new(),
-                    srcs: ArrayVec::new(),
-                };
-                set.add(pipe.fd(), SRC_PIPE);
-                #[cfg(feature = "ctl")]
-                self.poll_control(&mut set);
-                if let Some(r) = self.writer.room_fd() {
-                    set.add(r, SRC_ROOM);
-                }
-                if let Some(n) = self.notify_fd() {
-                    set.add(n, SRC_NOTIFY);
-                }
-                for (i, s) in self.t.slots.iter().enumerate() {
-                    if let Some(r) = &s.ready_r {
-                        set.add(r.as_fd(), SRC_READY | i as u16);
-                    }
-                }
-                // Output that waits for room in its log is not read.
-                for (i, s) in self.t.slots.iter().enumerate() {
-                    if let (Some((r, _)), false) = (&s.out, s.line.held()) {
-                        set.add(r.as_fd(), SRC_OUT | i as u16);
-                    }
-                }
-                poll_err = match poll(set.fds.as_mut_slice(), timeout.as_ref()) {
-                    Ok(_) | Err(Errno::INTR) => None,
-                    Err(e) => Some(e),
-                };
-                for (k, f) in set.fds.iter().enumerate() {
-                    if !f.revents().is_empty() {
-                        ready[k / 64] |= 1 << (k % 64);
-                    }
-                }
-                set.srcs
-            };
+            let (srcs, ready, poll_err) = self.poll_once(&pipe, timeout.as_ref());
             let is_ready = |k: usize| ready[k / 64] & (1 << (k % 64)) != 0;
             if let Some(e) = poll_err {
                 // Cannot happen with valid descriptors; say so, never spin.
@@ -904,6 +869,52 @@ impl<'a> Sup<'a> {
             #[cfg(feature = "ctl")]
             self.serve(srcs.as_slice(), &is_ready, now);
         }
+    }
+
+    /// The one poll(2) of a turn: returns what each entry is, which are
+    /// ready, and poll's error. A frame of its own: the poll entries (a few
+    /// KiB at most) are not under every other frame of the turn.
+    #[inline(never)]
+    fn poll_once(
+        &self,
+        pipe: &SelfPipe,
+        timeout: Option<&Timespec>,
+    ) -> (ArrayVec<u16, POLL_MAX>, [u64; POLL_MAX.div_ceil(64)], Option<Errno>) {
+        let mut ready = [0u64; POLL_MAX.div_ceil(64)];
+        let mut set = PollSet {
+            fds: ArrayVec::new(),
+            srcs: ArrayVec::new(),
+        };
+        set.add(pipe.fd(), SRC_PIPE);
+        #[cfg(feature = "ctl")]
+        self.poll_control(&mut set);
+        if let Some(r) = self.writer.room_fd() {
+            set.add(r, SRC_ROOM);
+        }
+        if let Some(n) = self.notify_fd() {
+            set.add(n, SRC_NOTIFY);
+        }
+        for (i, s) in self.t.slots.iter().enumerate() {
+            if let Some(r) = &s.ready_r {
+                set.add(r.as_fd(), SRC_READY | i as u16);
+            }
+        }
+        // Output that waits for room in its log is not read.
+        for (i, s) in self.t.slots.iter().enumerate() {
+            if let (Some((r, _)), false) = (&s.out, s.line.held()) {
+                set.add(r.as_fd(), SRC_OUT | i as u16);
+            }
+        }
+        let poll_err = match poll(set.fds.as_mut_slice(), timeout) {
+            Ok(_) | Err(Errno::INTR) => None,
+            Err(e) => Some(e),
+        };
+        for (k, f) in set.fds.iter().enumerate() {
+            if !f.revents().is_empty() {
+                ready[k / 64] |= 1 << (k % 64);
+            }
+        }
+        (set.srcs, ready, poll_err)
     }
 
     #[inline(never)]
