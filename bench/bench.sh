@@ -26,6 +26,7 @@ TINYD=${TINYD:-$ROOT/target/release/tinyd}
 TINYD_MIN=${TINYD_MIN:-$ROOT/target/minimal/release/tinyd}
 OUTDIR=$HERE/out
 REPS=${REPS:-5}
+MEMREPS=${MEMREPS:-9}   # launches for the memory rows (their median)
 STORM=${STORM:-10000}
 IDLE=${IDLE:-10}
 # Fixed fd limit (Debian's default soft limit): start-stop-daemon and daemon
@@ -340,6 +341,10 @@ measure_size() { # id binary [note]
     libs="static, none"
   fi
   V[size,$id]=$(( (total + 512) / 1024 ))
+  # the binary alone, stripped (a copy; nothing is changed in place)
+  if strip -o "$TMP/bytes.$id" "$real" 2>/dev/null; then
+    V[bytes,$id]=$(stat -c %s "$TMP/bytes.$id"); rm -f "$TMP/bytes.$id"
+  fi
   D[libs,$id]="${note}${note:+: }$libs"
 }
 
@@ -355,7 +360,10 @@ size_all() {
   done
   measure_size s6 "$(command -v s6-supervise)"
   measure_size runsv "$(command -v runsv)"
-  [ -z "${NA[bbrunsv]-}" ] && measure_size bbrunsv "$BB" "as built (stripped by busybox's make)"
+  if [ -z "${NA[bbrunsv]-}" ]; then
+    measure_size bbrunsv "$BB" "as built (stripped by busybox's make)"
+    [ -x "$BB-runsv" ] && BB_RUNSV_BYTES=$(stat -c %s "$BB-runsv")
+  fi
   measure_size ssd "$(command -v start-stop-daemon)"
   measure_size daemon "$(command -v daemon)"
   measure_size supervisord /usr/bin/python3 "interpreter $(readlink -f /usr/bin/python3 | xargs basename) (+ .py not counted)"
@@ -401,6 +409,28 @@ trace_one() { # trace_one key id [start args]
   cp "$TRACE" "$OUTDIR/strace-${key/,/-}.txt" 2>/dev/null
   TRACE=""; TRACER=""
   log "syscalls $key: ${V[$key]}"
+}
+
+# ---------------------------------------------------------------- memory
+# Rss and Private_Dirty with one service, median of MEMREPS launches each:
+# where the kernel puts the stack (ASLR, a random offset within a page)
+# moves every supervisor's touched stack pages by one page from launch to
+# launch, so one launch says little at this size.
+memory_launches() { # id
+  local id=$1 r pds=() rsss=()
+  for ((r = 0; r < MEMREPS; r++)); do
+    "start_$id" >/dev/null 2>&1 || { problem "$id: did not start for the memory rows"; return; }
+    nap 0.3
+    pds+=("$(smaps "${SUP[$id]}" Private_Dirty)"); rsss+=("$(smaps "${SUP[$id]}" Rss)")
+    shutdown_peer "$id"
+  done
+  local lo hi
+  V[pd,$id]=$(median "${pds[@]}"); V[rss,$id]=$(median "${rsss[@]}")
+  lo=$(printf '%s\n' "${pds[@]}" | sort -n | head -n1); hi=$(printf '%s\n' "${pds[@]}" | sort -n | tail -n1)
+  D[pdrange,$id]="$lo-$hi"
+  lo=$(printf '%s\n' "${rsss[@]}" | sort -n | head -n1); hi=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -n1)
+  D[rssrange,$id]="$lo-$hi"
+  log "memory $id: Private_Dirty ${pds[*]}, Rss ${rsss[*]}"
 }
 
 # ---------------------------------------------------------------- 5./6. latencies
@@ -552,6 +582,12 @@ for id in "${PEERS[@]}"; do
 done
 for id in "${TINYS[@]}"; do tiny_ok "$id" && trace_one "sysfg,$id" "$id" fg; done
 
+log "memory: $MEMREPS launches each"
+for id in "${IDS[@]}"; do
+  case $id in ssd|supervisord) continue ;; esac
+  [ -z "${NA[$id]-}" ] && memory_launches "$id"
+done
+
 log "3/7 start all supervisors"
 for id in "${PEERS[@]}"; do
   SUP[$id]=""; SVC[$id]=""
@@ -568,8 +604,8 @@ for id in "${PEERS[@]}"; do [ -n "${SUP[$id]}" ] && LONG+=("$id"); done
 log "4/7 memory and ${IDLE}s idle context switches"
 declare -A C0
 for id in "${LONG[@]}"; do
-  V[rss,$id]=$(smaps "${SUP[$id]}" Rss)
-  V[pd,$id]=$(smaps "${SUP[$id]}" Private_Dirty)
+  [ -n "${V[rss,$id]-}" ] || V[rss,$id]=$(smaps "${SUP[$id]}" Rss)
+  [ -n "${V[pd,$id]-}" ] || V[pd,$id]=$(smaps "${SUP[$id]}" Private_Dirty)
   C0[$id]=$(ctxsw "${SUP[$id]}")
 done
 nap "$IDLE"
@@ -594,10 +630,10 @@ done
 cell() { # metric id
   local m=$1 id=$2 v base
   if [ -n "${NA[$id]-}" ]; then
-    [ "$m" = size ] && echo "${NA[$id]}" || echo "n/a"; return
+    [ "$m" = bytes ] && echo "${NA[$id]}" || echo "n/a"; return
   fi
   case $m in
-    size|libs) ;;
+    bytes|size|libs) ;;
     *) [ -n "${FAILED[$id]-}" ] && { echo "failed to start"; return; } ;;
   esac
   case $m in
@@ -613,6 +649,8 @@ cell() { # metric id
       v+=$(ratio "$v" "${V[$m,tinyd]-}")
     fi
     [ "$m" = sys ] && v="$v daemon / $fg -f"
+    [ "$m" = pd ] && [ -n "${D[pdrange,$id]-}" ] && v+=" ${D[pdrange,$id]}"
+    [ "$m" = rss ] && [ -n "${D[rssrange,$id]-}" ] && v+=" ${D[rssrange,$id]}"
     echo "$v"; return
   fi
   base=${V[$m,tinyd]-}
@@ -620,15 +658,23 @@ cell() { # metric id
   if [ "$m" = sys ] && { [ "$id" = s6 ] || [ "$id" = runsv ] || [ "$id" = bbrunsv ]; }; then
     base=${V[sysfg,tinyd]-}
   fi
-  echo "$v$(ratio "$v" "$base")"
+  local out="$v$(ratio "$v" "$base")"
+  [ "$m" = pd ] && [ -n "${D[pdrange,$id]-}" ] && out+=" ${D[pdrange,$id]}"
+  [ "$m" = rss ] && [ -n "${D[rssrange,$id]-}" ] && out+=" ${D[rssrange,$id]}"
+  # busybox: the runsv applet alone, built alike (bench/build-peers.sh)
+  if [ "$m" = bytes ] && [ "$id" = bbrunsv ] && [ -n "${BB_RUNSV_BYTES-}" ]; then
+    out+="; runsv alone: $BB_RUNSV_BYTES$(ratio "$BB_RUNSV_BYTES" "$base")"
+  fi
+  echo "$out"
 }
 
-ROWS=(size libs rss pd sys ctx stop restart storm)
+ROWS=(bytes size libs rss pd sys ctx stop restart storm)
 declare -A RNAME=(
+  [bytes]="Stripped size of the binary alone, bytes"
   [size]="Size on disk, KiB (binary + shared libs it loads)"
   [libs]="Shared libraries counted"
-  [rss]="Supervisor Rss, kB (service up)"
-  [pd]="Supervisor Private_Dirty, kB"
+  [rss]="Supervisor Rss, kB (service up; median of $MEMREPS launches, range)"
+  [pd]="Supervisor Private_Dirty, kB (median of $MEMREPS launches, range)"
   [sys]="Syscalls, supervisor execve -> service execve"
   [ctx]="Context switches of the supervisor in ${IDLE} s idle"
   [stop]="Stop latency, ms (median of $REPS)"

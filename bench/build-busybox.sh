@@ -9,6 +9,8 @@
 # allnoconfig`, then runsv, runsvdir, sv, svlogd, start-stop-daemon, syslogd,
 # true, CONFIG_STATIC=y, the sh applet none. Installed as
 # bench/out/peers/bin/busybox (applet symlinks beside it); does nothing when it
-# is there. On failure: exit 1, the last line on stderr is the reason.
+# is there. Also bench/out/peers/bin/busybox-runsv, the runsv applet alone
+# (its size is in the table). On failure: exit 1, the last line on stderr is
+# the reason.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SAY_AS=build-busybox exec bash "$HERE/build-peers.sh" busybox
+SAY_AS=build-busybox exec bash "$HERE/build-peers.sh" busybox busybox-runsv

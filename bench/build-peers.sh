@@ -3,13 +3,16 @@
 # static musl binaries from Debian's (bookworm) source packages, compiled with
 # Debian's musl-tools (musl-gcc).
 #
-#   bash bench/build-peers.sh [busybox] [s6]     (default: both)
+#   bash bench/build-peers.sh [busybox] [busybox-runsv] [s6]   (default: all)
 #
 #   busybox  one static busybox (Debian's busybox source, Debian's patches
 #            applied by dpkg-source) from `make allnoconfig` plus the applets
 #            runsv, runsvdir, sv, svlogd, start-stop-daemon, syslogd and true;
 #            installed as bench/out/peers/bin/busybox with applet symlinks
 #            beside it (runsv -> busybox, ...).
+#   busybox-runsv  the same busybox with the runsv applet alone (and no
+#            symlinks): bench/out/peers/bin/busybox-runsv, for the size of
+#            runsv as a board that wants only it would build it.
 #   s6       skalibs and execline (static libraries only), then s6:
 #            s6-supervise, s6-svscan, s6-log (and the rest of s6) in
 #            bench/out/peers/bin/.
@@ -50,9 +53,9 @@ elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}'; 
 FAILED=()
 peer_fail() { say "FAILED: $1: $2"; echo "$2" >"$BUILD/$1.why"; }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(busybox s6)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(busybox busybox-runsv s6)
 for w in "${want[@]}"; do
-  case "$w" in busybox|s6) ;; *) die "unknown peer $w (busybox, s6)" ;; esac
+  case "$w" in busybox|busybox-runsv|s6) ;; *) die "unknown peer $w (busybox, busybox-runsv, s6)" ;; esac
 done
 
 # static_ok FILE: an ELF executable without INTERP and without dynamic section
@@ -119,8 +122,10 @@ unpack() {
 
 # ---------------------------------------------------------------- busybox
 BB_APPLETS=(runsv runsvdir sv svlogd start-stop-daemon syslogd true)
-build_busybox() {
-  local dest=$PEERS/bin/busybox a o
+build_busybox() { # [DEST APPLET...]: default bench/out/peers/bin/busybox, BB_APPLETS
+  local dest=${1:-$PEERS/bin/busybox} a o links=1
+  local applets=("${BB_APPLETS[@]}")
+  if [ $# -gt 1 ]; then shift; applets=("$@"); links=0; fi
   if static_ok "$dest"; then say "busybox: $dest present"; return 0; fi
   local t=$EPOCHREALTIME
   unpack busybox || { peer_fail busybox "$WHY"; return 1; }
@@ -133,13 +138,15 @@ build_busybox() {
   }
   set_opt STATIC y
   set_opt EXTRA_CFLAGS "\"-isystem $KH\""
-  for o in RUNSV RUNSVDIR SV SVLOGD START_STOP_DAEMON SYSLOGD TRUE; do set_opt $o y; done
+  local opts=()
+  for a in "${applets[@]}"; do a=${a^^}; opts+=("${a//-/_}"); done
+  for o in "${opts[@]}"; do set_opt "$o" y; done
   set_opt SV_DEFAULT_SERVICE_DIR '"/var/service"'
   set_opt SH_IS_ASH n
   set_opt SH_IS_NONE y
   nice -n 10 make CC=musl-gcc HOSTCC=gcc oldconfig < <(yes "") >>"$log" 2>&1 ||
     { peer_fail busybox "make oldconfig failed (see $log)"; return 1; }
-  for o in STATIC RUNSV RUNSVDIR SV SVLOGD START_STOP_DAEMON SYSLOGD TRUE; do
+  for o in STATIC "${opts[@]}"; do
     grep -qx "CONFIG_$o=y" .config || { peer_fail busybox "CONFIG_$o=y lost in make oldconfig"; return 1; }
   done
   say "busybox: make -j2 CC=musl-gcc (log: ${log#"$ROOT"/})"
@@ -147,14 +154,15 @@ build_busybox() {
     peer_fail busybox "make failed: $(grep -m1 -E 'error' "$log" || tail -n1 "$log")"; return 1
   fi
   static_ok busybox || { peer_fail busybox "built busybox is not a static executable"; return 1; }
-  for a in "${BB_APPLETS[@]}"; do
+  for a in "${applets[@]}"; do
     # (no `busybox --list`: the busybox applet itself is not configured)
     grep -qxF "\"$a\" \"\\0\"" include/applet_tables.h || { peer_fail busybox "no $a applet in the build"; return 1; }
   done
   install -m 755 busybox "$dest.tmp" && mv "$dest.tmp" "$dest" || { peer_fail busybox "installing $dest failed"; return 1; }
-  for a in "${BB_APPLETS[@]}"; do ln -sfn busybox "$PEERS/bin/$a"; done
-  say "busybox built in $(elapsed "$t") s"
+  [ $links = 1 ] && for a in "${applets[@]}"; do ln -sfn busybox "$PEERS/bin/$a"; done
+  say "${dest##*/} built in $(elapsed "$t") s"
 }
+build_busybox-runsv() { build_busybox "$PEERS/bin/busybox-runsv" runsv; }
 
 # ---------------------------------------------------------------- s6
 # skarnet's configure: CC=musl-gcc, static libraries only, static binaries
@@ -205,6 +213,7 @@ echo "peers (static, musl-gcc; no INTERP, no dynamic section):"
 for w in "${want[@]}"; do
   case "$w" in
   busybox) bins=(busybox) ;;
+  busybox-runsv) bins=(busybox-runsv) ;;
   s6) bins=("${S6_BINS[@]}") ;;
   esac
   for b in "${bins[@]}"; do
