@@ -296,25 +296,28 @@ pub const STACK_RELEASE: usize = 32 * 1024;
 /// Gives back the stack pages below the caller that deep, finished work
 /// (startup, a reload) touched: without this they would stay resident and
 /// dirty for the daemon's whole life. They stay mapped, and come back as
-/// zero pages when touched again. The page of this frame and the one below
-/// it are kept (the madvise call's own frames are there).
+/// zero pages when touched again. The pages from `STACK_MARGIN` below this
+/// frame's locals up are kept: this small frame (the madvise system call is
+/// inline, it calls nothing) and, on x86_64, the red zone below it.
 #[inline(never)]
 pub fn release_stack() {
+    const STACK_MARGIN: usize = 512;
     let here = 0u8;
     let ps = rustix::param::page_size().max(4096);
-    let mine = core::ptr::addr_of!(here) as usize & !(ps - 1);
-    let Some(top) = mine.checked_sub(ps) else {
+    let Some(below) = (core::ptr::addr_of!(here) as usize).checked_sub(STACK_MARGIN) else {
         return;
     };
+    let top = below & !(ps - 1);
     let Some(low) = top.checked_sub(STACK_RELEASE) else {
         return;
     };
-    // SAFETY: [low, top) lies entirely below this function's frame and the
-    // page under it: every frame there has returned (a signal frame is
-    // pushed below the stack pointer only when a handler runs, and none
-    // runs during the call). Dropping those pages loses no live data; the
-    // range is inside the stack mapping (see STACK_RELEASE), and were part
-    // of it not mapped, madvise would only say so (ENOMEM), ignored here.
+    // SAFETY: [low, top) lies at least STACK_MARGIN below this function's
+    // locals: every frame there has returned, and this one calls nothing
+    // that would put a frame there (a signal frame is pushed below the
+    // stack pointer only when a handler runs, and the kernel pushes it
+    // after the call is done). Dropping those pages loses no live data;
+    // the range is inside the stack mapping (see STACK_RELEASE), and were
+    // part of it not mapped, madvise would only say so (ENOMEM), ignored.
     let _ = unsafe {
         rustix::mm::madvise(low as *mut core::ffi::c_void, top - low, rustix::mm::Advice::LinuxDontNeed)
     };
