@@ -244,13 +244,15 @@ fn command_fds_in_daemon_mode_without_log_are_devnull() {
     let want = [(0, null.clone()), (1, null.clone()), (2, null)];
     // Right after exec the program's loader (qemu-user's, or libc's
     // locale files) may hold a descriptor for a moment: a leaked one stays.
-    wait_until(10.0, "COMMAND's fds are 0-2 on /dev/null", || fds(c) == want);
+    wait_until(10.0, "COMMAND's fds are 0-2 on /dev/null", || {
+        fds(c) == want
+    });
     stop_daemon(d);
 }
 
 fn check_log_fds(c: i32, mode: &str) {
     // As above: a loader's descriptor goes away, a leaked one does not.
-    let _ = wait_for(10.0, "COMMAND's fds are 0-2", || {
+    wait_for(10.0, "COMMAND's fds are 0-2", || {
         let f = fds(c);
         (f.len() == 3).then_some(())
     });

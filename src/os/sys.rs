@@ -319,6 +319,10 @@ pub fn release_stack() {
     // the range is inside the stack mapping (see STACK_RELEASE), and were
     // part of it not mapped, madvise would only say so (ENOMEM), ignored.
     let _ = unsafe {
-        rustix::mm::madvise(low as *mut core::ffi::c_void, top - low, rustix::mm::Advice::LinuxDontNeed)
+        rustix::mm::madvise(
+            low as *mut core::ffi::c_void,
+            top - low,
+            rustix::mm::Advice::LinuxDontNeed,
+        )
     };
 }

@@ -57,7 +57,6 @@ impl Arena {
 }
 
 /// Arenas: never-used chunks in order, returned ones first.
-#[repr(C)]
 #[repr(C)] // the header before the free list (see sup::Memory)
 pub struct ArenaPool<const N: usize> {
     fresh: Option<&'static mut [Chunk]>,

@@ -218,7 +218,11 @@ crate::static_once!(fn memory() -> Memory = Memory {
 impl Tables {
     /// The tables (every arena and line buffer free), the log rings and
     /// the scratch buffer. Once only.
-    pub fn take() -> Option<(&'static mut Tables, &'static mut Rings, &'static mut logs::Scratch)> {
+    pub fn take() -> Option<(
+        &'static mut Tables,
+        &'static mut Rings,
+        &'static mut logs::Scratch,
+    )> {
         let Memory {
             tables,
             rings,
@@ -879,7 +883,11 @@ impl<'a> Sup<'a> {
         &self,
         pipe: &SelfPipe,
         timeout: Option<&Timespec>,
-    ) -> (ArrayVec<u16, POLL_MAX>, [u64; POLL_MAX.div_ceil(64)], Option<Errno>) {
+    ) -> (
+        ArrayVec<u16, POLL_MAX>,
+        [u64; POLL_MAX.div_ceil(64)],
+        Option<Errno>,
+    ) {
         let mut ready = [0u64; POLL_MAX.div_ceil(64)];
         let mut set = PollSet {
             fds: ArrayVec::new(),
