@@ -179,16 +179,18 @@ pub struct Tables {
 
 /// All of the supervisor's static storage, in one `.bss` object laid out
 /// for one service: what it touches (the tables' headers and first
-/// entries, the rings' counters, its arena's strings) comes first and
-/// shares a page or two; the scratch buffer, the other arenas and the
-/// configuration text follow, touched only when used. Separate statics
+/// entries, then its arena's strings) comes first and shares a page; the
+/// other arenas, the log rings' counters and the scratch buffer (touched
+/// only with logs) and the configuration text follow. Separate statics
 /// would land wherever the linker puts them, each hot header on a page of
 /// its own.
 #[repr(C)]
 struct Memory {
     tables: Tables,
-    rings: Rings,
     chunks: [Chunk; ARENAS],
+    // What only logging touches: after the arenas, whose line buffers (at
+    // each arena's end) it touches too.
+    rings: Rings,
     scratch: logs::Scratch,
     #[cfg(feature = "ctl")]
     text: [u8; CONFIG_MAX + 1],
@@ -208,8 +210,8 @@ crate::static_once!(fn memory() -> Memory = Memory {
         #[cfg(feature = "ctl")]
         deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
     },
-    rings: Rings::new(),
     chunks: [Chunk::EMPTY; ARENAS],
+    rings: Rings::new(),
     scratch: logs::Scratch::new(),
     #[cfg(feature = "ctl")]
     text: [0; CONFIG_MAX + 1],
@@ -225,8 +227,8 @@ impl Tables {
     )> {
         let Memory {
             tables,
-            rings,
             chunks,
+            rings,
             scratch,
             #[cfg(feature = "ctl")]
             text,
