@@ -56,25 +56,28 @@ impl Arena {
     }
 }
 
-/// Arenas: never-used chunks in order, returned ones first.
-#[repr(C)] // the header before the free list (see sup::Memory)
+/// Arenas: never-used chunks in order, returned ones first. Only the
+/// header is here: the free list is handed over with the chunks and kept
+/// elsewhere (see sup::Memory), so that the header is a few bytes on a
+/// page that is touched anyway.
 pub struct ArenaPool<const N: usize> {
     fresh: Option<&'static mut [Chunk]>,
-    free: ArrayVec<Arena, N>,
+    free: Option<&'static mut ArrayVec<Arena, N>>,
 }
 
 impl<const N: usize> ArenaPool<N> {
     pub const fn empty() -> Self {
         ArenaPool {
             fresh: None,
-            free: ArrayVec::new(),
+            free: None,
         }
     }
-    pub fn fill(&mut self, all: &'static mut [Chunk]) {
+    pub fn fill(&mut self, all: &'static mut [Chunk], free: &'static mut ArrayVec<Arena, N>) {
         self.fresh = Some(all);
+        self.free = Some(free);
     }
     pub fn take(&mut self) -> Option<Arena> {
-        if let Some(a) = self.free.pop() {
+        if let Some(a) = self.free.as_mut().and_then(|f| f.pop()) {
             return Some(a);
         }
         let (first, rest) = self.fresh.take()?.split_first_mut()?;
@@ -83,7 +86,9 @@ impl<const N: usize> ArenaPool<N> {
     }
     /// Takes an arena back; its line buffer must be back in it.
     pub fn give(&mut self, a: Arena) {
-        let _ = self.free.push(a);
+        if let Some(f) = self.free.as_mut() {
+            let _ = f.push(a);
+        }
     }
 }
 

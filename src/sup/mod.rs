@@ -157,8 +157,7 @@ impl Slot {
 #[repr(C)]
 pub struct Tables {
     /// Arenas for specs (with their services' line buffers): the pool's
-    /// header first, then its free list (used only once a service has
-    /// gone), so that the model's head still shares the first page.
+    /// header (its free list is at Memory's end).
     pub arenas: ArenaPool<ARENAS>,
     /// The configuration file's text, while it is parsed.
     #[cfg(feature = "ctl")]
@@ -187,6 +186,11 @@ pub struct Tables {
 #[repr(C)]
 struct Memory {
     tables: Tables,
+    // With one service, its arena right after the tables. The full build's
+    // arenas are a page each (page-aligned, see `Chunk`): inside Memory they
+    // would align all of it, and the tables' head would lose the first
+    // writable page; they are a static of their own, after Memory.
+    #[cfg(not(feature = "ctl"))]
     chunks: [Chunk; ARENAS],
     // What only logging touches: after the arenas, whose line buffers (at
     // each arena's end) it touches too.
@@ -194,6 +198,8 @@ struct Memory {
     scratch: logs::Scratch,
     #[cfg(feature = "ctl")]
     text: [u8; CONFIG_MAX + 1],
+    /// The arenas given back, used only once a service has gone.
+    free_arenas: ArrayVec<crate::pure::spec::Arena, ARENAS>,
 }
 
 crate::static_once!(fn memory() -> Memory = Memory {
@@ -210,12 +216,16 @@ crate::static_once!(fn memory() -> Memory = Memory {
         #[cfg(feature = "ctl")]
         deps: [crate::pure::config::Deps { needs: 0, after: 0 }; MAX_SERVICES],
     },
+    #[cfg(not(feature = "ctl"))]
     chunks: [Chunk::EMPTY; ARENAS],
     rings: Rings::new(),
     scratch: logs::Scratch::new(),
     #[cfg(feature = "ctl")]
     text: [0; CONFIG_MAX + 1],
+    free_arenas: ArrayVec::new(),
 }; bit 0);
+#[cfg(feature = "ctl")]
+crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1);
 
 impl Tables {
     /// The tables (every arena and line buffer free), the log rings and
@@ -227,13 +237,17 @@ impl Tables {
     )> {
         let Memory {
             tables,
+            #[cfg(not(feature = "ctl"))]
             chunks,
             rings,
             scratch,
             #[cfg(feature = "ctl")]
             text,
+            free_arenas,
         } = memory()?;
-        tables.arenas.fill(chunks);
+        #[cfg(feature = "ctl")]
+        let chunks = chunks()?;
+        tables.arenas.fill(chunks, free_arenas);
         #[cfg(feature = "ctl")]
         {
             tables.text = Some(text);
