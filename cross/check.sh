@@ -76,6 +76,19 @@ for bin in "${bins[@]}"; do
     [ "$class $mach" = "$want" ] || { echo "FAIL: $bin is $class $mach, not $want"; exit 1; }
     ! LC_ALL=C readelf -lW "$bin" | grep -q INTERP || { echo "FAIL: $bin has an ELF interpreter"; exit 1; }
     ! LC_ALL=C readelf -d "$bin" | grep -q 'Dynamic section' || { echo "FAIL: $bin has a dynamic section"; exit 1; }
+    # link.ld places the big statics by their mangled names (sup::memory's
+    # and sup's chunks CELL, log::writer's files CELL): if a rename made a
+    # pattern match nothing, its output section would vanish and the small
+    # statics' page would no longer be shared with Memory's hot head.
+    secs=$(LC_ALL=C readelf -SW "$bin" | sed -n 's/^ *\[ *[0-9]*\] //p')
+    sec_size() { # NAME -> size in bytes, or nothing if there is no NAME
+        local h; h=$(awk -v n="$1" '$1 == n { print $5; exit }' <<<"$secs")
+        [ -z "$h" ] || echo $((16#$h))
+    }
+    tinyd_bss=$(sec_size .bss.tinyd) small_bss=$(sec_size .bss)
+    [ "${tinyd_bss:-0}" -ge 4096 ] || { echo "FAIL: $bin: no .bss.tinyd of sup::Memory (link.ld's pattern matched nothing?)"; exit 1; }
+    [ -n "$(sec_size .bss.tinyd.big)" ] || { echo "FAIL: $bin: no .bss.tinyd.big (link.ld's patterns matched nothing?)"; exit 1; }
+    [ "${small_bss:-0}" -le 1024 ] || { echo "FAIL: $bin: .bss is $small_bss bytes: a big static is not placed by link.ld"; exit 1; }
     s=$(stat -c %s "$bin") b=$(budget "$name")
     [ "$s" -le "$b" ] || { echo "FAIL: $bin is $s bytes, over the $b budget"; exit 1; }
     size[$name]=$s
