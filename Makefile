@@ -89,9 +89,11 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
+# rustfmt, and clippy on both builds (default and --no-default-features).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --lib --bins --tests -- -D warnings
+	CARGO_TARGET_DIR=target/minimal $(CARGO) clippy --release --no-default-features --lib --bins --tests -- -D warnings
 
 # Both builds are measured (columns tinyd and tinyd minimal), then the
 # many-services table (bench/services.sh) is appended.

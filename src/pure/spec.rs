@@ -84,10 +84,14 @@ impl<const N: usize> ArenaPool<N> {
         self.fresh = Some(rest);
         Some(Arena::new(first))
     }
-    /// Takes an arena back; its line buffer must be back in it.
+    /// Takes an arena back; its line buffer must be back in it. Nothing is
+    /// dropped: an arena comes only from `take`, so after `fill`, and the
+    /// free list holds all N.
     pub fn give(&mut self, a: Arena) {
+        debug_assert!(self.free.is_some(), "an arena given back before fill");
         if let Some(f) = self.free.as_mut() {
-            let _ = f.push(a);
+            let pushed = f.push(a);
+            debug_assert!(pushed.is_ok(), "more arenas given back than taken");
         }
     }
 }

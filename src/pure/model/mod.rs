@@ -437,16 +437,18 @@ impl<const N: usize> Model<N> {
     pub fn start(&mut self, i: usize) {
         let mut keys = bit(self.get(i).key);
         // The graph has no cycle: a round per level at most.
-        for _ in 0..if DEPS { N } else { 0 } {
-            let more = self
-                .insts
-                .iter()
-                .filter(|m| m.role == Role::Current && keys & bit(m.key) != 0)
-                .fold(keys, |k, m| k | m.needs);
-            if more == keys {
-                break;
+        if DEPS {
+            for _ in 0..N {
+                let more = self
+                    .insts
+                    .iter()
+                    .filter(|m| m.role == Role::Current && keys & bit(m.key) != 0)
+                    .fold(keys, |k, m| k | m.needs);
+                if more == keys {
+                    break;
+                }
+                keys = more;
             }
-            keys = more;
         }
         for j in 0..self.insts.len() {
             let m = self.get(j);
