@@ -90,7 +90,7 @@ impl File {
 /// is in .bss).
 type Files = ArrayVec<(usize, File), LOG_RINGS>;
 
-crate::static_once!(fn files() -> Files = ArrayVec::new(); bit 5);
+crate::static_once!(fn files() -> Files = ArrayVec::new(); bit 5; section ".bss.tinyd.cold");
 
 /// Ring `r`'s file (made on first use).
 fn file(files: &mut Files, r: usize) -> &mut File {

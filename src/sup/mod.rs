@@ -223,9 +223,9 @@ crate::static_once!(fn memory() -> Memory = Memory {
     #[cfg(feature = "ctl")]
     text: [0; CONFIG_MAX + 1],
     free_arenas: ArrayVec::new(),
-}; bit 0);
+}; bit 0; section ".bss.tinyd.memory");
 #[cfg(feature = "ctl")]
-crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1);
+crate::static_once!(fn chunks() -> [Chunk; ARENAS] = [Chunk::EMPTY; ARENAS]; bit 1; section ".bss.tinyd.arenas");
 
 impl Tables {
     /// The tables (every arena and line buffer free), the log rings and

@@ -44,14 +44,21 @@ pub static ONCE_TAKEN: core::sync::atomic::AtomicU32 = core::sync::atomic::Atomi
 /// returns `Some(&'static mut T)` the first time and `None` after. Each
 /// cell needs its own bit of [`ONCE_TAKEN`] (two cells sharing one would
 /// only make the second never available: never unsound).
+///
+/// `...; bit N; section ".bss.tinyd.NAME"` puts the cell in a section of
+/// that name, which `link.ld` places (the init must be all zero bytes).
+/// A named section also keeps the compiler from merging the cell with
+/// other statics (AArch64's and RISC-V's global merging does).
 #[macro_export]
 macro_rules! static_once {
-    ($(#[$m:meta])* $vis:vis fn $name:ident() -> $t:ty = $init:expr; bit $bit:expr) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() -> $t:ty = $init:expr; bit $bit:expr $(; section $sec:literal)?) => {
         $(#[$m])*
         // The one unsafe line is this macro's (util::store), wherever it
-        // is expanded.
+        // is expanded; the section attribute (also `unsafe`) only names
+        // where the zero-initialised cell goes.
         #[allow(unsafe_code)]
         $vis fn $name() -> Option<&'static mut $t> {
+            $(#[unsafe(link_section = $sec)])?
             static CELL: $crate::util::store::Cell<$t> = $crate::util::store::Cell::new($init);
             let bit: u32 = 1 << $bit;
             let was = $crate::util::store::ONCE_TAKEN.fetch_or(bit, core::sync::atomic::Ordering::AcqRel);
