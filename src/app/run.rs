@@ -136,11 +136,9 @@ fn own(g: &Global<'_>, arena: Arena) -> Own {
 
 pub fn main(argv: Argv<'static>, envp: Argv<'static>) -> ! {
     // Everything up to the loop happens in `start`, whose frame (options,
-    // parsing) is gone by the time the loop runs.
-    let mut s = start(argv, envp);
-    // Those frames' pages go back to the kernel.
-    sys::release_stack();
-    s.run()
+    // parsing) is gone by the time the loop runs; its pages go back to the
+    // kernel once the loop has started the services (Sup::run).
+    start(argv, envp).run()
 }
 
 crate::static_once!(fn base_cell() -> Option<OwnedFd> = None; bit 3);
@@ -355,6 +353,8 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         control,
         #[cfg(feature = "ctl")]
         accept_after: None,
+        #[cfg(feature = "ctl")]
+        reloaded: false,
         pipe: None,
         me: rustix::process::getpid(),
         notify: None,

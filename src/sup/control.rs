@@ -148,6 +148,7 @@ impl<'a> Sup<'a> {
     /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
     pub fn reload(&mut self, client: Option<Client>) -> u8 {
+        self.reloaded = true;
         let send = |parts: &[&[u8]]| {
             if let Some(c) = &client {
                 sink::write_parts(c.fd.as_fd(), parts);

@@ -291,6 +291,10 @@ pub struct Sup<'a> {
     /// out of poll until then (a pending connection keeps it readable).
     #[cfg(feature = "ctl")]
     pub accept_after: Option<Instant>,
+    /// A reload ran in this turn: the stack pages its frames (the
+    /// configuration parser's, the deepest) touched go back after the turn.
+    #[cfg(feature = "ctl")]
+    pub reloaded: bool,
     pub pipe: Option<SelfPipe>,
     pub me: Pid,
     /// The sd_notify socket, once a service needs it.
@@ -829,6 +833,10 @@ impl<'a> Sup<'a> {
         if self.no_wait {
             self.ready.ok();
         }
+        // Startup's frames (options, configuration, detaching) and the
+        // first starts' (spawning, deeper than an idle turn goes) are done:
+        // their stack pages go back to the kernel, one system call.
+        sys::release_stack();
         loop {
             let now = now();
             self.decide(now);
@@ -888,6 +896,10 @@ impl<'a> Sup<'a> {
             self.signals(&mut pending, now);
             #[cfg(feature = "ctl")]
             self.serve(srcs.as_slice(), &is_ready, now);
+            #[cfg(feature = "ctl")]
+            if core::mem::take(&mut self.reloaded) {
+                sys::release_stack();
+            }
         }
     }
 
