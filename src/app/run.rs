@@ -354,7 +354,7 @@ fn start(argv: Argv<'static>, envp: Argv<'static>) -> Sup<'static> {
         #[cfg(feature = "ctl")]
         accept_after: None,
         #[cfg(feature = "ctl")]
-        reloaded: false,
+        went_deep: false,
         pipe: None,
         me: rustix::process::getpid(),
         notify: None,

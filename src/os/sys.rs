@@ -288,10 +288,11 @@ pub fn now() -> crate::pure::time::Instant {
 }
 
 /// How far below its caller [`release_stack`] gives pages back: deeper than
-/// startup or a reload goes (the configuration parser's frames are the
-/// deepest, about 20 KiB), and well inside the 128 KiB that the kernel maps
-/// below the arguments at exec, so no other mapping is ever in the range.
-pub const STACK_RELEASE: usize = 32 * 1024;
+/// startup or a reload goes (a reload's frames, the configuration parser's
+/// under the control request's, go about 40 KiB below the loop's on
+/// x86_64), and inside the 128 KiB that the kernel maps below the arguments
+/// at exec, so no other mapping is ever in the range.
+pub const STACK_RELEASE: usize = 64 * 1024;
 
 /// Gives back the stack pages below the caller that deep, finished work
 /// (startup, a reload) touched: without this they would stay resident and

@@ -96,6 +96,7 @@ impl<'a> Sup<'a> {
         // From the last index down: a reply removes its entry.
         for k in (0..srcs.len()).rev() {
             if srcs[k] & SRC_KIND == SRC_CLIENT && ready(k) {
+                self.went_deep = true;
                 self.client_readable((srcs[k] & !SRC_KIND) as usize, now);
             }
         }
@@ -148,7 +149,7 @@ impl<'a> Sup<'a> {
     /// could cut it. Each error goes to tinyd's log too. Returns the status.
     #[inline(never)]
     pub fn reload(&mut self, client: Option<Client>) -> u8 {
-        self.reloaded = true;
+        self.went_deep = true;
         let send = |parts: &[&[u8]]| {
             if let Some(c) = &client {
                 sink::write_parts(c.fd.as_fd(), parts);

@@ -291,10 +291,12 @@ pub struct Sup<'a> {
     /// out of poll until then (a pending connection keeps it readable).
     #[cfg(feature = "ctl")]
     pub accept_after: Option<Instant>,
-    /// A reload ran in this turn: the stack pages its frames (the
-    /// configuration parser's, the deepest) touched go back after the turn.
+    /// A client was read (a request, its end) or a reload ran in this turn:
+    /// the stack pages their frames touched (the configuration parser's
+    /// are the deepest of all) go back after the turn, so that `tinyd ctl`
+    /// leaves no dirty pages behind.
     #[cfg(feature = "ctl")]
-    pub reloaded: bool,
+    pub went_deep: bool,
     pub pipe: Option<SelfPipe>,
     pub me: Pid,
     /// The sd_notify socket, once a service needs it.
@@ -897,7 +899,7 @@ impl<'a> Sup<'a> {
             #[cfg(feature = "ctl")]
             self.serve(srcs.as_slice(), &is_ready, now);
             #[cfg(feature = "ctl")]
-            if core::mem::take(&mut self.reloaded) {
+            if core::mem::take(&mut self.went_deep) {
                 sys::release_stack();
             }
         }
