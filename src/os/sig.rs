@@ -3,7 +3,9 @@
 //! The handler does one thing: write the signal number, one byte, to a
 //! non-blocking pipe. It never blocks, never allocates, and ignores a full
 //! pipe (a full pipe already means "signals pending"). The event loop polls
-//! the read end and drains it into a [`Pending`] set.
+//! the read end and drains it into a [`Pending`] set. In a new child,
+//! between fork and exec, it instead gives the signal its default action
+//! (see [`forked_child`]).
 
 use core::sync::atomic::{AtomicI32, Ordering};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -33,8 +35,22 @@ pub const CAUGHT: [Signo; 6] = [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM, SIGCH
 /// clean).
 static WRITE_FD: AtomicI32 = AtomicI32::new(0);
 
+/// WRITE_FD in a new child of tinyd, between fork and exec.
+const IN_CHILD: i32 = -1;
+
 extern "C" fn on_signal(sig: Signo) {
-    let fd = WRITE_FD.load(Ordering::Relaxed) - 1;
+    let v = WRITE_FD.load(Ordering::Relaxed);
+    if v == IN_CHILD {
+        // The signal is meant for the command about to run: its default
+        // action, as once exec has reset the handler. The default first,
+        // then the signal again (blocked until this handler returns).
+        let _ = sys::sigaction(sig, Disposition::Default, 0);
+        if let Some(s) = Signal::from_named_raw(sig) {
+            let _ = rustix::process::kill_process(rustix::process::getpid(), s);
+        }
+        return;
+    }
+    let fd = v - 1;
     if fd >= 0 {
         // SAFETY: WRITE_FD holds the write end of the self-pipe, which stays
         // open for the life of the process once installed.
@@ -108,13 +124,17 @@ impl SelfPipe {
     }
 }
 
-/// Resets every signal tinyd may have changed to its default, then empties
-/// the mask. Used in a new child before exec: handlers would write into
-/// tinyd's pipe, and an ignored SIGPIPE would survive exec.
+/// First thing in a new child that will exec (signals still blocked): from
+/// now on the handler never writes into tinyd's pipe; it gives a signal its
+/// default action instead. The caught signals need no reset of their own:
+/// exec resets every handler to the default.
+pub fn forked_child() {
+    WRITE_FD.store(IN_CHILD, Ordering::Relaxed);
+}
+
+/// Resets the ignored SIGPIPE (an ignored signal survives exec) and empties
+/// the mask, in a new child just before exec ([`forked_child`] first).
 pub fn reset_for_exec() -> Result<(), Errno> {
-    for sig in CAUGHT {
-        sys::sigaction(sig, Disposition::Default, 0)?;
-    }
     sys::sigaction(SIGPIPE, Disposition::Default, 0)?;
     sys::sigprocmask(arch::SIG_SETMASK, SigMask::EMPTY).map(drop)
 }

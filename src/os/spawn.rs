@@ -114,6 +114,7 @@ pub fn spawn(spec: &Spec<'_>) -> Result<Spawned, Errno> {
     let mask = sig::block_all()?;
     let forked = sys::fork();
     if let Ok(Forked::Child) = forked {
+        sig::forked_child();
         let Err((step, e)) = child(spec, parent);
         let mut report = [step as u8, 0, 0, 0, 0];
         report[1..].copy_from_slice(&e.raw_os_error().to_le_bytes());
