@@ -128,9 +128,10 @@ trap 'exit 130' INT TERM HUP
 
 # ---------------------------------------------------------------- the peers
 # ids, column labels, service numbers
-IDS=(tinyd tinymin s6 runsv bbrunsv ssd daemon supervisord)
+IDS=(tinyd tinymin s6 runsv bbrunsv bbrunsv1 ssd daemon supervisord)
 declare -A LABEL=([tinyd]="tinyd" [tinymin]="tinyd minimal" [s6]="s6-supervise" [runsv]="runsv (runit)"
-  [bbrunsv]="busybox runsv ($BBVER, static musl, built from Debian's source package)" [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
+  [bbrunsv]="busybox runsv ($BBVER, static musl, built from Debian's source package)" [bbrunsv1]="busybox runsv alone (the same build with the runsv applet only)"
+  [ssd]="start-stop-daemon" [daemon]="daemon (libslack)"
   [supervisord]="supervisord")
 declare -A NUM SUP SVC NA FAILED V D
 i=10
@@ -154,9 +155,16 @@ done
 for id in "${TINYS[@]}"; do
   tiny_ok "$id" && { sync -- "${TBIN[$id]}" || problem "sync ${TBIN[$id]} failed: its Private_Dirty may include unwritten page cache"; }
 done
+for f in "$BB" "$BB-runsv"; do  # the static peers, built minutes ago too
+  [ -x "$f" ] && { sync -- "$f" || problem "sync $f failed: its Private_Dirty may include unwritten page cache"; }
+done
 if [ -n "$BB_FAIL" ]; then
   NA[bbrunsv]="n/a: bench/build-busybox.sh: $BB_FAIL (Debian's busybox-static has no runsv applet)"
   problem "busybox runsv: bench/build-busybox.sh failed ($BB_FAIL): column n/a"
+fi
+if [ -n "$BB_FAIL" ] || [ ! -x "$BB-runsv" ]; then
+  NA[bbrunsv1]="n/a: $BB-runsv not built (bench/build-busybox.sh${BB_FAIL:+: $BB_FAIL})"
+  problem "busybox runsv alone: $BB-runsv not built: column n/a"
 fi
 
 # TRACE=file: start the supervisor under strace -f writing to file; TRACER=strace pid
@@ -252,6 +260,8 @@ start_runsv_generic() { # id, runsv command...
 }
 start_runsv() { start_runsv_generic runsv runsv; }
 start_bbrunsv() { start_runsv_generic bbrunsv "$BB" runsv; }
+# a busybox of one applet runs it whatever its name (argv[1] is DIR)
+start_bbrunsv1() { start_runsv_generic bbrunsv1 "$BB-runsv"; }
 
 start_ssd() {
   ID=ssd
@@ -307,7 +317,7 @@ stop_cmd() { # the command that stops the service of $1
     tinyd|tinymin|daemon|supervisord) kill -TERM "${SUP[$1]}" 2>/dev/null ;;
     s6) s6-svc -d "$TMP/s6-svc" ;;
     runsv) sv down "$TMP/runsv-svc" >/dev/null ;;
-    bbrunsv) "$BB" sv down "$TMP/bbrunsv-svc" >/dev/null ;;
+    bbrunsv|bbrunsv1) "$BB" sv down "$TMP/$1-svc" >/dev/null ;;
     ssd) start-stop-daemon -K -q -p "$TMP/ssd.pid" ;;
   esac
 }
@@ -316,8 +326,8 @@ shutdown_peer() {
   case $1 in
     s6) s6-svc -xd "$TMP/s6-svc" 2>/dev/null ;;
     runsv) sv down "$TMP/runsv-svc" >/dev/null 2>&1; sv exit "$TMP/runsv-svc" >/dev/null 2>&1 ;;
-    bbrunsv) "$BB" sv down "$TMP/bbrunsv-svc" >/dev/null 2>&1
-             "$BB" sv exit "$TMP/bbrunsv-svc" >/dev/null 2>&1 ;;
+    bbrunsv|bbrunsv1) "$BB" sv down "$TMP/$1-svc" >/dev/null 2>&1
+             "$BB" sv exit "$TMP/$1-svc" >/dev/null 2>&1 ;;
     *) stop_cmd "$1" 2>/dev/null ;;
   esac
   [ -n "${SUP[$1]-}" ] && wait_until 5 dead "${SUP[$1]}"
@@ -362,8 +372,8 @@ size_all() {
   measure_size runsv "$(command -v runsv)"
   if [ -z "${NA[bbrunsv]-}" ]; then
     measure_size bbrunsv "$BB" "as built (stripped by busybox's make)"
-    [ -x "$BB-runsv" ] && BB_RUNSV_BYTES=$(stat -c %s "$BB-runsv")
   fi
+  [ -z "${NA[bbrunsv1]-}" ] && measure_size bbrunsv1 "$BB-runsv" "as built (stripped by busybox's make)"
   measure_size ssd "$(command -v start-stop-daemon)"
   measure_size daemon "$(command -v daemon)"
   measure_size supervisord /usr/bin/python3 "interpreter $(readlink -f /usr/bin/python3 | xargs basename) (+ .py not counted)"
@@ -443,8 +453,8 @@ stop_latency() { # id
         s6) s6-svc -u "$TMP/s6-svc"; wait_until 5 svc_child "${SUP[s6]}" "${NUM[s6]}" && SVC[s6]=$SVCP ;;
         runsv) sv up "$TMP/runsv-svc" >/dev/null
                wait_until 5 svc_child "${SUP[runsv]}" "${NUM[runsv]}" && SVC[runsv]=$SVCP ;;
-        bbrunsv) "$BB" sv up "$TMP/bbrunsv-svc" >/dev/null
-               wait_until 5 svc_child "${SUP[bbrunsv]}" "${NUM[bbrunsv]}" && SVC[bbrunsv]=$SVCP ;;
+        bbrunsv|bbrunsv1) "$BB" sv up "$TMP/$id-svc" >/dev/null
+               wait_until 5 svc_child "${SUP[$id]}" "${NUM[$id]}" && SVC[$id]=$SVCP ;;
         *) "start_$id" ;;
       esac || { problem "$id: could not (re)start for stop latency"; return; }
       nap 0.2
@@ -655,16 +665,12 @@ cell() { # metric id
   fi
   base=${V[$m,tinyd]-}
   # foreground-only supervisors are compared with tinyd --foreground
-  if [ "$m" = sys ] && { [ "$id" = s6 ] || [ "$id" = runsv ] || [ "$id" = bbrunsv ]; }; then
+  if [ "$m" = sys ] && { [ "$id" = s6 ] || [ "$id" = runsv ] || [ "$id" = bbrunsv ] || [ "$id" = bbrunsv1 ]; }; then
     base=${V[sysfg,tinyd]-}
   fi
   local out="$v$(ratio "$v" "$base")"
   [ "$m" = pd ] && [ -n "${D[pdrange,$id]-}" ] && out+=" ${D[pdrange,$id]}"
   [ "$m" = rss ] && [ -n "${D[rssrange,$id]-}" ] && out+=" ${D[rssrange,$id]}"
-  # busybox: the runsv applet alone, built alike (bench/build-peers.sh)
-  if [ "$m" = bytes ] && [ "$id" = bbrunsv ] && [ -n "${BB_RUNSV_BYTES-}" ]; then
-    out+="; runsv alone: $BB_RUNSV_BYTES$(ratio "$BB_RUNSV_BYTES" "$base")"
-  fi
   echo "$out"
 }
 
@@ -729,6 +735,7 @@ T_END=$EPOCHREALTIME
   echo "Versions: $(dpkg-query -W -f='${Package} ${Version}; ' s6 runit busybox-static dpkg daemon supervisor python3 2>/dev/null)"
   echo "busybox runsv: \`$(rel "$BB")\`, busybox $BBVER from Debian's source package (its patches applied), musl-gcc, static, \`make allnoconfig\` + runsv, runsvdir, sv, svlogd, start-stop-daemon, syslogd (bench/build-peers.sh);"
   echo "started as \`busybox runsv DIR\`, controlled with its own \`busybox sv\`. Debian's busybox-static has no runsv applet."
+  echo "busybox runsv alone: \`$(rel "$BB-runsv")\`, the same source and flags with the runsv applet only (what a board that wants only runsv ships), started as \`busybox-runsv DIR\`, controlled with \`busybox sv\`."
   print_problems
 } | tee "$OUTDIR/results.md"
 log "written $OUTDIR/results.md"
